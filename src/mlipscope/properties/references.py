@@ -1,0 +1,104 @@
+"""References a property result is compared with: tabulated DFT values, or a reference calculator.
+
+A tabulated reference file (YAML or JSON) looks like::
+
+    name: Si PBE/PW91 DFT
+    values:
+      eos.lattice_constant_a: {value: 5.461, source: "CASTEP PW91, GAP-18 testing framework"}
+      elastic_perfect.c11_gpa: 153.29          # a bare number is fine too
+
+Keys are full value names (``label.key``, see :mod:`mlipscope.properties.base`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import yaml
+from ase.calculators.calculator import Calculator
+
+from mlipscope.errors import InputError
+from mlipscope.properties.base import ErrorRecord, Property, PropertyResult
+
+
+class Reference(ABC):
+    """Something that gives reference values for a property."""
+
+    @abstractmethod
+    def values_for(self, prop: Property) -> dict[str, tuple[float, str]]:
+        """Map full value name -> (reference value, source) for the values of ``prop`` that it knows."""
+
+
+class TabulatedReference(Reference):
+    """Reference values read from a YAML/JSON file (see the module docstring for the format)."""
+
+    def __init__(self, values: dict[str, tuple[float, str]], name: str = "tabulated") -> None:
+        self.values = values
+        self.name = name
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TabulatedReference:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(path, "reference file", "an existing YAML or JSON file")
+        text = path.read_text()
+        try:
+            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as exc:
+            raise InputError(path, "file contents", f"valid {path.suffix.lstrip('.') or 'YAML'} ({exc})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("values"), dict):
+            raise InputError(path, "values", "a mapping of 'label.key' to a number or {value, source}")
+        values: dict[str, tuple[float, str]] = {}
+        default_source = str(data.get("source", data.get("name", path.name)))
+        for key, entry in data["values"].items():
+            if isinstance(entry, dict):
+                raw, source = entry.get("value"), str(entry.get("source", default_source))
+            else:
+                raw, source = entry, default_source
+            if isinstance(raw, bool) or not isinstance(raw, int | float):
+                raise InputError(path, f"values.{key}", "a number (or a mapping with a numeric 'value')", got=raw)
+            values[str(key)] = (float(raw), source)
+        return cls(values, name=str(data.get("name", path.stem)))
+
+    def values_for(self, prop: Property) -> dict[str, tuple[float, str]]:
+        prefix = prop.label + "."
+        return {k: v for k, v in self.values.items() if k.startswith(prefix)}
+
+
+class CalculatorReference(Reference):
+    """Reference values computed by running the same property with a reference calculator (e.g. DFT or a trusted
+    potential). Results are cached per property label, so a suite runs the reference once."""
+
+    def __init__(self, calculator: Calculator, name: str = "reference calculator") -> None:
+        self.calculator = calculator
+        self.name = name
+        self._cache: dict[str, PropertyResult] = {}
+
+    def values_for(self, prop: Property) -> dict[str, tuple[float, str]]:
+        if prop.label not in self._cache:
+            self._cache[prop.label] = prop.compute(self.calculator)
+        result = self._cache[prop.label]
+        return {name: (value, self.name) for name, value in result.full_names().items()}
+
+
+def compare(result: PropertyResult, reference: dict[str, tuple[float, str]]) -> list[ErrorRecord]:
+    """One error record per value of ``result``.
+
+    Values listed in ``result.error_metrics`` are errors against DFT already: their reference is 0. Values without a
+    reference get NaN errors (they are still recorded, so nothing computed is lost).
+    """
+    records = []
+    for key, value in result.values.items():
+        full = f"{result.label}.{key}"
+        unit = result.units[key]
+        if key in result.error_metrics:
+            records.append(ErrorRecord.compare(full, value, 0.0, unit, "DFT labels of the dataset"))
+        elif full in reference:
+            ref_value, source = reference[full]
+            records.append(ErrorRecord.compare(full, value, ref_value, unit, source))
+        else:
+            records.append(ErrorRecord(full, value, math.nan, unit, math.nan, math.nan, ""))
+    return records
