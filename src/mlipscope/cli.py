@@ -1,0 +1,243 @@
+"""Command-line interface: ``mlipscope benchmark | sample | analyze | run | suites``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from mlipscope.errors import MlipscopeError
+
+
+def _add_benchmark(sub) -> None:
+    p = sub.add_parser("benchmark", help="evaluate one potential on a property suite")
+    p.add_argument(
+        "--calculator",
+        required=True,
+        help="sw | tersoff | 'lammps:pair_style ...;pair_coeff ...' | module:function | model dir",
+    )
+    p.add_argument("--suite", default="si-default", help="property suite (see `mlipscope suites`)")
+    p.add_argument("--properties", nargs="*", help="subset of the suite's property labels")
+    p.add_argument(
+        "--reference",
+        default="si-dft",
+        help="si-dft (shipped DFT values) | a YAML/JSON file | calc:<spec> | none",
+    )
+    p.add_argument("--db", default="results.duckdb", help="results database (DuckDB file)")
+    p.add_argument("--time-limit", type=float, default=None, help="per-property time limit, s")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
+
+
+def _add_run(sub) -> None:
+    p = sub.add_parser(
+        "run", help="the main job: sample, fit, benchmark, analyse, report (from a TOML config)"
+    )
+    p.add_argument("config", type=Path)
+    p.add_argument("--quick", action="store_true", help="use the config's quick profile")
+    p.add_argument(
+        "--scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:port)"
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="LocalCluster workers (default: number of cores)"
+    )
+    p.add_argument("--db", type=Path, default=None, help="override the config's database path")
+    p.add_argument("--out", type=Path, default=None, help="override the config's output directory")
+
+
+def _add_sample(sub) -> None:
+    p = sub.add_parser("sample", help="fit an ensemble of one MLIP family over sampled hyperparameters")
+    p.add_argument("--family", required=True)
+    p.add_argument("--n", type=int, required=True, help="number of hyperparameter points")
+    p.add_argument(
+        "--training-sets",
+        nargs="+",
+        default=["si_original_train"],
+        help="shipped example names or extxyz paths",
+    )
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--sampler", choices=["random", "lhs", "sobol"], default="sobol")
+    p.add_argument("--sampler-seed", type=int, default=0)
+    p.add_argument("--db", type=Path, default=Path("results.duckdb"))
+    p.add_argument("--models-dir", type=Path, default=Path("models"))
+
+
+def _add_analyze(sub) -> None:
+    p = sub.add_parser("analyze", help="analyse an ensemble's errors and write an HTML report")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--db", type=Path, help="results database")
+    src.add_argument(
+        "--table", type=Path, help="error table CSV (one row per model, one column per property)"
+    )
+    p.add_argument("--config", type=Path, default=None, help="analysis settings (YAML)")
+    p.add_argument("--out", type=Path, default=Path("report"))
+    p.add_argument("--title", default="mlipscope report")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlipscope", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_benchmark(sub)
+    _add_run(sub)
+    _add_sample(sub)
+    _add_analyze(sub)
+    p = sub.add_parser("suites", help="list the property suites and their properties")
+    p.add_argument("--suite", default=None)
+    return parser
+
+
+def _fmt(x: float, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return f"{x:.{digits}g}"
+
+
+def cmd_benchmark(args) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from mlipscope.runner.benchmark import benchmark_calculator, load_reference, suite_properties
+    from mlipscope.store.duckdb_store import ResultsStore
+
+    console = Console(stderr=True)
+    properties = suite_properties(args.suite, args.properties)
+    reference = load_reference(args.reference)
+    with (
+        ResultsStore(args.db) as store,
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=args.json,
+        ) as progress,
+    ):
+        task = progress.add_task("benchmark", total=len(properties))
+
+        def on_progress(label, outcome) -> None:
+            state = "stored" if outcome is None else outcome.status
+            progress.update(task, advance=1, description=f"{label}: {state}")
+
+        run = benchmark_calculator(
+            args.calculator,
+            properties,
+            reference,
+            store,
+            time_limit_s=args.time_limit,
+            on_progress=on_progress,
+        )
+        rows = store.evaluations()
+    labels = {p.label for p in properties}
+    rows = rows[(rows["model_id"] == run.model_id) & rows["property_label"].isin(labels)]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "model_id": run.model_id,
+                    "calculator": args.calculator,
+                    "results": json.loads(rows.to_json(orient="records")),
+                },
+                indent=1,
+            )
+        )
+        return 0
+    table = Table(title=f"{args.calculator} — suite {args.suite} (model {run.model_id})")
+    for col in ("property", "value", "reference", "unit", "abs. error", "rel. error", "status"):
+        table.add_column(col, justify="right" if col not in ("property", "unit", "status") else "left")
+    for _, r in rows.iterrows():
+        if r["status"] != "ok":
+            table.add_row(str(r["property_label"]), "", "", "", "", "", f"[red]failed: {r['reason']}")
+            continue
+        table.add_row(
+            str(r["name"]),
+            _fmt(r["value"]),
+            _fmt(r["reference"]),
+            str(r["unit"]),
+            _fmt(r["absolute_error"], 3),
+            _fmt(100 * r["relative_error"], 3) + "%" if not math.isnan(r["relative_error"]) else "—",
+            "ok",
+        )
+    Console().print(table)
+    n_failed = sum(not o.ok for o in run.outcomes)
+    console.print(
+        f"{len(run.outcomes)} evaluated, {len(run.skipped)} already stored, {n_failed} failed → {args.db}"
+    )
+    return 0
+
+
+def cmd_suites(args) -> int:
+    from mlipscope.properties.suite import SUITES
+
+    for name, entries in SUITES.items():
+        if args.suite and name != args.suite:
+            continue
+        print(f"{name}:")
+        for e in entries:
+            config = ", ".join(f"{k}={v}" for k, v in e.config.items())
+            print(f"  {e.label:28s} {e.target.rsplit('.', 1)[-1]}({config})")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from mlipscope.runner.main_job import run_from_config
+
+    run_from_config(
+        args.config,
+        quick=args.quick,
+        scheduler=args.scheduler,
+        n_workers=args.workers,
+        db_path=args.db,
+        out_dir=args.out,
+    )
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from mlipscope.runner.main_job import sample_command
+
+    sample_command(
+        family=args.family,
+        n=args.n,
+        training_sets=args.training_sets,
+        seeds=args.seeds,
+        sampler=args.sampler,
+        sampler_seed=args.sampler_seed,
+        db_path=args.db,
+        models_dir=args.models_dir,
+    )
+    return 0
+
+
+def cmd_analyze(args) -> int:
+    from mlipscope.runner.main_job import analyze_command
+
+    path = analyze_command(
+        db_path=args.db, table_path=args.table, config_path=args.config, out_dir=args.out, title=args.title
+    )
+    print(f"report written to {path}")
+    return 0
+
+
+COMMANDS = {
+    "benchmark": cmd_benchmark,
+    "suites": cmd_suites,
+    "run": cmd_run,
+    "sample": cmd_sample,
+    "analyze": cmd_analyze,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except MlipscopeError as exc:
+        print(f"mlipscope: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Property families behind one interface (:mod:`mlipscope.properties.base`)."""

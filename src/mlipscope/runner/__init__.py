@@ -1,0 +1,1 @@
+"""The main job: sample and fit ensembles, benchmark every model on every property, analyse, report."""

@@ -1,0 +1,92 @@
+"""Benchmark one potential on a property suite and store the results (``mlipscope benchmark``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlipscope.calculators import make_calculator
+from mlipscope.properties.base import Property
+from mlipscope.properties.references import CalculatorReference, Reference, TabulatedReference
+from mlipscope.properties.suite import build_suite
+from mlipscope.runner.evaluate import EvaluationOutcome, evaluate_property, property_config_hash
+
+SHIPPED_REFERENCES = {"si-dft": "si_dft.yaml"}
+
+
+def load_reference(spec: str | None) -> Reference | None:
+    """A shipped reference name (``si-dft``), a YAML/JSON file, or ``calc:<calculator spec>``; None for none."""
+    if spec is None or spec == "none":
+        return None
+    if spec.startswith("calc:"):
+        calc_spec = spec[len("calc:") :]
+        return CalculatorReference(make_calculator(calc_spec), name=f"reference calculator {calc_spec}")
+    if spec in SHIPPED_REFERENCES:
+        from importlib.resources import files
+
+        return TabulatedReference.from_file(
+            Path(str(files("mlipscope") / "package_data" / "reference" / SHIPPED_REFERENCES[spec]))
+        )
+    return TabulatedReference.from_file(spec)
+
+
+@dataclass
+class BenchmarkRun:
+    model_id: str
+    outcomes: list[EvaluationOutcome]
+    skipped: list[str]
+
+
+def benchmark_calculator(
+    calculator_spec: str,
+    properties: list[Property],
+    reference: Reference | None,
+    store,
+    *,
+    family: str = "external",
+    time_limit_s: float | None = None,
+    on_progress: Callable[[str, EvaluationOutcome | None], None] | None = None,
+) -> BenchmarkRun:
+    """Evaluate ``properties`` for one calculator spec, storing each outcome as it completes (resumable)."""
+    from mlipscope.store.duckdb_store import model_id_for, software_versions
+
+    model_id = model_id_for(family, {"calculator": calculator_spec}, None, "")
+    store.register_model(family, {"calculator": calculator_spec}, path=calculator_spec, model_id=model_id)
+    calculator = None
+    outcomes, skipped = [], []
+    versions = software_versions()
+    for prop in properties:
+        config_hash = property_config_hash(prop)
+        if store.has_evaluation(model_id, prop.label, config_hash):
+            skipped.append(prop.label)
+            if on_progress:
+                on_progress(prop.label, None)
+            continue
+        if calculator is None:
+            calculator = make_calculator(calculator_spec)
+        start = time.perf_counter()
+        outcome = evaluate_property(prop, calculator, reference, time_limit_s=time_limit_s)
+        if outcome.ok:
+            store.add_evaluation(
+                model_id,
+                prop.label,
+                config_hash,
+                outcome.records,
+                wall_time_s=outcome.wall_time_s,
+                details=outcome.details,
+                software_versions=versions,
+            )
+        else:
+            store.add_failed_evaluation(
+                model_id, prop.label, config_hash, outcome.reason, wall_time_s=time.perf_counter() - start
+            )
+        outcomes.append(outcome)
+        if on_progress:
+            on_progress(prop.label, outcome)
+    return BenchmarkRun(model_id, outcomes, skipped)
+
+
+def suite_properties(suite: str, labels: list[str] | None = None) -> list[Property]:
+    return build_suite(suite, labels)

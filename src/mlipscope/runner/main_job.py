@@ -1,0 +1,426 @@
+"""The main job: from a config to a report, on Dask, resumable and failure-tolerant.
+
+Stages: plan the ensemble (deterministic model ids) → fit the members not yet stored → evaluate every (model,
+property) pair not yet stored → export the error table → analyse → write the report. Tasks run on a Dask cluster (a
+LocalCluster by default); only this client process writes to the DuckDB store, one committed write per finished
+task, so a run killed at any point loses at most the tasks in flight and a restart skips everything stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from mlipscope.properties.base import Property
+from mlipscope.properties.suite import build_suite
+from mlipscope.runner.config import EnsembleSpec, RunConfig, load_config
+from mlipscope.runner.evaluate import EvaluationOutcome, property_config_hash
+from mlipscope.runner.progress import RunProgress
+from mlipscope.runner.tasks import FitOutcome, MemberSpec, evaluate_task, fit_member, load_dataset_cached
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    n_models_planned: int = 0
+    n_models_ok: int = 0
+    n_fits_failed: int = 0
+    n_evaluations: int = 0
+    n_evaluations_failed: int = 0
+    n_skipped_stored: int = 0
+    failure_reasons: dict[str, int] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+    calculator_time_s: float = 0.0
+    fit_time_s: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def plan_members(spec: EnsembleSpec, models_dir: Path, dataset_hashes: dict[str, str]) -> list[MemberSpec]:
+    """Deterministic list of members: sampled hyperparameters × training sets × seeds (duplicates removed)."""
+    from mlipscope.models.registry import get_family
+    from mlipscope.models.sampling import sample
+    from mlipscope.store.duckdb_store import model_id_for
+
+    if spec.n == 0:
+        return []
+    family = get_family(spec.family)
+    points = sample(family.hyperparameter_space(), spec.n, method=spec.sampler, seed=spec.sampler_seed)
+    members, seen = [], set()
+    for hps in points:
+        hps = {**hps, **spec.fixed}
+        for training_set in spec.training_sets:
+            for seed in spec.seeds:
+                model_id = model_id_for(spec.family, hps, seed, dataset_hashes[training_set])
+                if model_id in seen:
+                    continue
+                seen.add(model_id)
+                members.append(
+                    MemberSpec(
+                        model_id=model_id,
+                        family=spec.family,
+                        hyperparameters=hps,
+                        seed=seed,
+                        training_set=training_set,
+                        training_set_hash=dataset_hashes[training_set],
+                        model_dir=str(models_dir / spec.family / model_id),
+                    )
+                )
+    return members
+
+
+def _dataset_name(name_or_path: str) -> str:
+    return Path(name_or_path).stem if "/" in name_or_path else name_or_path
+
+
+def _make_client(scheduler: str | None, n_workers: int):
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler), None
+    cluster = LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    return Client(cluster), cluster
+
+
+class MainJob:
+    """Runs one config. Separated from the CLI so tests can drive it (and kill it) directly."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        scheduler: str | None = None,
+        n_workers: int | None = None,
+        console: Console | None = None,
+        show_progress: bool = True,
+    ) -> None:
+        self.config = config
+        self.scheduler = scheduler
+        self.n_workers = n_workers or config.workers
+        self.console = console or Console(stderr=True)
+        self.show_progress = show_progress
+        self.summary = RunSummary()
+
+    def properties(self) -> list[Property]:
+        return build_suite(self.config.suite, self.config.suite_properties, self.config.suite_overrides)
+
+    def run(self) -> RunSummary:
+        from mlipscope.store.duckdb_store import ResultsStore
+
+        start = time.perf_counter()
+        cfg = self.config
+        cfg.db_path.parent.mkdir(parents=True, exist_ok=True)
+        with ResultsStore(cfg.db_path) as store:
+            self._execute(store)
+            self.summary.wall_time_s = time.perf_counter() - start
+            self._report(store)
+        return self.summary
+
+    # -- stages -------------------------------------------------------------------------------------------------
+    def _plan(self, store) -> tuple[list[MemberSpec], list[tuple[str, str]]]:
+        from mlipscope.models.registry import get_family
+        from mlipscope.store.duckdb_store import model_id_for
+
+        cfg = self.config
+        for spec in cfg.ensembles:
+            ok, why = get_family(spec.family).available() if spec.n else (True, "")
+            if not ok:
+                from mlipscope.errors import InputError
+
+                raise InputError(cfg.path, f"ensemble.family={spec.family}", f"an installed family ({why})")
+        hashes = {}
+        for name in {s for spec in cfg.ensembles for s in spec.training_sets}:
+            dataset = load_dataset_cached(name)
+            hashes[name] = store.add_dataset(dataset)
+        members = [m for spec in cfg.ensembles for m in plan_members(spec, cfg.models_dir, hashes)]
+        potentials = []
+        for pot in cfg.potentials:
+            model_id = model_id_for("external", {"calculator": pot.calculator}, None, "")
+            store.register_model(
+                "external",
+                {"calculator": pot.calculator, "name": pot.name},
+                path=pot.calculator,
+                model_id=model_id,
+                training_set_name=pot.name,
+            )
+            potentials.append((model_id, pot.calculator))
+        return members, potentials
+
+    def _execute(self, store) -> None:
+        cfg = self.config
+        members, potentials = self._plan(store)
+        props = self.properties()
+        hashes = {p.label: property_config_hash(p) for p in props}
+        self.summary.n_models_planned = len(members) + len(potentials)
+        stored_models = {m: store.get_model(m.model_id) for m in members}
+        to_fit = [m for m, row in stored_models.items() if row is None]
+        fitted_ok = [
+            (m.model_id, m.model_dir) for m, row in stored_models.items() if row and row["status"] == "ok"
+        ]
+        self.summary.n_fits_failed = sum(1 for row in stored_models.values() if row and row["status"] != "ok")
+        ready_models = fitted_ok + potentials
+
+        def pending_props(model_id: str) -> list[Property]:
+            todo = [p for p in props if not store.has_evaluation(model_id, p.label, hashes[p.label])]
+            self.summary.n_skipped_stored += len(props) - len(todo)
+            return todo
+
+        from dask.distributed import as_completed
+
+        client, cluster = _make_client(self.scheduler, self.n_workers)
+        try:
+            with RunProgress(self.console, disable=not self.show_progress) as progress:
+                progress.stage("fits", len(members), already_done=len(members) - len(to_fit))
+                n_models_expected = len(members) + len(potentials)
+                progress.stage("evaluations", n_models_expected * len(props))
+                futures = as_completed()
+                already = 0
+                for model_id, model in ready_models:
+                    todo = pending_props(model_id)
+                    already += len(props) - len(todo)
+                    self._submit_evals(client, futures, model_id, model, todo, hashes)
+                for member in to_fit:
+                    futures.add(client.submit(fit_member, member, key=f"fit-{member.model_id}", pure=False))
+                progress.add_total("evaluations", 0)
+                for _ in range(already):
+                    progress.advance("evaluations", True)
+                for future in futures:
+                    result = future.result()
+                    if isinstance(result, FitOutcome):
+                        self._store_fit(store, result)
+                        progress.advance("fits", result.status == "ok")
+                        if result.status == "ok":
+                            todo = pending_props(result.member.model_id)
+                            for _ in range(len(props) - len(todo)):
+                                progress.advance("evaluations", True)
+                            self._submit_evals(
+                                client, futures, result.member.model_id, result.member.model_dir, todo, hashes
+                            )
+                        else:
+                            progress.add_total("evaluations", -len(props))
+                    else:
+                        model_id, config_hash, outcome = result
+                        self._store_eval(store, model_id, config_hash, outcome)
+                        progress.advance("evaluations", outcome.ok)
+                    future.release()
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+    def _submit_evals(self, client, futures, model_id, model, todo, hashes) -> None:
+        cfg = self.config
+        for prop in todo:
+            futures.add(
+                client.submit(
+                    evaluate_task,
+                    model_id,
+                    str(model),
+                    prop,
+                    hashes[prop.label],
+                    cfg.reference,
+                    cfg.task_timeout_s,
+                    key=f"eval-{model_id}-{prop.label}",
+                    pure=False,
+                )
+            )
+
+    def _store_fit(self, store, outcome: FitOutcome) -> None:
+        from mlipscope.store.duckdb_store import software_versions
+
+        m = outcome.member
+        store.register_model(
+            m.family,
+            m.hyperparameters,
+            seed=m.seed,
+            training_set_hash=m.training_set_hash,
+            training_set_name=_dataset_name(m.training_set),
+            fit_wall_time_s=outcome.fit_wall_time_s,
+            path=m.model_dir,
+            model_file_hash=outcome.model_file_hash,
+            status=outcome.status,
+            reason=outcome.reason,
+            eval_cost_s_per_atom_step=outcome.eval_cost_s_per_atom_step,
+            software_versions=software_versions(),
+            model_id=m.model_id,
+        )
+        if outcome.status == "ok":
+            self.summary.fit_time_s += outcome.fit_wall_time_s
+        else:
+            self.summary.n_fits_failed += 1
+            self.summary.failure_reasons[f"fit: {_short(outcome.reason)}"] = (
+                self.summary.failure_reasons.get(f"fit: {_short(outcome.reason)}", 0) + 1
+            )
+
+    def _store_eval(self, store, model_id: str, config_hash: str, outcome: EvaluationOutcome) -> None:
+        from mlipscope.store.duckdb_store import software_versions
+
+        self.summary.n_evaluations += 1
+        if outcome.ok:
+            store.add_evaluation(
+                model_id,
+                outcome.property_label,
+                config_hash,
+                outcome.records,
+                wall_time_s=outcome.wall_time_s,
+                details=outcome.details,
+                software_versions=software_versions(),
+            )
+            self.summary.calculator_time_s += outcome.calculator_time_s
+        else:
+            store.add_failed_evaluation(
+                model_id, outcome.property_label, config_hash, outcome.reason, wall_time_s=outcome.wall_time_s
+            )
+            self.summary.n_evaluations_failed += 1
+            key = f"{outcome.property_label}: {_short(outcome.reason)}"
+            self.summary.failure_reasons[key] = self.summary.failure_reasons.get(key, 0) + 1
+
+    def _report(self, store) -> Path | None:
+        cfg = self.config
+        cfg.out_dir.mkdir(parents=True, exist_ok=True)
+        table_path = cfg.out_dir / "errors.csv"
+        store.export_error_table(table_path)
+        models = store.models()
+        self.summary.n_models_ok = int((models["status"] == "ok").sum()) if len(models) else 0
+        failures = store.failures()
+        run_summary = {
+            **self.summary.as_dict(),
+            "stored_failed_evaluations_by_property": dict(Counter(failures["property_label"]))
+            if len(failures)
+            else {},
+        }
+        try:
+            path = write_analysis_report(
+                store.error_table(), cfg.analysis, cfg.out_dir, title=cfg.name, run_summary=run_summary
+            )
+        except Exception as exc:  # noqa: BLE001 - the stored results are safe; say why the report is missing
+            self.console.print(f"[red]analysis/report failed: {type(exc).__name__}: {exc}")
+            log.exception("analysis failed")
+            return None
+        self.console.print(f"report: {path}")
+        return path
+
+
+def _short(reason: str) -> str:
+    return reason.split(" (at ")[0][:80]
+
+
+def write_analysis_report(
+    table,
+    analysis_settings: dict[str, Any],
+    out_dir: Path,
+    *,
+    title: str,
+    run_summary: dict[str, Any] | None = None,
+) -> Path:
+    from mlipscope.analysis import AnalysisConfig, load_error_table, run_all
+    from mlipscope.report import write_report
+
+    config = AnalysisConfig.from_dict(analysis_settings) if analysis_settings else AnalysisConfig()
+    results = run_all(load_error_table(table), config)
+    return write_report(results, out_dir, title=title, run_summary=run_summary)
+
+
+def run_from_config(
+    config_path: Path,
+    *,
+    quick: bool = False,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    db_path: Path | None = None,
+    out_dir: Path | None = None,
+) -> RunSummary:
+    config = load_config(config_path, quick=quick)
+    if db_path is not None:
+        config.db_path = db_path
+    if out_dir is not None:
+        config.out_dir = out_dir
+    summary = MainJob(config, scheduler=scheduler, n_workers=n_workers).run()
+    Console(stderr=True).print(
+        f"{summary.n_models_planned} models ({summary.n_fits_failed} failed fits), "
+        f"{summary.n_evaluations} evaluations this run ({summary.n_evaluations_failed} failed), "
+        f"{summary.n_skipped_stored} already stored; {summary.wall_time_s:.0f} s"
+    )
+    return summary
+
+
+def sample_command(
+    *,
+    family: str,
+    n: int,
+    training_sets: list[str],
+    seeds: list[int],
+    sampler: str,
+    sampler_seed: int,
+    db_path: Path,
+    models_dir: Path,
+) -> None:
+    """``mlipscope sample``: fit an ensemble and register it (no property evaluation)."""
+    import tempfile
+
+    text = "\n".join(
+        [
+            "[run]",
+            f'db = "{Path(db_path).resolve()}"',
+            f'models_dir = "{Path(models_dir).resolve()}"',
+            f'out = "{Path(models_dir).resolve()}/_report"',
+            "[[ensemble]]",
+            f'family = "{family}"',
+            f"n = {n}",
+            f'sampler = "{sampler}"',
+            f"sampler_seed = {sampler_seed}",
+            f"seeds = {list(seeds)}",
+            "training_sets = [" + ", ".join(f'"{_abs_or_name(s)}"' for s in training_sets) + "]",
+            "[suite]",
+            'name = "si-quick"',
+            'properties = ["errors_mlearn_test"]',
+        ]
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "sample.toml"
+        path.write_text(text)
+        config = load_config(path)
+    MainJob(config).run()
+
+
+def _abs_or_name(name: str) -> str:
+    return str(Path(name).resolve()) if Path(name).exists() else name
+
+
+def analyze_command(
+    *, db_path: Path | None, table_path: Path | None, config_path: Path | None, out_dir: Path, title: str
+) -> Path:
+    """``mlipscope analyze``: the analysis + report from a results database or an error-table CSV."""
+    import yaml
+
+    from mlipscope.errors import InputError
+
+    settings: dict[str, Any] = {}
+    if config_path is not None:
+        if not config_path.is_file():
+            raise InputError(config_path, "analysis config", "an existing YAML file")
+        settings = yaml.safe_load(config_path.read_text()) or {}
+    if db_path is not None:
+        from mlipscope.store.duckdb_store import ResultsStore
+
+        if not db_path.is_file():
+            raise InputError(db_path, "--db", "an existing mlipscope results database")
+        with ResultsStore(db_path) as store:
+            table = store.error_table()
+    else:
+        table = table_path
+    return write_analysis_report(table, settings, out_dir, title=title)
