@@ -41,3 +41,7 @@ class InputError(MlipscopeError, ValueError):
 
 class EvaluationError(MlipscopeError, RuntimeError):
     """A property evaluation produced non-physical output (explosion, melting, no convergence)."""
+
+
+class FitError(MlipscopeError, RuntimeError):
+    """Fitting a model failed (singular system, divergence, crash of the fitting code); the message says why."""

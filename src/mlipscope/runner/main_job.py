@@ -161,7 +161,6 @@ class MainJob:
         return members, potentials
 
     def _execute(self, store) -> None:
-        cfg = self.config
         members, potentials = self._plan(store)
         props = self.properties()
         hashes = {p.label: property_config_hash(p) for p in props}

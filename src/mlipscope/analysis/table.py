@@ -1,0 +1,168 @@
+"""The wide error table every analysis starts from: one row per model, one column per property error.
+
+Columns are split into *errors* (numeric, one per property; NaN marks a failed evaluation) and *metadata* (the MLIP
+type column, ``training_set_name`` and hyperparameters). A column is metadata when it is the type column, is named in
+``metadata_columns``, is one of :data:`KNOWN_METADATA`, or starts with ``hp.`` (hyperparameters). Every other column
+must be numeric: a stray string is reported, not silently dropped, because it usually means a broken export.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlipscope.errors import InputError
+
+KNOWN_METADATA: frozenset[str] = frozenset({"family", "training_set_name", "training_set", "seed", "status"})
+HYPERPARAMETER_PREFIX = "hp."
+DEFAULT_TYPE = "all"
+
+
+@dataclass(frozen=True)
+class ErrorTable:
+    """Errors (float, index ``model_id``) with the metadata of the same models and each model's MLIP type.
+
+    ``source`` names where the table came from (file path or ``<DataFrame>``) for error messages downstream.
+    Infinite errors are stored as NaN: an exploded model is a failed evaluation, not a number.
+    """
+
+    errors: pd.DataFrame
+    metadata: pd.DataFrame
+    types: pd.Series
+    source: str = "<DataFrame>"
+
+    @property
+    def properties(self) -> list[str]:
+        return [str(c) for c in self.errors.columns]
+
+    @property
+    def model_ids(self) -> list[str]:
+        return [str(i) for i in self.errors.index]
+
+    @property
+    def type_names(self) -> list[str]:
+        return sorted(self.types.unique())
+
+    def hyperparameters(self) -> pd.DataFrame:
+        """Metadata columns that describe how a model was made (everything except ids); used to explain clusters."""
+        return self.metadata.drop(columns=[c for c in ("status",) if c in self.metadata.columns])
+
+    def subset(self, properties: list[str]) -> ErrorTable:
+        return ErrorTable(self.errors[properties], self.metadata, self.types, self.source)
+
+
+def load_error_table(
+    path_or_df: str | Path | pd.DataFrame | ErrorTable,
+    *,
+    type_column: str = "family",
+    metadata_columns: list[str] | None = None,
+) -> ErrorTable:
+    """Read an error table from a CSV file or a DataFrame (e.g. ``ResultsStore.error_table()``).
+
+    The model id is the DataFrame index, or the CSV column ``model_id`` (or an unnamed first column). Raises
+    :class:`InputError` naming the file and column for: a missing file, no model ids, duplicate model ids, a
+    non-numeric value in an error column, no error columns at all, or no rows.
+    """
+    if isinstance(path_or_df, ErrorTable):
+        return path_or_df
+    if isinstance(path_or_df, pd.DataFrame):
+        source = "<DataFrame>"
+        frame = _frame_with_ids(path_or_df.copy(), source)
+    else:
+        path = Path(path_or_df)
+        source = str(path)
+        if not path.is_file():
+            raise InputError(path, "error table", "an existing CSV file (one row per model)")
+        try:
+            raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise InputError(path, "file contents", f"a comma-separated table with a header row ({exc})") from None
+        frame = _frame_with_ids(raw, source)
+    meta_names = _metadata_names(frame.columns, type_column, metadata_columns)
+    missing = [c for c in (metadata_columns or []) if c not in frame.columns]
+    if missing:
+        raise InputError(source, f"metadata column {missing[0]!r}", "a column present in the table")
+    if len(frame) == 0:
+        raise InputError(source, "rows", "at least one model (row)")
+    error_names = [c for c in frame.columns if c not in meta_names]
+    if not error_names:
+        raise InputError(
+            source, "error columns", "at least one numeric property-error column", got=list(frame.columns)
+        )
+    errors = pd.DataFrame({c: _numeric_column(frame[c], source) for c in error_names}, index=frame.index)
+    errors = errors.replace([np.inf, -np.inf], np.nan)
+    metadata = frame[[c for c in frame.columns if c in meta_names]].copy()
+    for column in metadata.columns:
+        metadata[column] = _maybe_numeric(metadata[column])
+    if type_column in metadata.columns:
+        types = metadata[type_column].astype(str).replace({"": DEFAULT_TYPE, "nan": DEFAULT_TYPE})
+    else:
+        types = pd.Series(DEFAULT_TYPE, index=frame.index)
+    types.name = "type"
+    return ErrorTable(errors=errors, metadata=metadata, types=types, source=source)
+
+
+def _frame_with_ids(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Move the model ids into a string index named ``model_id`` and check they are present and unique."""
+    if "model_id" in frame.columns:
+        frame = frame.set_index("model_id")
+    elif len(frame.columns) and (str(frame.columns[0]) == "" or str(frame.columns[0]).startswith("Unnamed: 0")):
+        frame = frame.set_index(frame.columns[0])
+    elif isinstance(frame.index, pd.RangeIndex) and source != "<DataFrame>":
+        raise InputError(source, "model_id", "a 'model_id' column (one unique id per model)")
+    ids = frame.index.astype(str)
+    blank = [i for i, x in enumerate(ids) if x.strip() in ("", "nan")]
+    if blank:
+        raise InputError(source, "model_id", "a non-empty id on every row", got=f"empty id on data row {blank[0] + 1}")
+    duplicated = ids[ids.duplicated()].unique()
+    if len(duplicated):
+        raise InputError(source, "model_id", "unique model ids", got=f"duplicates {list(duplicated[:5])}")
+    frame.index = pd.Index(ids, name="model_id")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _metadata_names(columns: pd.Index, type_column: str, metadata_columns: list[str] | None) -> set[str]:
+    names = set(metadata_columns or ()) | {type_column} | KNOWN_METADATA
+    return {c for c in columns if c in names or c.startswith(HYPERPARAMETER_PREFIX)}
+
+
+_MISSING = {"", "nan", "NaN", "NA", "N/A", "null", "None", "none"}
+
+
+def _numeric_column(column: pd.Series, source: str) -> pd.Series:
+    """Parse one error column; empty / NaN markers become NaN, anything else non-numeric is an InputError."""
+    if pd.api.types.is_bool_dtype(column):
+        raise InputError(source, f"column {column.name!r}", "numeric error values", got="booleans")
+    if pd.api.types.is_numeric_dtype(column):
+        return column.astype(float)
+    values = column.astype(str).str.strip()
+    parsed = pd.to_numeric(values.where(~values.isin(_MISSING), "nan"), errors="coerce")
+    bad = parsed.isna() & ~values.isin(_MISSING) & ~values.str.lower().isin({"nan", "inf", "-inf"})
+    if bad.any():
+        model = bad.idxmax()
+        raise InputError(
+            source,
+            f"column {column.name!r}",
+            "numeric error values (or empty for a failed evaluation); name it in metadata_columns or prefix it "
+            f"'{HYPERPARAMETER_PREFIX}' if it is metadata",
+            got=f"{values[model]!r} for model {model!r}",
+        )
+    return parsed.astype(float)
+
+
+def _maybe_numeric(column: pd.Series) -> pd.Series:
+    """Metadata stay strings unless every value parses as a number (hyperparameters are mostly numeric)."""
+    if pd.api.types.is_numeric_dtype(column):
+        return column
+    parsed = pd.to_numeric(column, errors="coerce")
+    return parsed if parsed.notna().all() else column.astype(str)
+
+
+def nan_fraction(errors: pd.DataFrame) -> pd.Series:
+    """Share of models whose evaluation failed (NaN), per property."""
+    return errors.isna().mean() if len(errors) else pd.Series(math.nan, index=errors.columns)

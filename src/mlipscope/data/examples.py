@@ -1,0 +1,100 @@
+"""The silicon datasets shipped with mlipscope (``package_data/si``), by short name.
+
+All are VASP PBE (PAW) with the mlearn settings, so they share one energy zero point; see
+``package_data/si/README.md`` for sources and licenses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from mlipscope.data.dataset import Dataset
+from mlipscope.errors import InputError
+
+_MLEARN = "materialsvirtuallab/mlearn (Zuo et al., J. Phys. Chem. A 124, 731, 2020)"
+_MO = "mogroupumd/Silicon_MLIP_datasets (Liu, He & Mo, npj Comput. Mater. 9, 174, 2023)"
+_MO_LICENSE = (
+    "not stated in the shared data notes; cite Liu, He & Mo 2023 (check upstream before redistributing)"
+)
+
+
+@dataclass(frozen=True)
+class ExampleInfo:
+    filename: str
+    description: str
+    source: str
+    license: str
+
+
+EXAMPLES: dict[str, ExampleInfo] = {
+    "si_mlearn_train": ExampleInfo(
+        "mlearn_Si_training.extxyz",
+        "214 configs: strained bulk, bulk AIMD 300-3374 K, vacancy AIMD, surface slabs",
+        _MLEARN,
+        "BSD-3-Clause",
+    ),
+    "si_mlearn_test": ExampleInfo(
+        "mlearn_Si_test.extxyz", "25 configs, the mlearn Si test split", _MLEARN, "BSD-3-Clause"
+    ),
+    "si_original_train": ExampleInfo(
+        "moSi_Original_Training_Set.extxyz",
+        "219 configs, the mlearn Si training set as used by Liu, He & Mo",
+        _MO,
+        _MO_LICENSE,
+    ),
+    "si_interstitial_train": ExampleInfo(
+        "moSi_Interstitial-enhanced_Training_Set.extxyz",
+        "219 configs: 99 originals + 120 interstitial-migration snapshots",
+        _MO,
+        _MO_LICENSE,
+    ),
+    "si_vacancy_train": ExampleInfo(
+        "moSi_Vacancy-enhanced_Training_Set.extxyz",
+        "219 configs: 99 originals + 120 vacancy-migration snapshots",
+        _MO,
+        _MO_LICENSE,
+    ),
+    "si_di_interstitial_train": ExampleInfo(
+        "moSi_I-2_training_set.extxyz",
+        "219 configs: 99 originals + 120 di-interstitial snapshots",
+        _MO,
+        _MO_LICENSE,
+    ),
+    "si_tetra_interstitial_train": ExampleInfo(
+        "moSi_I-4_training_set.extxyz",
+        "219 configs: 99 originals + 120 tetra-interstitial snapshots",
+        _MO,
+        _MO_LICENSE,
+    ),
+    "si_vacancy_re_test": ExampleInfo(
+        "moSi_Vacancy-RE_Testing_Set.extxyz",
+        "100 AIMD snapshots at 1230 K with a migrating vacancy (63 atoms); r_migrating, forces_K1/K2",
+        _MO,
+        _MO_LICENSE,
+    ),
+    "si_interstitial_re_test": ExampleInfo(
+        "moSi_Interstitial-RE_Testing_Set.extxyz",
+        "100 AIMD snapshots at 1230 K with a migrating interstitial (65 atoms); r_migrating, forces_K1/K2",
+        _MO,
+        _MO_LICENSE,
+    ),
+    "si_enhanced_validation": ExampleInfo(
+        "moSi_Enhanced_Validation_Set.extxyz", "50 validation configs", _MO, _MO_LICENSE
+    ),
+}
+
+
+def example_path(name: str) -> Path:
+    """Path of a shipped dataset file (the package is installed unzipped, so this is a real file)."""
+    if name not in EXAMPLES:
+        raise InputError(None, "dataset", f"one of the shipped datasets {sorted(EXAMPLES)}", got=name)
+    return Path(str(files("mlipscope") / "package_data" / "si" / EXAMPLES[name].filename))
+
+
+def load_example(name: str) -> Dataset:
+    """A shipped dataset, validated like any other file and named by its short name."""
+    from mlipscope.data.loader import read_dataset
+
+    return read_dataset(example_path(name), name=name)

@@ -1,0 +1,250 @@
+"""POD (proper orthogonal descriptors, LAMMPS ML-POD): a linear model on two/three/four-body descriptors.
+
+Two fitting paths give the same kind of model (``pair_style pod`` + ``pair_coeff * * <param> <coeff> Si``):
+
+- :meth:`PODFamily.fit` (used for ensembles): descriptors from LAMMPS ``compute pod/global``, cached per
+  (training set, descriptor hyperparameters) in :mod:`mlipscope.models.descriptors`; a fit is a ridge solve on the
+  cached normal equations (milliseconds).
+- :meth:`PODFamily.fit_fitpod`: LAMMPS ``fitpod`` on extxyz files, run as a subprocess of the ``lmp`` executable.
+  ``fitpod`` recomputes all descriptors on every call (about 3 s for the 214 mlearn Si frames on one core), which is
+  why ensembles use the cached path. The tests check that the cached descriptors reproduce fitpod's own training
+  errors for fitpod's coefficients, so both paths agree on what the model is.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase.calculators.calculator import Calculator
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from mlipscope._lammps import lammps_executable
+from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, Dataset
+from mlipscope.errors import FitError, InputError
+from mlipscope.models.base import FittedModel, Hyperparameter, HyperparameterSpace, MLIPFamily
+from mlipscope.models.descriptors import LammpsRowsComputer, process_cache
+from mlipscope.models.registry import read_model_meta
+from mlipscope.models.snap import write_model_json
+
+RIN_A = 1.0  # inner cutoff: no Si-Si pair comes closer in any of our data
+PARAM_FILE = "model_param.pod"
+COEFF_FILE = "model_coefficients.pod"
+
+
+class PodRowsComputer(LammpsRowsComputer):
+    """``compute pod/global`` layout: row 0 global descriptors (one-body columns first), then 3N force rows."""
+
+    def split(self, atoms, array: np.ndarray) -> tuple[np.ndarray, np.ndarray, None]:
+        return array[0], array[1:], None
+
+
+class PODFamily(MLIPFamily):
+    name = "pod"
+    extra = "pod"
+
+    def hyperparameter_space(self) -> HyperparameterSpace:
+        h = Hyperparameter
+        return HyperparameterSpace(
+            (
+                h("rcut", "linear", 5.0, low=4.0, high=5.5, description="outer cutoff, Å"),
+                h("bessel_polynomial_degree", "int", 4, low=2, high=6),
+                h("inverse_polynomial_degree", "int", 8, low=4, high=10),
+                h("twobody_number_radial_basis_functions", "int", 8, low=4, high=10),
+                h("threebody_number_radial_basis_functions", "int", 6, low=2, high=8),
+                h("threebody_angular_degree", "int", 4, low=1, high=6),
+                h("fourbody_number_radial_basis_functions", "int", 6, low=0, high=8),
+                h("fourbody_angular_degree", "int", 3, low=0, high=4),
+                h("energy_weight", "log", 10.0, low=0.1, high=1e4, description="weight of MSE(E/atom) vs MSE(F)"),
+                h("ridge", "log", 1e-12, low=1e-13, high=1e-4, description="relative ridge"),
+            )
+        )
+
+    @staticmethod
+    def repair_hyperparameters(hp: dict[str, Any]) -> dict[str, Any]:
+        """Make a sampled point valid for ML-POD: each body order uses no more radial/angular functions than
+        the one below it (the KL basis is shared), and a four-body term needs both of its counts non-zero."""
+        hp = dict(hp)
+        n2 = int(hp["twobody_number_radial_basis_functions"])
+        n3 = min(int(hp["threebody_number_radial_basis_functions"]), n2)
+        n4 = min(int(hp["fourbody_number_radial_basis_functions"]), n3)
+        a3 = int(hp["threebody_angular_degree"])
+        a4 = min(int(hp["fourbody_angular_degree"]), a3)
+        if n4 == 0 or a4 == 0:
+            n4 = a4 = 0
+        hp.update(
+            threebody_number_radial_basis_functions=n3,
+            fourbody_number_radial_basis_functions=n4,
+            fourbody_angular_degree=a4,
+        )
+        return hp
+
+    def _checked(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+        space = self.hyperparameter_space()
+        unknown = set(hyperparameters) - set(space.names)
+        if unknown:
+            raise InputError(None, "hyperparameters", f"names from {space.names}", got=sorted(unknown))
+        return self.repair_hyperparameters({**space.defaults(), **hyperparameters})
+
+    # --- files -------------------------------------------------------------------------------------------------
+    @staticmethod
+    def param_text(species: list[str], hp: dict[str, Any]) -> str:
+        keys = [
+            "bessel_polynomial_degree",
+            "inverse_polynomial_degree",
+            "twobody_number_radial_basis_functions",
+            "threebody_number_radial_basis_functions",
+            "threebody_angular_degree",
+            "fourbody_number_radial_basis_functions",
+            "fourbody_angular_degree",
+        ]
+        lines = [f"species {' '.join(species)}", "pbc 1 1 1", f"rin {RIN_A}", f"rcut {float(hp['rcut'])!r}"]
+        lines += [f"{k} {int(hp[k])}" for k in keys]
+        return "\n".join(lines) + "\n"
+
+    @staticmethod
+    def write_coefficients(path: Path, beta: np.ndarray) -> None:
+        body = "\n".join(repr(float(b)) for b in beta)
+        path.write_text(f"model_coefficients: {len(beta)} 0 0\n{body}\n")
+
+    # --- cached-descriptor fit ---------------------------------------------------------------------------------
+    def linear_system(self, dataset: Dataset, hp: dict[str, Any], work_dir: Path):
+        species = dataset.species
+        param = work_dir / PARAM_FILE
+        param.write_text(self.param_text(species, hp))
+        key = {"kind": "pod", "species": species, "rin": RIN_A, **{k: hp[k] for k in self.descriptor_names()}}
+        commands = [
+            f"pair_style zero {float(hp['rcut']) + 0.01!r}",
+            "pair_coeff * *",
+            f'compute gd all pod/global {param} "" {" ".join(species)}',
+        ]
+        computer = PodRowsComputer(species, lambda: commands, "gd")
+        try:
+            return process_cache().get(dataset, key, computer, len(species))
+        finally:
+            computer.close()
+
+    def descriptor_names(self) -> list[str]:
+        return [n for n in self.hyperparameter_space().names if n not in ("energy_weight", "ridge")]
+
+    def fit(self, dataset: Dataset, hyperparameters: dict[str, Any], seed: int, model_dir: Path) -> FittedModel:
+        """Ridge least squares on cached ``compute pod/global`` descriptors (deterministic; seed recorded)."""
+        start = time.perf_counter()
+        hp = self._checked(hyperparameters)
+        model_dir = Path(model_dir)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        system = self.linear_system(dataset, hp, model_dir)
+        beta, metrics = system.solve(float(hp["energy_weight"]), 1.0, 0.0, float(hp["ridge"]))
+        self.write_coefficients(model_dir / COEFF_FILE, beta)
+        return self._finish(dataset, hp, seed, model_dir, start, metrics, solver="cached-lstsq")
+
+    def _finish(self, dataset, hp, seed, model_dir, start, metrics, solver: str) -> FittedModel:
+        fitted = FittedModel(
+            family=self.name,
+            model_dir=model_dir,
+            hyperparameters=hp,
+            seed=int(seed),
+            fit_wall_time_s=time.perf_counter() - start,
+            training_set_hash=dataset.content_hash,
+            metrics=metrics,
+        )
+        files = [model_dir / PARAM_FILE, model_dir / COEFF_FILE]
+        write_model_json(model_dir, fitted, dataset.name, files, species=dataset.species, solver=solver)
+        return fitted
+
+    # --- LAMMPS fitpod -----------------------------------------------------------------------------------------
+    def fit_fitpod(
+        self, dataset: Dataset, hyperparameters: dict[str, Any], seed: int, model_dir: Path, timeout_s: float = 600
+    ) -> FittedModel:
+        """Fit with LAMMPS ``fitpod`` (``energy_weight``/``ridge`` passed as fitpod's own weight/regularisation)."""
+        from ase.io import write
+
+        start = time.perf_counter()
+        hp = self._checked(hyperparameters)
+        model_dir = Path(model_dir).resolve()
+        xyz_dir = model_dir / "fitpod_data"
+        xyz_dir.mkdir(parents=True, exist_ok=True)
+        frames = []
+        for atoms in dataset.frames:
+            copy = atoms.copy()
+            copy.info = {}  # fitpod's extxyz reader matches 'energy' anywhere in a key (e.g. 'dft_energy')
+            for key in list(copy.arrays):
+                if key not in ("numbers", "positions"):
+                    del copy.arrays[key]
+            copy.calc = SinglePointCalculator(
+                copy, energy=float(atoms.info[ENERGY_KEY]), forces=np.asarray(atoms.arrays[FORCES_KEY])
+            )
+            frames.append(copy)
+        write(xyz_dir / "train.xyz", frames, format="extxyz")
+        (model_dir / PARAM_FILE).write_text(self.param_text(dataset.species, hp))
+        (model_dir / "fitpod_data.pod").write_text(
+            "\n".join(
+                [
+                    "file_format extxyz",
+                    "file_extension xyz",
+                    f'path_to_training_data_set "{xyz_dir}"',
+                    f"fitting_weight_energy {float(hp['energy_weight'])!r}",
+                    "fitting_weight_force 1.0",
+                    f"fitting_regularization_parameter {float(hp['ridge'])!r}",
+                    "randomize_training_data_set 0",
+                    "error_analysis_for_training_data_set 1",
+                    "basename_for_output_files fitpod",
+                    "precision_for_pod_coefficients 12",
+                ]
+            )
+            + "\n"
+        )
+        env = dict(os.environ)
+        # the wheel's lmp links libmpi from the mpich wheel in <venv>/lib
+        env["LD_LIBRARY_PATH"] = os.pathsep.join([str(Path(sys.prefix) / "lib"), env.get("LD_LIBRARY_PATH", "")])
+        env["OMP_NUM_THREADS"] = "1"
+        cmd = [str(lammps_executable()), "-nocite", "-log", "none", "-screen", "fitpod.log"]
+        try:
+            proc = subprocess.run(
+                cmd,
+                input=f"fitpod {PARAM_FILE} fitpod_data.pod\n",
+                cwd=model_dir,
+                env=env,
+                text=True,
+                capture_output=True,
+                timeout=timeout_s,
+            )
+        except subprocess.TimeoutExpired:
+            raise FitError(f"fitpod did not finish within {timeout_s} s") from None
+        coeff = model_dir / "fitpod_coefficients.pod"
+        if proc.returncode != 0 or not coeff.is_file():
+            log = (model_dir / "fitpod.log").read_text()[-800:] if (model_dir / "fitpod.log").is_file() else ""
+            raise FitError(f"fitpod failed (exit {proc.returncode}): {(proc.stderr or log).strip()[-800:]}")
+        coeff.replace(model_dir / COEFF_FILE)
+        metrics = self.read_fitpod_errors(model_dir / "fitpod_training_errors.pod")
+        return self._finish(dataset, hp, seed, model_dir, start, metrics, solver="fitpod")
+
+    @staticmethod
+    def read_fitpod_errors(path: Path) -> dict[str, float]:
+        """Training RMSEs from fitpod's ``*_training_errors.pod`` (row 'All files': MAE/RMSE energy, force)."""
+        for line in path.read_text().splitlines():
+            if line.startswith("All files"):
+                values = [float(v) for v in line.split()[2:]]
+                # columns: n_configs n_atoms MAE_E RMSE_E MAE_F RMSE_F
+                return {"train_energy_rmse_ev_per_atom": values[3], "train_force_rmse_ev_a": values[5]}
+        raise FitError(f"no 'All files' row in {path}")
+
+    # --- load --------------------------------------------------------------------------------------------------
+    def lammps_commands(self, model_dir: Path) -> list[str]:
+        model_dir = Path(model_dir).resolve()
+        species = read_model_meta(model_dir).get("species", ["Si"])
+        return [
+            "pair_style pod",
+            f"pair_coeff * * {model_dir / PARAM_FILE} {model_dir / COEFF_FILE} {' '.join(species)}",
+        ]
+
+    def load_calculator(self, model_dir: Path) -> Calculator:
+        from mlipscope.calculators import lammps_calculator
+
+        species = read_model_meta(model_dir).get("species", ["Si"])
+        return lammps_calculator(self.lammps_commands(model_dir), species)

@@ -1,0 +1,154 @@
+"""Hyperparameter samplers and ensemble plans.
+
+``sample`` draws points of a family's declared :class:`HyperparameterSpace` by random, Latin-hypercube or Sobol
+sampling (scipy.stats.qmc) in the unit cube, mapped through each hyperparameter's scale. ``ensemble_plan`` crosses
+such points with training sets and seeds into an ordered list of :class:`MemberSpec`; ``fit_member`` fits one member
+and turns any failure into a :class:`FitRecord` with its reason instead of an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from scipy.stats import qmc
+
+from mlipscope.data.dataset import Dataset
+from mlipscope.errors import InputError
+from mlipscope.models.base import FittedModel, HyperparameterSpace, MLIPFamily
+
+Method = Literal["random", "lhs", "sobol"]
+METHODS: tuple[str, ...] = ("random", "lhs", "sobol")
+
+
+def unit_points(dimension: int, n: int, method: Method, seed: int) -> np.ndarray:
+    """``n`` points in [0, 1)^dimension, reproducible for a given seed."""
+    if n < 0:
+        raise InputError(None, "n", "a non-negative number of samples", got=n)
+    if method == "random":
+        return np.random.default_rng(seed).random((n, dimension))
+    if method == "lhs":
+        return qmc.LatinHypercube(d=dimension, seed=np.random.default_rng(seed)).random(n)
+    if method == "sobol":
+        # scrambled Sobol; balance properties need n a power of two, but any n is usable (scipy only warns)
+        sampler = qmc.Sobol(d=dimension, scramble=True, seed=np.random.default_rng(seed))
+        m = int(np.ceil(np.log2(max(n, 1))))
+        return sampler.random_base2(m)[:n]
+    raise InputError(None, "method", f"one of {METHODS}", got=method)
+
+
+def sample(
+    space: HyperparameterSpace, n: int, method: Method = "random", seed: int = 0, repair=None
+) -> list[dict[str, Any]]:
+    """``n`` hyperparameter dicts from ``space``; ``repair`` (dict -> dict) makes invalid combinations valid."""
+    points = unit_points(len(space.parameters), n, method, seed)
+    out = []
+    for point in points:
+        hp = space.from_unit(point)
+        out.append(repair(hp) if repair is not None else hp)
+    return out
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    """One ensemble member to fit: family, hyperparameters, training-set name and fit seed."""
+
+    family: str
+    hyperparameters: dict[str, Any]
+    training_set: str
+    seed: int
+    index: int = 0
+
+    @property
+    def member_id(self) -> str:
+        """Stable id from the content (not the position), so re-planning does not rename members."""
+        blob = json.dumps(
+            [self.family, self.hyperparameters, self.training_set, self.seed], sort_keys=True, default=str
+        )
+        return f"{self.family}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+
+
+def ensemble_plan(
+    family: MLIPFamily | str,
+    n: int,
+    training_sets: list[str],
+    seeds: list[int],
+    method: Method = "sobol",
+    seed: int = 0,
+) -> list[MemberSpec]:
+    """``n`` hyperparameter points x training sets x seeds, in a deterministic order.
+
+    Members sharing a training set and descriptor settings are adjacent (hyperparameter point outermost, then
+    training set, then seed) so workers that take consecutive members reuse their descriptor cache. Points made
+    identical by repair are dropped (keeping the first), so the plan may hold fewer than n points.
+    """
+    if isinstance(family, str):
+        from mlipscope.models.registry import get_family
+
+        family = get_family(family)
+    if not training_sets:
+        raise InputError(None, "training_sets", "at least one training-set name")
+    if not seeds:
+        raise InputError(None, "seeds", "at least one integer seed")
+    repair = getattr(family, "repair_hyperparameters", None)
+    points = sample(family.hyperparameter_space(), n, method, seed, repair=repair)
+    seen: set[str] = set()
+    plan: list[MemberSpec] = []
+    for hp in points:
+        key = json.dumps(hp, sort_keys=True, default=str)
+        if key in seen:
+            continue
+        seen.add(key)
+        for training_set in training_sets:
+            for fit_seed in seeds:
+                plan.append(MemberSpec(family.name, hp, training_set, int(fit_seed), index=len(plan)))
+    return plan
+
+
+@dataclass
+class FitRecord:
+    """Outcome of one member's fit: ``ok`` with the fitted model, or the reason it failed."""
+
+    member: MemberSpec
+    ok: bool
+    model_dir: Path | None
+    fit_wall_time_s: float
+    reason: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["member_id"] = self.member.member_id
+        out["model_dir"] = None if self.model_dir is None else str(self.model_dir)
+        return out
+
+
+def fit_member(
+    member: MemberSpec, dataset: Dataset, root: Path, family: MLIPFamily | None = None
+) -> FitRecord:
+    """Fit ``member`` on ``dataset`` into ``root/<member_id>``; failures (singular systems, crashes of the fitting
+    code, non-finite results) become a record with the reason, never an exception."""
+    if family is None:
+        from mlipscope.models.registry import get_family
+
+        family = get_family(member.family)
+    model_dir = Path(root) / member.member_id
+    start = time.perf_counter()
+    try:
+        fitted: FittedModel = family.fit(dataset, member.hyperparameters, member.seed, model_dir)
+    except Exception as exc:  # noqa: BLE001 - every failure of a member is data, not a crash of the run
+        last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+        where = f" at {last[0].filename.split('/')[-1]}:{last[0].lineno}" if last else ""
+        return FitRecord(
+            member, False, None, time.perf_counter() - start, reason=f"{type(exc).__name__}: {exc}{where}"
+        )
+    bad = {k: v for k, v in fitted.metrics.items() if not np.isfinite(v)}
+    if bad:
+        return FitRecord(member, False, model_dir, fitted.fit_wall_time_s, reason=f"non-finite metrics {bad}")
+    return FitRecord(member, True, model_dir, fitted.fit_wall_time_s, metrics=dict(fitted.metrics))

@@ -1,0 +1,212 @@
+"""SNAP / qSNAP: linear (or quadratic) models on bispectrum descriptors from LAMMPS ``compute snap``.
+
+Descriptors are computed once per (training set, descriptor hyperparameters) and kept in the shared
+:mod:`mlipscope.models.descriptors` cache; a fit is then a weighted ridge least-squares solve on cached normal
+equations (milliseconds). The fitted model is written as the ``.snapcoeff``/``.snapparam`` pair that LAMMPS
+``pair_style snap`` reads, so the same files drive the ASE calculator and fast LAMMPS MD.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase.calculators.calculator import Calculator
+
+from mlipscope.data.dataset import Dataset
+from mlipscope.errors import InputError
+from mlipscope.models.base import FittedModel, Hyperparameter, HyperparameterSpace, MLIPFamily
+from mlipscope.models.descriptors import LammpsRowsComputer, process_cache
+from mlipscope.models.registry import MODEL_META_FILE, read_model_meta
+
+# Fixed descriptor settings (the usual SNAP choices): neighbour radius/weight per element and the angular
+# mapping factor; what varies between members is in the hyperparameter space.
+RADELEM = 0.5
+WJ = 1.0
+RMIN0 = 0.0
+
+
+def n_bispectrum(twojmax: int) -> int:
+    """Number of linear bispectrum components for band limit 2J_max (LAMMPS ``compute sna/atom``)."""
+    count = 0
+    for j1 in range(twojmax + 1):
+        for j2 in range(j1 + 1):
+            for j in range(j1 - j2, min(twojmax, j1 + j2) + 1, 2):
+                if j >= j1:
+                    count += 1
+    return count
+
+
+def software_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    out = {}
+    for package in ("mlipscope", "lammps", "numpy", "ase"):
+        try:
+            out[package] = version(package)
+        except Exception:  # noqa: BLE001 - a missing distribution just goes unrecorded
+            out[package] = "unknown"
+    return out
+
+
+def file_sha256(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def write_model_json(model_dir: Path, fitted: FittedModel, training_set: str, files: list[Path], **extra) -> None:
+    meta = {
+        "family": fitted.family,
+        "hyperparameters": fitted.hyperparameters,
+        "seed": fitted.seed,
+        "training_set": training_set,
+        "training_set_hash": fitted.training_set_hash,
+        "fit_wall_time_s": fitted.fit_wall_time_s,
+        "metrics": fitted.metrics,
+        "software_versions": software_versions(),
+        "model_files": [f.name for f in files],
+        "model_file_sha256": file_sha256(files),
+        **extra,
+    }
+    (model_dir / MODEL_META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
+
+
+class SNAPFamily(MLIPFamily):
+    """SNAP (``quadratic=False``) and qSNAP (``quadratic=True``) fitted by weighted ridge least squares."""
+
+    name = "snap"
+    extra = "snap"
+
+    def hyperparameter_space(self) -> HyperparameterSpace:
+        return HyperparameterSpace(
+            (
+                Hyperparameter("twojmax", "categorical", 6, choices=(4, 6, 8), description="band limit 2J_max"),
+                Hyperparameter("rcutfac", "linear", 4.5, low=4.0, high=5.5, description="cutoff radius, Å"),
+                Hyperparameter("rfac0", "linear", 0.99363, low=0.95, high=0.99363, description="angle mapping"),
+                Hyperparameter("quadratic", "categorical", True, choices=(False, True), description="qSNAP"),
+                Hyperparameter(
+                    "energy_weight", "log", 1e2, low=1.0, high=1e5, description="weight of MSE(E/atom) vs MSE(F)"
+                ),
+                Hyperparameter(
+                    "stress_weight", "log", 1e-3, low=1e-5, high=1e-1, description="weight of MSE(stress, GPa)"
+                ),
+                Hyperparameter("ridge", "log", 1e-10, low=1e-12, high=1e-4, description="relative ridge"),
+            )
+        )
+
+    # --- descriptors -------------------------------------------------------------------------------------------
+    @staticmethod
+    def descriptor_key(species: list[str], hp: dict[str, Any]) -> dict:
+        return {
+            "kind": "snap",
+            "species": species,
+            "twojmax": int(hp["twojmax"]),
+            "rcutfac": float(hp["rcutfac"]),
+            "rfac0": float(hp["rfac0"]),
+            "rmin0": RMIN0,
+            "radelem": RADELEM,
+            "wj": WJ,
+            "quadratic": bool(hp["quadratic"]),
+        }
+
+    @staticmethod
+    def compute_commands(species: list[str], hp: dict[str, Any]) -> list[str]:
+        rcut = float(hp["rcutfac"])
+        radii = " ".join([str(RADELEM)] * len(species))
+        weights = " ".join([str(WJ)] * len(species))
+        return [
+            f"pair_style zero {rcut * 2 * RADELEM + 0.01!r}",
+            "pair_coeff * *",
+            f"compute snap all snap {rcut!r} {float(hp['rfac0'])!r} {int(hp['twojmax'])} {radii} {weights} "
+            f"rmin0 {RMIN0} bzeroflag 1 switchflag 1 quadraticflag {int(bool(hp['quadratic']))}",
+        ]
+
+    def linear_system(self, dataset: Dataset, hp: dict[str, Any]):
+        species = dataset.species
+        computer = LammpsRowsComputer(species, lambda: self.compute_commands(species, hp), "snap")
+        try:
+            return process_cache().get(dataset, self.descriptor_key(species, hp), computer, len(species))
+        finally:
+            computer.close()
+
+    # --- fit / load --------------------------------------------------------------------------------------------
+    def fit(self, dataset: Dataset, hyperparameters: dict[str, Any], seed: int, model_dir: Path) -> FittedModel:
+        """Least-squares fit (deterministic: ``seed`` is recorded only)."""
+        start = time.perf_counter()
+        hp = {**self.hyperparameter_space().defaults(), **hyperparameters}
+        unknown = set(hyperparameters) - set(self.hyperparameter_space().names)
+        if unknown:
+            raise InputError(None, "hyperparameters", f"names from {self.hyperparameter_space().names}", got=unknown)
+        if int(hp["twojmax"]) % 2 or not 0 < int(hp["twojmax"]) <= 12:
+            raise InputError(None, "twojmax", "an even integer in 2..12", got=hp["twojmax"])
+        species = dataset.species
+        system = self.linear_system(dataset, hp)
+        beta, metrics = system.solve(
+            float(hp["energy_weight"]), 1.0, float(hp["stress_weight"]), float(hp["ridge"])
+        )
+        model_dir = Path(model_dir)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        files = self.write_files(model_dir, species, hp, beta)
+        fitted = FittedModel(
+            family=self.name,
+            model_dir=model_dir,
+            hyperparameters=hp,
+            seed=int(seed),
+            fit_wall_time_s=time.perf_counter() - start,
+            training_set_hash=dataset.content_hash,
+            metrics=metrics,
+        )
+        write_model_json(model_dir, fitted, dataset.name, files, species=species)
+        return fitted
+
+    @staticmethod
+    def write_files(model_dir: Path, species: list[str], hp: dict[str, Any], beta: np.ndarray) -> list[Path]:
+        n_types = len(species)
+        per_type = (len(beta) - n_types) // n_types
+        lines = [
+            "# SNAP coefficients fitted by mlipscope",
+            f"{n_types} {per_type + 1}",
+        ]
+        for t, element in enumerate(species):
+            lines.append(f"{element} {RADELEM} {WJ}")
+            lines.append(repr(float(beta[t])))  # beta0: reference energy per atom
+            block = beta[n_types + t * per_type : n_types + (t + 1) * per_type]
+            lines.extend(repr(float(b)) for b in block)
+        coeff = model_dir / "model.snapcoeff"
+        coeff.write_text("\n".join(lines) + "\n")
+        param = model_dir / "model.snapparam"
+        param.write_text(
+            "\n".join(
+                [
+                    f"rcutfac {float(hp['rcutfac'])!r}",
+                    f"twojmax {int(hp['twojmax'])}",
+                    f"rfac0 {float(hp['rfac0'])!r}",
+                    f"rmin0 {RMIN0}",
+                    "bzeroflag 1",
+                    "switchflag 1",
+                    f"quadraticflag {int(bool(hp['quadratic']))}",
+                ]
+            )
+            + "\n"
+        )
+        return [coeff, param]
+
+    def lammps_commands(self, model_dir: Path) -> list[str]:
+        model_dir = Path(model_dir).resolve()
+        species = read_model_meta(model_dir).get("species", ["Si"])
+        return [
+            "pair_style snap",
+            f"pair_coeff * * {model_dir / 'model.snapcoeff'} {model_dir / 'model.snapparam'} {' '.join(species)}",
+        ]
+
+    def load_calculator(self, model_dir: Path) -> Calculator:
+        from mlipscope.calculators import lammps_calculator
+
+        species = read_model_meta(model_dir).get("species", ["Si"])
+        return lammps_calculator(self.lammps_commands(model_dir), species)

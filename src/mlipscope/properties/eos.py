@@ -1,0 +1,94 @@
+"""Equation of state of a cubic crystal: lattice constant, bulk modulus, cohesive energy.
+
+The conventional cell is relaxed at zero pressure, then scaled uniformly over a small volume range and the
+energy–volume points fitted with a Birch–Murnaghan curve (:class:`ase.eos.EquationOfState`). Atoms of a cubic
+elemental crystal sit on sites of cubic symmetry, so uniform scaling needs no ion relaxation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase.calculators.calculator import Calculator
+from ase.eos import EquationOfState as AseEquationOfState
+
+from mlipscope.errors import EvaluationError, InputError
+from mlipscope.properties.base import Property, PropertyResult
+from mlipscope.properties.structures import (
+    ATOMS_PER_CONVENTIONAL_CELL,
+    CUBIC_CRYSTALS,
+    isolated_atom_energy_ev,
+    relaxed_bulk,
+)
+from mlipscope.units import EV_PER_A3_TO_GPA
+
+
+class EquationOfState(Property):
+    """lattice_constant_a (Å), bulk_modulus_gpa, energy_per_atom_ev (at the fitted minimum) and cohesive_energy_ev
+    (isolated-atom energy minus bulk energy per atom).
+
+    ``volume_range``: relative half-width of the fitted volume range (0.05: 0.95–1.05 V0) sampled at ``n_points``.
+    """
+
+    name = "eos"
+
+    def __init__(
+        self,
+        label: str | None = None,
+        element: str = "Si",
+        crystal: str = "diamond",
+        volume_range: float = 0.05,
+        n_points: int = 9,
+        isolated_atom_box_a: float = 20.0,
+    ) -> None:
+        super().__init__(label)
+        if crystal not in CUBIC_CRYSTALS:
+            raise InputError(None, "crystal", f"one of {list(CUBIC_CRYSTALS)}", got=crystal)
+        if not 0.0 < volume_range <= 0.3:
+            raise InputError(None, "volume_range", "a relative volume half-range in (0, 0.3]", got=volume_range)
+        if n_points < 5:
+            raise InputError(None, "n_points", "at least 5 points for a 4-parameter fit", got=n_points)
+        self.element = element
+        self.crystal = crystal
+        self.volume_range = volume_range
+        self.n_points = n_points
+        self.isolated_atom_box_a = isolated_atom_box_a
+
+    def compute(self, calculator: Calculator) -> PropertyResult:
+        atoms, _ = relaxed_bulk(calculator, self.element, self.crystal)
+        n_atoms = len(atoms)
+        cell0 = atoms.cell.array.copy()
+        volume_factors = np.linspace(1.0 - self.volume_range, 1.0 + self.volume_range, self.n_points)
+        volumes, energies = [], []
+        for factor in volume_factors:
+            scaled = atoms.copy()
+            scaled.set_cell(cell0 * factor ** (1.0 / 3.0), scale_atoms=True)
+            scaled.calc = calculator
+            volumes.append(scaled.get_volume())
+            energies.append(scaled.get_potential_energy())
+        eos = AseEquationOfState(volumes, energies, eos="birchmurnaghan")
+        try:
+            v0, e0, b0 = eos.fit(warn=False)
+        except (RuntimeError, ValueError) as exc:  # scipy curve_fit failure: no minimum in the range
+            raise EvaluationError(f"Birch–Murnaghan fit failed: {exc}") from None
+        if not (volumes[0] < v0 < volumes[-1]) or not b0 > 0:
+            raise EvaluationError(
+                f"no energy minimum inside the fitted volume range ({volumes[0]:.2f}–{volumes[-1]:.2f} Å^3): "
+                f"V0 = {v0:.3g} Å^3, B = {b0 * EV_PER_A3_TO_GPA:.3g} GPa"
+            )
+        per_cell = ATOMS_PER_CONVENTIONAL_CELL[self.crystal]
+        energy_per_atom_ev = e0 / n_atoms
+        e_atom_ev = isolated_atom_energy_ev(calculator, self.element, self.isolated_atom_box_a)
+        values = {
+            "lattice_constant_a": (v0 / n_atoms * per_cell) ** (1.0 / 3.0),
+            "bulk_modulus_gpa": b0 * EV_PER_A3_TO_GPA,
+            "cohesive_energy_ev": e_atom_ev - energy_per_atom_ev,
+            "energy_per_atom_ev": energy_per_atom_ev,
+        }
+        units = {"lattice_constant_a": "Å", "bulk_modulus_gpa": "GPa", "cohesive_energy_ev": "eV"}
+        units["energy_per_atom_ev"] = "eV"
+        details = {
+            "volumes_a3_per_atom": [v / n_atoms for v in volumes],
+            "energies_ev_per_atom": [e / n_atoms for e in energies],
+            "isolated_atom_energy_ev": e_atom_ev,
+        }
+        return self.result(values, units, details=details)

@@ -1,0 +1,85 @@
+"""Pareto figures: the 2-D front, Pareto-optimal count vs number of properties (with the null model), front quality."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from mlipscope.analysis.pipeline import AnalysisResults
+from mlipscope.report.figures_errors import short_label, type_colors
+
+
+def pareto_front_figure(results: AnalysisResults) -> Figure | None:
+    """Models in the first two objectives (log-log), coloured by type; the 2-D front drawn as a staircase."""
+    pareto = results.pareto
+    if pareto is None:
+        return None
+    x_name, y_name = pareto.objectives[:2]
+    index = pareto.optimal_2d.index
+    data = results.table.errors.loc[index, [x_name, y_name]].abs()
+    types = results.table.types.loc[index]
+    colors = type_colors(list(types.unique()))
+    fig = Figure(figsize=(6.4, 5.0))
+    ax = fig.add_subplot()
+    for name in sorted(types.unique()):
+        part = data[types == name]
+        ax.scatter(part[x_name], part[y_name], s=8, alpha=0.5, color=colors[name], label=name, linewidths=0)
+    front = data[pareto.optimal_2d].sort_values(x_name)
+    ax.step(front[x_name], front[y_name], where="post", color="k", lw=1.2, label="Pareto front")
+    ax.scatter(front[x_name], front[y_name], s=30, facecolors="none", edgecolors="k")
+    positive = (data > 0).all(axis=1)
+    if positive.all():
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    ax.set_xlabel(short_label(x_name, 48) + " |error|")
+    ax.set_ylabel(short_label(y_name, 48) + " |error|")
+    ax.set_title("Pareto front in the first two objectives")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def pareto_count_figure(results: AnalysisResults) -> Figure | None:
+    """Number of Pareto-optimal models vs number of properties, observed and for random null models."""
+    pareto = results.pareto
+    if pareto is None or pareto.count_vs_k.empty:
+        return None
+    counts = pareto.count_vs_k
+    fig = Figure(figsize=(6.4, 4.4))
+    ax = fig.add_subplot()
+    ax.errorbar(counts["k"], counts["observed"], yerr=counts["observed_std"], fmt="o-", color="k",
+                label="observed (random property subsets)")
+    for column in [c for c in counts.columns if c.startswith("null_rho_")]:
+        rho = column.removeprefix("null_rho_")
+        ax.plot(counts["k"], counts[column], "s--", ms=4, label=f"null: Gaussian, ρ = {rho}")
+    ax.plot(counts["k"], counts["independent_expected"], ":", color="grey", label="independent (exact expectation)")
+    n_models = len(pareto.optimal)
+    ax.axhline(n_models, color="grey", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("number of properties k")
+    ax.set_ylabel("Pareto-optimal models")
+    ax.set_title(f"Pareto-optimal models vs properties ({n_models} models)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def front_quality_figure(results: AnalysisResults) -> Figure | None:
+    """Hypervolume (higher is better) and IGD to the global front (lower is better) per MLIP type."""
+    pareto = results.pareto
+    if pareto is None or pareto.quality.empty:
+        return None
+    quality = pareto.quality
+    colors = type_colors(list(quality["type"]))
+    fig = Figure(figsize=(7.5, 3.4))
+    ax_hv, ax_igd = fig.subplots(1, 2)
+    bar_colors = [colors[t] for t in quality["type"]]
+    ax_hv.bar(quality["type"], quality["hypervolume"], color=bar_colors)
+    ax_hv.set_title(f"hypervolume ({pareto.hv_method})", fontsize=9)
+    ax_igd.bar(quality["type"], quality["igd"].fillna(np.nan), color=bar_colors)
+    ax_igd.set_title("IGD to the global front", fontsize=9)
+    for ax in (ax_hv, ax_igd):
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    fig.suptitle(f"Front quality in {len(pareto.objectives)} objectives (log errors scaled to [0, 1])", fontsize=10)
+    fig.tight_layout()
+    return fig

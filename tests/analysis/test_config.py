@@ -1,0 +1,45 @@
+import pytest
+
+from mlipscope.analysis.config import AnalysisConfig
+from mlipscope.errors import InputError
+
+
+def test_defaults_and_nested_lasso():
+    config = AnalysisConfig.from_dict({"thresholds": {"eos.a": 0.01}, "lasso": {"alpha": 0.05, "n_splits": 3}})
+    assert config.thresholds == {"eos.a": 0.01}
+    assert config.lasso.alpha == 0.05 and config.lasso.n_splits == 3
+    assert config.lasso.r2_threshold == 0.6 and config.r2_threshold == 0.6
+    assert AnalysisConfig().transform == "zlog10"
+
+
+def test_yaml_file(tmp_path):
+    path = tmp_path / "analysis.yaml"
+    path.write_text("r2_threshold: 0.5\nproperties: [a, b]\nn_bootstrap: 10\n")
+    config = AnalysisConfig.from_yaml(path)
+    assert (config.r2_threshold, config.properties, config.n_bootstrap) == (0.5, ["a", "b"], 10)
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"r2_treshold": 0.6}, "analysis.r2_treshold"),
+        ({"n_bootstrap": "many"}, "analysis.n_bootstrap"),
+        ({"thresholds": {"eos.a": -1.0}}, "analysis.thresholds.eos.a"),
+        ({"thresholds": {"eos.a": "x"}}, "analysis.thresholds.eos.a"),
+        ({"transform": "sqrt"}, "analysis.transform"),
+        ({"lasso": {"alpha": 0.1, "folds": 3}}, "analysis.lasso.folds"),
+        ({"r2_threshold": 1.5}, "analysis.r2_threshold"),
+        ({"null_correlations": [1.0]}, "analysis.null_correlations"),
+    ],
+)
+def test_bad_settings_name_the_field(tmp_path, data, field):
+    with pytest.raises(InputError) as info:
+        AnalysisConfig.from_dict(data, source=tmp_path / "a.yaml")
+    assert f"field '{field}'" in str(info.value) and "a.yaml" in str(info.value)
+
+
+def test_bad_yaml(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("thresholds: [unclosed\n")
+    with pytest.raises(InputError, match="valid YAML"):
+        AnalysisConfig.from_yaml(path)

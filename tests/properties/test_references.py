@@ -1,0 +1,72 @@
+import math
+
+import pytest
+
+from mlipscope.errors import InputError
+from mlipscope.properties.base import ErrorRecord, Property
+from mlipscope.properties.references import CalculatorReference, TabulatedReference, compare
+
+
+class _Fixed(Property):
+    name = "fixed"
+
+    def __init__(self, label=None, values=None):
+        super().__init__(label)
+        self.values = values or {"a_a": 5.0, "rmse_ev": 0.1}
+
+    def compute(self, calculator):
+        return self.result(dict(self.values), {"a_a": "Å", "rmse_ev": "eV"}, error_metrics={"rmse_ev"})
+
+
+def test_tabulated_file_roundtrip(tmp_path):
+    path = tmp_path / "ref.yaml"
+    path.write_text("name: test\nsource: unit test\nvalues:\n  fixed.a_a: {value: 5.5, source: paper}\n  other.x: 1\n")
+    ref = TabulatedReference.from_file(path)
+    assert ref.values_for(_Fixed()) == {"fixed.a_a": (5.5, "paper")}
+
+
+def test_compare_handles_reference_error_metric_and_missing():
+    prop = _Fixed()
+    result = prop.compute(None)
+    records = {r.name: r for r in compare(result, {"fixed.a_a": (5.5, "paper")})}
+    assert records["fixed.a_a"].absolute_error == pytest.approx(0.5)
+    assert records["fixed.a_a"].relative_error == pytest.approx(0.5 / 5.5)
+    assert records["fixed.rmse_ev"].reference == 0.0 and records["fixed.rmse_ev"].absolute_error == pytest.approx(0.1)
+
+
+def test_missing_reference_is_nan_not_dropped():
+    records = compare(_Fixed().compute(None), {})
+    assert {r.name for r in records} == {"fixed.a_a", "fixed.rmse_ev"}
+    assert math.isnan(next(r for r in records if r.name == "fixed.a_a").absolute_error)
+
+
+def test_calculator_reference_runs_the_same_property_once():
+    calls = []
+
+    class Counting(_Fixed):
+        def compute(self, calculator):
+            calls.append(calculator)
+            return super().compute(calculator)
+
+    ref = CalculatorReference(calculator="dft", name="dft")
+    prop = Counting()
+    assert ref.values_for(prop)["fixed.a_a"] == (5.0, "dft")
+    ref.values_for(prop)
+    assert calls == ["dft"]
+
+
+def test_zero_reference_relative_error_is_nan():
+    record = ErrorRecord.compare("x", 1.0, 0.0, "eV")
+    assert record.absolute_error == 1.0 and math.isnan(record.relative_error)
+
+
+@pytest.mark.parametrize(
+    "text, field",
+    [("values: [1, 2]\n", "values"), ("values:\n  fixed.a_a: five\n", "values.fixed.a_a"), ("values: {a: [\n", "file contents")],
+)
+def test_bad_reference_files(tmp_path, text, field):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError) as info:
+        TabulatedReference.from_file(path)
+    assert str(path) in str(info.value) and f"'{field}'" in str(info.value)

@@ -1,0 +1,71 @@
+from pathlib import Path
+
+import pytest
+
+from mlipscope.errors import InputError
+from mlipscope.runner.config import load_config
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "si.toml"
+
+GOOD = """
+[run]
+db = "r.duckdb"
+[data]
+training_sets = ["si_original_train"]
+[[ensemble]]
+family = "snap"
+n = 4
+[suite]
+name = "si-quick"
+properties = ["eos"]
+[quick.suite]
+properties = ["errors_mlearn_test"]
+"""
+
+
+def _write(tmp_path, text) -> Path:
+    path = tmp_path / "run.toml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_example_is_valid_in_both_profiles():
+    full, quick = load_config(EXAMPLE), load_config(EXAMPLE, quick=True)
+    assert len({e.family for e in full.ensembles}) >= 4
+    assert quick.suite_properties and len(quick.suite_properties) < 10
+    assert quick.db_path != full.db_path
+
+
+def test_good_config_and_quick_merge(tmp_path):
+    cfg = load_config(_write(tmp_path, GOOD))
+    assert cfg.db_path == tmp_path / "r.duckdb"
+    assert cfg.ensembles[0].training_sets == ["si_original_train"]
+    assert cfg.suite_properties == ["eos"]
+    assert load_config(_write(tmp_path, GOOD), quick=True).suite_properties == ["errors_mlearn_test"]
+
+
+@pytest.mark.parametrize(
+    "old, new, field, expected",
+    [
+        ('db = "r.duckdb"', 'db = "r.duckdb"\ncolour = "red"', "run.colour", "unknown key"),
+        ("n = 4", 'n = "four"', "ensemble[0].n", "a int"),
+        ('family = "snap"', 'family = "nonsense"', "ensemble[0].family", "one of"),
+        ('["si_original_train"]', '["missing.extxyz"]', "data.training_sets[0]", "existing file"),
+        ('properties = ["eos"]', 'properties = ["no_such_property"]', "suite.properties", "labels of suite"),
+        ('name = "si-quick"', 'name = "si-quick"\nreference = "nope.yaml"', "suite.reference", "existing"),
+        ("[[ensemble]]", "[[ensembel]]", "ensembel", "unknown key"),
+    ],
+)
+def test_bad_configs_fail_before_work_with_clear_errors(tmp_path, old, new, field, expected):
+    path = _write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(InputError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message and f"'{field}'" in message and expected in message
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(InputError, match="existing TOML"):
+        load_config(tmp_path / "absent.toml")
+    with pytest.raises(InputError, match="valid TOML"):
+        load_config(_write(tmp_path, "[run\n"))

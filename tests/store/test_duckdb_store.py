@@ -1,0 +1,217 @@
+"""ResultsStore: round trips, upserts, resume, failures and the wide error table (read back from disk)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlipscope.errors import InputError
+from mlipscope.properties.base import ErrorRecord
+from mlipscope.store import ResultsStore, model_id_for, software_versions
+
+
+def _records(label: str, values: dict[str, tuple[float, float]], unit: str = "GPa") -> list[ErrorRecord]:
+    return [ErrorRecord.compare(f"{label}.{k}", v, ref, unit, "test ref") for k, (v, ref) in values.items()]
+
+
+@pytest.fixture
+def store(tmp_path):
+    with ResultsStore(tmp_path / "results.duckdb") as s:
+        yield s
+
+
+def test_model_id_is_deterministic():
+    hp = {"twojmax": 6, "rcut": 4.7}
+    a = model_id_for("snap", hp, 1, "abc")
+    assert a == model_id_for("snap", {"rcut": 4.7, "twojmax": 6}, 1, "abc")  # key order does not matter
+    assert a == model_id_for("snap", {"twojmax": np.int64(6), "rcut": np.float64(4.7)}, 1, "abc")
+    assert a.startswith("snap-") and len(a) == len("snap-") + 12
+    others = {
+        model_id_for("snap", hp, 2, "abc"),
+        model_id_for("snap", {**hp, "rcut": 4.8}, 1, "abc"),
+        model_id_for("snap", hp, 1, "abd"),
+        model_id_for("pod", hp, 1, "abc"),
+    }
+    assert a not in others and len(others) == 4
+
+
+def test_register_get_upsert_and_update(store):
+    mid = store.register_model(
+        "snap", {"twojmax": 6}, seed=3, training_set_hash="h1", training_set_name="si", fit_wall_time_s=12.5
+    )
+    assert mid == model_id_for("snap", {"twojmax": 6}, 3, "h1")
+    row = store.get_model(mid)
+    assert row["hyperparameters"] == {"twojmax": 6} and row["seed"] == 3 and row["fit_wall_time_s"] == 12.5
+    assert row["status"] == "ok" and math.isnan(row["eval_cost_s_per_atom_step"])
+    created = row["created"]
+
+    store.register_model("snap", {"twojmax": 6}, seed=3, training_set_hash="h1", status="failed", reason="boom")
+    assert len(store.models()) == 1
+    row = store.get_model(mid)
+    assert (row["status"], row["reason"], row["created"]) == ("failed", "boom", created)
+
+    store.update_model(mid, status="ok", reason="", eval_cost_s_per_atom_step=2e-6, path=store.path.parent)
+    row = store.get_model(mid)
+    assert (row["status"], row["eval_cost_s_per_atom_step"], row["path"]) == ("ok", 2e-6, str(store.path.parent))
+    assert store.get_model("snap-000000000000") is None
+    with pytest.raises(InputError):
+        store.update_model(mid, colour="red")
+    with pytest.raises(InputError):
+        store.update_model("snap-000000000000", status="ok")
+    with pytest.raises(InputError):
+        store.register_model("snap", {}, status="maybe")
+
+
+def test_add_dataset_once_per_content(store):
+    from mlipscope.data.examples import load_example
+
+    data = load_example("si_mlearn_test")
+    assert store.add_dataset(data) == data.content_hash
+    assert store.add_dataset(data.select(range(len(data)), name="copy")) == data.content_hash
+    table = store.datasets()
+    assert table["hash"].tolist() == [data.content_hash]
+    assert (table["n_frames"][0], table["n_atoms"][0], table["name"][0]) == (25, data.n_atoms, "si_mlearn_test")
+
+
+def test_evaluations_survive_reopening_and_are_replaced(tmp_path):
+    path = tmp_path / "r.duckdb"
+    with ResultsStore(path) as store:
+        mid = store.register_model("external", {"calculator": "sw"})
+        store.add_evaluation(
+            mid,
+            "elastic",
+            "cfg1",
+            _records("elastic", {"c11_gpa": (150.0, 153.0), "c12_gpa": (60.0, 57.0)}),
+            wall_time_s=1.5,
+            details={"curve": np.array([1.0, np.nan]), "n": np.int64(3)},
+            software_versions={"ase": "x"},
+        )
+        with pytest.raises(InputError):
+            store.add_evaluation("nobody", "elastic", "cfg1", [], wall_time_s=0.0)
+    with ResultsStore(path) as store:  # what a restarted run sees
+        assert store.has_evaluation(mid, "elastic", "cfg1")
+        assert not store.has_evaluation(mid, "elastic", "cfg2")
+        assert store.done_evaluations() == {(mid, "elastic", "cfg1")}
+        assert store.evaluation_details(mid, "elastic", "cfg1") == {"curve": [1.0, None], "n": 3}
+        rows = store.evaluations()
+        assert rows["name"].tolist() == ["elastic.c11_gpa", "elastic.c12_gpa"]
+        assert rows["absolute_error"].tolist() == [3.0, 3.0]
+        assert rows["relative_error"].tolist() == pytest.approx([3 / 153, 3 / 57])
+        store.add_evaluation(
+            mid, "elastic", "cfg1", _records("elastic", {"c11_gpa": (151.0, 153.0)}), wall_time_s=1.0
+        )
+        rows = store.evaluations()
+        assert rows["name"].tolist() == ["elastic.c11_gpa"] and rows["value"].tolist() == [151.0]
+
+
+def test_failed_evaluation_is_stored_with_reason(store):
+    mid = store.register_model("external", {"calculator": "lj"})
+    store.add_evaluation(mid, "eos", "c", _records("eos", {"b0_gpa": (90.0, 98.0)}), wall_time_s=0.1)
+    store.add_failed_evaluation(mid, "eos", "c", "exploded: max force 1e4 eV/Å", wall_time_s=2.0)
+    assert store.has_evaluation(mid, "eos", "c")
+    assert not store.has_evaluation(mid, "eos", "c", retry_failed=True)
+    assert store.done_evaluations(retry_failed=True) == set()
+    failures = store.failures()
+    assert failures[["model_id", "property_label", "reason"]].values.tolist() == [
+        [mid, "eos", "exploded: max force 1e4 eV/Å"]
+    ]
+    rows = store.evaluations()
+    assert len(rows) == 1 and rows["status"][0] == "failed" and pd.isna(rows["value"][0])
+    assert store.error_table()["eos.b0_gpa"].isna().all() if "eos.b0_gpa" in store.error_table() else True
+
+
+@pytest.fixture
+def filled(store):
+    """Three fitted models, one failed fit; model B's phonon evaluation failed."""
+    ids = {}
+    for name, seed, shift in (("A", 0, 1.0), ("B", 1, 2.0), ("C", 2, 4.0)):
+        ids[name] = store.register_model(
+            "snap", {"twojmax": 6, "rcut": 4.0 + seed}, seed=seed, training_set_hash="h", training_set_name="si"
+        )
+        store.add_evaluation(
+            ids[name],
+            "elastic",
+            "e1",
+            _records("elastic", {"c11_gpa": (153.0 + shift, 153.0), "c44_gpa": (75.0 - shift, 75.0)}),
+            wall_time_s=1.0,
+        )
+        if name == "B":
+            store.add_failed_evaluation(ids[name], "phonons", "p1", "imaginary modes")
+        else:
+            store.add_evaluation(
+                ids[name], "phonons", "p1", _records("phonons", {"w_max_thz": (15.0 + shift, 15.0)}, "THz"),
+                wall_time_s=2.0,
+            )  # fmt: skip
+    ids["dead"] = store.register_model("pod", {"k": 1}, status="failed", reason="fit diverged")
+    return store, ids
+
+
+def test_error_table_shape_and_values(filled):
+    store, ids = filled
+    table = store.error_table()
+    names = ["elastic.c11_gpa", "elastic.c44_gpa", "phonons.w_max_thz"]
+    assert list(table.columns) == ["family", "training_set_name", *names]
+    assert table.index.name == "model_id" and sorted(table.index) == sorted([ids["A"], ids["B"], ids["C"]])
+    assert table.loc[ids["C"], "elastic.c11_gpa"] == 4.0
+    assert table.loc[ids["A"], "phonons.w_max_thz"] == 1.0
+    assert math.isnan(table.loc[ids["B"], "phonons.w_max_thz"])  # failed evaluation -> NaN
+    assert (table["family"] == "snap").all()
+    rel = store.error_table("relative_error")
+    assert rel.loc[ids["B"], "elastic.c44_gpa"] == pytest.approx(2.0 / 75.0)
+    assert store.error_table("value").loc[ids["A"], "elastic.c11_gpa"] == 154.0
+
+    with_failed = store.error_table(include_failed_models=True)
+    assert with_failed.shape == (4, 5) and with_failed.loc[ids["dead"], names].isna().all()
+    hp = store.error_table(include_hyperparameters=True)
+    assert list(hp.columns[:5]) == ["family", "training_set_name", "seed", "hp.rcut", "hp.twojmax"]
+    assert hp.loc[ids["C"], "hp.rcut"] == 6.0 and hp.loc[ids["C"], "seed"] == 2
+    with pytest.raises(InputError):
+        store.error_table("rmse")
+
+
+def test_latest_config_of_a_property_wins(filled):
+    store, ids = filled
+    store.add_evaluation(
+        ids["A"], "elastic", "e2", _records("elastic", {"c11_gpa": (160.0, 153.0)}), wall_time_s=1.0
+    )
+    table = store.error_table()
+    assert table.loc[ids["A"], "elastic.c11_gpa"] == 7.0
+    assert math.isnan(table.loc[ids["A"], "elastic.c44_gpa"])  # the newer config did not compute it
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_export_reads_back(filled, tmp_path, suffix):
+    store, _ = filled
+    path = store.export_error_table(tmp_path / "out" / f"errors{suffix}", metric="relative_error")
+    back = pd.read_csv(path, index_col="model_id") if suffix == ".csv" else pd.read_parquet(path)
+    pd.testing.assert_frame_equal(back, store.error_table("relative_error"), check_dtype=False)
+    with pytest.raises(InputError) as err:
+        store.export_error_table(tmp_path / "errors.xlsx")
+    assert "errors.xlsx" in str(err.value)
+
+
+def test_empty_store_gives_empty_table(store):
+    table = store.error_table()
+    assert list(table.columns) == ["family", "training_set_name"] and len(table) == 0
+
+
+def test_not_a_database_is_an_input_error(tmp_path):
+    path = tmp_path / "notes.duckdb"
+    path.write_text("hello, not a database\n" * 100)
+    with pytest.raises(InputError) as err:
+        ResultsStore(path)
+    assert str(path) in str(err.value)
+    with pytest.raises(InputError):
+        ResultsStore(tmp_path / "missing.duckdb", read_only=True)
+
+
+def test_software_versions():
+    import ase
+    import duckdb
+
+    versions = software_versions()
+    assert versions["ase"] == ase.__version__ and versions["numpy"] == np.__version__
+    assert versions["duckdb"] == duckdb.__version__ and versions["python"].count(".") == 2

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from mlipscope.calculators import make_calculator
+from mlipscope.errors import InputError
+
+
+def _energy_per_atom(calc) -> float:
+    atoms = bulk("Si", "diamond", 5.431, cubic=True)
+    atoms.calc = calc
+    return atoms.get_potential_energy() / len(atoms)
+
+
+def test_builtin_sw_gives_known_cohesive_energy():
+    # Stillinger & Weber (PRB 31, 5262, 1985): diamond Si at a = 5.431 Å has E = -2ε = -4.3366 eV/atom
+    assert _energy_per_atom(make_calculator("sw")) == pytest.approx(-4.3366, abs=2e-4)
+
+
+def test_generic_lammps_spec_equals_builtin():
+    from mlipscope._lammps import lammps_potentials_dir
+
+    spec = f"lammps:pair_style tersoff;pair_coeff * * {lammps_potentials_dir() / 'Si.tersoff'} Si"
+    # Tersoff Si(B) (PRB 38, 9902, 1988): cohesive energy 4.63 eV/atom at a = 5.432 Å
+    assert _energy_per_atom(make_calculator(spec)) == pytest.approx(-4.63, abs=0.01)
+    assert _energy_per_atom(make_calculator("tersoff")) == pytest.approx(_energy_per_atom(make_calculator(spec)))
+
+
+def test_factory_spec(tmp_path, monkeypatch):
+    module = tmp_path / "my_calc_factory.py"
+    module.write_text("from ase.calculators.emt import EMT\n\ndef make():\n    return EMT()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    calc = make_calculator("my_calc_factory:make")
+    atoms = bulk("Cu", "fcc", 3.6)
+    atoms.calc = calc
+    assert np.isfinite(atoms.get_potential_energy())
+
+
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        ("nonexistent_module_xyz:make", "importable module"),
+        ("os:not_a_function", "callable 'not_a_function'"),
+        ("lammps:pair_style sw", "pair_coeff"),
+        ("what-is-this", "one of: sw"),
+    ],
+)
+def test_bad_specs_give_clear_errors(spec, fragment):
+    with pytest.raises(InputError, match="calculator") as info:
+        make_calculator(spec)
+    assert fragment in str(info.value)
