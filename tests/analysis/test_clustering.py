@@ -15,7 +15,7 @@ def test_planted_blobs_and_the_hyperparameter_that_makes_them():
     metadata = pd.DataFrame(
         {"hp.basis": np.array(["a", "b", "c"])[blob], "hp.noise": rng.normal(size=120)}, index=values.index
     )
-    result = cluster_models(values, metadata, n_neighbors=8, seed=0)
+    result = cluster_models(values, metadata, seed=0)
     assert adjusted_rand_score(blob, result.labels) == pytest.approx(1.0)
     assert sorted(result.sizes.tolist()) == [40, 40, 40]
     assert result.modularity > 0.5

@@ -30,8 +30,9 @@ def test_weighted_correlation_matches_pandas_pairwise_and_repeated_rows():
     np.testing.assert_allclose(weighted_correlation(frame.to_numpy(), np.ones(80)), frame.corr(), atol=1e-10)
     weights = np.random.default_rng(1).integers(0, 4, size=80)
     repeated = frame.loc[frame.index.repeat(weights)]
-    np.testing.assert_allclose(weighted_correlation(frame.to_numpy(), weights.astype(float)), repeated.corr(),
-                               atol=1e-10)
+    np.testing.assert_allclose(
+        weighted_correlation(frame.to_numpy(), weights.astype(float)), repeated.corr(), atol=1e-10
+    )
 
 
 def test_planted_groups_components_and_representatives():
@@ -41,7 +42,7 @@ def test_planted_groups_components_and_representatives():
     assert len(reps) == 3 and "c" in reps
     assert len(reps & {"a1", "a2", "a3"}) == 1 and len(reps & {"b1", "b2"}) == 1
     assert len(result.edges) == 4
-    assert (result.edges["confidence"] > 0.95).all()
+    assert (result.edges["confidence"] > 0.95).all() and result.edges["confident"].all()
     assert result.pearson.loc["a1", "a2"] == pytest.approx(0.9, abs=0.05)
     assert result.spearman.loc["b1", "b2"] == pytest.approx(0.89, abs=0.05)
 

@@ -60,7 +60,9 @@ def test_mlearn_stress_is_voigt_of_the_raw_3x3():
     assert data[0].info[ENERGY_KEY] == float(header.split("energy=")[1].split()[0])
 
 
-@pytest.mark.parametrize(("name", "n_atoms", "n_re_atoms"), [("si_vacancy_re_test", 63, 146), ("si_interstitial_re_test", 65, 177)])
+@pytest.mark.parametrize(
+    ("name", "n_atoms", "n_re_atoms"), [("si_vacancy_re_test", 63, 146), ("si_interstitial_re_test", 65, 177)]
+)
 def test_rare_event_extras_are_kept(name, n_atoms, n_re_atoms):
     data = load_example(name)
     assert {len(a) for a in data} == {n_atoms}

@@ -10,7 +10,7 @@ import pytest
 
 from mlipscope.errors import InputError
 from mlipscope.properties.base import ErrorRecord
-from mlipscope.store import ResultsStore, model_id_for, software_versions
+from mlipscope.store import ResultsStore, model_id_for
 
 
 def _records(label: str, values: dict[str, tuple[float, float]], unit: str = "GPa") -> list[ErrorRecord]:
@@ -23,21 +23,6 @@ def store(tmp_path):
         yield s
 
 
-def test_model_id_is_deterministic():
-    hp = {"twojmax": 6, "rcut": 4.7}
-    a = model_id_for("snap", hp, 1, "abc")
-    assert a == model_id_for("snap", {"rcut": 4.7, "twojmax": 6}, 1, "abc")  # key order does not matter
-    assert a == model_id_for("snap", {"twojmax": np.int64(6), "rcut": np.float64(4.7)}, 1, "abc")
-    assert a.startswith("snap-") and len(a) == len("snap-") + 12
-    others = {
-        model_id_for("snap", hp, 2, "abc"),
-        model_id_for("snap", {**hp, "rcut": 4.8}, 1, "abc"),
-        model_id_for("snap", hp, 1, "abd"),
-        model_id_for("pod", hp, 1, "abc"),
-    }
-    assert a not in others and len(others) == 4
-
-
 def test_register_get_upsert_and_update(store):
     mid = store.register_model(
         "snap", {"twojmax": 6}, seed=3, training_set_hash="h1", training_set_name="si", fit_wall_time_s=12.5
@@ -48,14 +33,20 @@ def test_register_get_upsert_and_update(store):
     assert row["status"] == "ok" and math.isnan(row["eval_cost_s_per_atom_step"])
     created = row["created"]
 
-    store.register_model("snap", {"twojmax": 6}, seed=3, training_set_hash="h1", status="failed", reason="boom")
+    store.register_model(
+        "snap", {"twojmax": 6}, seed=3, training_set_hash="h1", status="failed", reason="boom"
+    )
     assert len(store.models()) == 1
     row = store.get_model(mid)
     assert (row["status"], row["reason"], row["created"]) == ("failed", "boom", created)
 
     store.update_model(mid, status="ok", reason="", eval_cost_s_per_atom_step=2e-6, path=store.path.parent)
     row = store.get_model(mid)
-    assert (row["status"], row["eval_cost_s_per_atom_step"], row["path"]) == ("ok", 2e-6, str(store.path.parent))
+    assert (row["status"], row["eval_cost_s_per_atom_step"], row["path"]) == (
+        "ok",
+        2e-6,
+        str(store.path.parent),
+    )
     assert store.get_model("snap-000000000000") is None
     with pytest.raises(InputError):
         store.update_model(mid, colour="red")
@@ -73,7 +64,11 @@ def test_add_dataset_once_per_content(store):
     assert store.add_dataset(data.select(range(len(data)), name="copy")) == data.content_hash
     table = store.datasets()
     assert table["hash"].tolist() == [data.content_hash]
-    assert (table["n_frames"][0], table["n_atoms"][0], table["name"][0]) == (25, data.n_atoms, "si_mlearn_test")
+    assert (table["n_frames"][0], table["n_atoms"][0], table["name"][0]) == (
+        25,
+        data.n_atoms,
+        "si_mlearn_test",
+    )
 
 
 def test_evaluations_survive_reopening_and_are_replaced(tmp_path):
@@ -120,7 +115,8 @@ def test_failed_evaluation_is_stored_with_reason(store):
     ]
     rows = store.evaluations()
     assert len(rows) == 1 and rows["status"][0] == "failed" and pd.isna(rows["value"][0])
-    assert store.error_table()["eos.b0_gpa"].isna().all() if "eos.b0_gpa" in store.error_table() else True
+    table = store.error_table()  # the model is a row; nothing else was computed, so no value columns
+    assert list(table.index) == [mid] and list(table.columns) == ["family", "training_set_name"]
 
 
 @pytest.fixture
@@ -129,7 +125,11 @@ def filled(store):
     ids = {}
     for name, seed, shift in (("A", 0, 1.0), ("B", 1, 2.0), ("C", 2, 4.0)):
         ids[name] = store.register_model(
-            "snap", {"twojmax": 6, "rcut": 4.0 + seed}, seed=seed, training_set_hash="h", training_set_name="si"
+            "snap",
+            {"twojmax": 6, "rcut": 4.0 + seed},
+            seed=seed,
+            training_set_hash="h",
+            training_set_name="si",
         )
         store.add_evaluation(
             ids[name],
@@ -206,12 +206,3 @@ def test_not_a_database_is_an_input_error(tmp_path):
     assert str(path) in str(err.value)
     with pytest.raises(InputError):
         ResultsStore(tmp_path / "missing.duckdb", read_only=True)
-
-
-def test_software_versions():
-    import ase
-    import duckdb
-
-    versions = software_versions()
-    assert versions["ase"] == ase.__version__ and versions["numpy"] == np.__version__
-    assert versions["duckdb"] == duckdb.__version__ and versions["python"].count(".") == 2

@@ -1,7 +1,8 @@
 """Clusters of optimal models in error space, and the hyperparameters that explain membership.
 
-Similarity graph: each model is joined to its ``n_neighbors`` nearest neighbours (Euclidean, z-scored log errors;
-scikit-learn), weight exp(-d² / s²) with s the median neighbour distance, so the graph adapts to the data's scale.
+Similarity graph: each model is joined to its k nearest neighbours (Euclidean, z-scored log errors; scikit-learn),
+k = max(``n_neighbors``, sqrt(n)) because sparser kNN graphs make Louvain split one compact blob into several
+communities; edge weight exp(-d² / s²) with s the median neighbour distance, so the graph adapts to the data's scale.
 Communities: Louvain (networkx). Explanation: for each community, an L1-penalised logistic regression (one vs rest)
 of membership on the models' metadata (numeric hyperparameters z-scored, categorical ones one-hot); the non-zero
 coefficients name the hyperparameters that set a community apart, and the cross-validated balanced accuracy says
@@ -33,10 +34,12 @@ class ClusteringResult:
     explanation: pd.DataFrame  # community, size, balanced_accuracy, top_features
 
 
-def louvain_clusters(values: pd.DataFrame, *, n_neighbors: int, resolution: float, seed: int) -> tuple[pd.Series, float]:
+def louvain_clusters(
+    values: pd.DataFrame, *, n_neighbors: int, resolution: float, seed: int
+) -> tuple[pd.Series, float]:
     """Louvain communities of the kNN similarity graph of the rows of ``values`` (no NaN)."""
     x = values.to_numpy(dtype=float)
-    k = max(1, min(n_neighbors, len(x) - 1))
+    k = max(1, min(max(n_neighbors, int(np.sqrt(len(x)))), len(x) - 1))
     distances = kneighbors_graph(x, n_neighbors=k, mode="distance", include_self=False)
     distances = distances.maximum(distances.T).tocoo()  # undirected: a pair is joined if either lists the other
     scale = np.median(distances.data[distances.data > 0]) if np.any(distances.data > 0) else 1.0
@@ -67,7 +70,9 @@ def feature_matrix(metadata: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, axis=1) if parts else pd.DataFrame(index=metadata.index)
 
 
-def explain_membership(labels: pd.Series, features: pd.DataFrame, *, c: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def explain_membership(
+    labels: pd.Series, features: pd.DataFrame, *, c: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One-vs-rest L1 logistic regression per community on the features."""
     coef_rows, rows = {}, []
     for community, size in labels.value_counts().sort_index().items():

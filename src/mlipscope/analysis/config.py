@@ -127,7 +127,9 @@ def _check(key: str, value: Any, source: str | Path | None) -> Any:
     where = f"analysis.{key}"
     if key == "lasso":
         if not isinstance(value, dict):
-            raise InputError(source, where, "a mapping with alpha, n_splits, test_fraction, coef_threshold, r2_threshold")
+            raise InputError(
+                source, where, "a mapping with alpha, n_splits, test_fraction, coef_threshold, r2_threshold"
+            )
         allowed = {f.name for f in fields(LassoSettings)}
         for k in value:
             if k not in allowed:

@@ -27,7 +27,7 @@ class CorrelationResult:
     spearman: pd.DataFrame
     r2_threshold: float
     graph: nx.Graph  # edge attributes: r, r2, confidence
-    edges: pd.DataFrame  # source, target, r, r2, confidence
+    edges: pd.DataFrame  # source, target, r, r2, confidence, confident (confidence >= edge_confidence)
     components: list[list[str]]  # largest first
     pagerank: pd.Series
     representatives: list[str]  # in the order the greedy rule picked them
@@ -87,6 +87,7 @@ def correlation_graph(
     method: str = "pearson",
     r2_threshold: float = 0.6,
     n_bootstrap: int = 200,
+    edge_confidence: float = 0.9,
     seed: int = 0,
 ) -> CorrelationResult:
     """Correlations of the (transformed) errors in ``values`` (models x properties) and the graph built on them."""
@@ -109,6 +110,7 @@ def correlation_graph(
                 graph.add_edge(names[i], names[j], **attrs)
                 rows.append({"source": names[i], "target": names[j], **attrs})
     edges = pd.DataFrame(rows, columns=["source", "target", "r", "r2", "confidence"])
+    edges["confident"] = edges["confidence"] >= edge_confidence
     components = sorted((sorted(c) for c in nx.connected_components(graph)), key=lambda c: (-len(c), c[0]))
     representatives, pagerank = greedy_pagerank_representatives(graph)
     off = r[~np.eye(len(names), dtype=bool)]

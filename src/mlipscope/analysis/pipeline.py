@@ -1,9 +1,10 @@
 """``run_all``: every analysis on one error table, in order, as typed results (no plotting here).
 
-NaN policy (failed evaluations): a property with more than ``max_nan_fraction`` failed models is dropped from every
-analysis (listed in ``dropped_properties``); thresholds count a failed model as not meeting; distributions and
+NaN policy (failed evaluations): models with no successful evaluation at all (failed fits) are left out; a property
+with more than ``max_nan_fraction`` failed models is dropped from every analysis (listed in ``dropped_properties``),
+and so is a property whose errors do not vary; thresholds count a failed model as not meeting; distributions and
 correlations use what is there (pairwise-complete); Pareto, Lasso and clustering use only the models with no NaN in
-the remaining properties (the count left out is reported). A property whose errors do not vary is dropped too.
+the remaining properties (the count left out is reported).
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class AnalysisResults:
         }
         if self.correlation is not None:
             out["correlation components"] = len(self.correlation.components)
+            edges = self.correlation.edges
+            out["correlation edges (bootstrap-confident)"] = f"{len(edges)} ({int(edges['confident'].sum())})"
             out["representative properties"] = len(self.correlation.representatives)
         if self.pareto is not None:
             out["Pareto objectives"] = ", ".join(self.pareto.objectives)
@@ -89,13 +92,34 @@ def select_properties(table: ErrorTable, config: AnalysisConfig) -> tuple[ErrorT
     return table.subset([n for n in names if n not in dropped]), dropped
 
 
+def _with_type_column(table: ErrorTable, type_column: str) -> ErrorTable:
+    """Group models by ``type_column`` (e.g. ``training_set_name``) when the config names a metadata column."""
+    if type_column in table.metadata.columns:
+        types = table.metadata[type_column].astype(str).rename("type")
+        return ErrorTable(table.errors, table.metadata, types, table.source)
+    if type_column != "family":
+        raise InputError(
+            table.source, "analysis.type_column", f"a metadata column of the table {list(table.metadata.columns)}"
+        )
+    return table
+
+
 def run_all(table: ErrorTable, config: AnalysisConfig | None = None, *, show_progress: bool = True) -> AnalysisResults:
     """Run every analysis; steps that the data cannot support (too few models/properties) are skipped with a note."""
     config = config or AnalysisConfig()
+    table = _with_type_column(table, config.type_column)
+    empty = table.errors.isna().all(axis=1)
+    if empty.all():
+        raise InputError(table.source, "error values", "at least one model with a successful evaluation")
+    if empty.any():  # e.g. failed fits exported as all-NaN rows: they would only inflate every NaN fraction
+        keep = ~empty
+        table = ErrorTable(table.errors[keep], table.metadata[keep], table.types[keep], table.source)
     table, dropped = select_properties(table, config)
-    errors, types = table.errors, table.types
+    errors = table.errors
     transformed = transforms.apply(config.transform, errors, config.reference_values)
     results = AnalysisResults(table=table, config=config, transformed=transformed, dropped_properties=dropped)
+    if empty.any():
+        results.notes.append(f"{int(empty.sum())} models with no successful evaluation (e.g. failed fits) left out")
     results.notes += [f"property {name!r} dropped: {why}" for name, why in dropped.items()]
     ignored = sorted(set(config.thresholds) - set(errors.columns) - set(dropped))
     if ignored:
@@ -118,14 +142,17 @@ def run_all(table: ErrorTable, config: AnalysisConfig | None = None, *, show_pro
     console = Console(stderr=True)
     # The matrices here are small (models x ~60): multi-threaded BLAS only adds overhead, and on a loaded machine
     # spinning BLAS threads slow a 2300 x 60 product down a hundredfold. One thread is faster and predictable.
-    with threadpool_limits(limits=1, user_api="blas"), Progress(
-        TextColumn("[bold]analysis: {task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not show_progress,
-    ) as progress:
+    with (
+        threadpool_limits(limits=1, user_api="blas"),
+        Progress(
+            TextColumn("[bold]analysis: {task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not show_progress,
+        ) as progress,
+    ):
         task = progress.add_task("start", total=len(steps))
         for name, step in steps:
             progress.update(task, description=name)
@@ -159,6 +186,7 @@ def _correlation(results: AnalysisResults) -> None:
         method=cfg.correlation_method,
         r2_threshold=cfg.r2_threshold,
         n_bootstrap=cfg.n_bootstrap,
+        edge_confidence=cfg.edge_confidence,
         seed=cfg.seed,
     )
 

@@ -22,7 +22,7 @@ class SelectionResult:
 
 def percentiles(errors: pd.DataFrame) -> pd.DataFrame:
     """Each model's percentile (0 best .. 100 worst) of |error| per property among the models evaluated."""
-    return (errors.abs().rank(method="average", pct=True) * 100.0).round(2)
+    return errors.abs().rank(method="average", pct=True) * 100.0
 
 
 def rank_by_thresholds(met: pd.DataFrame, errors: pd.DataFrame, types: pd.Series, n: int) -> pd.DataFrame:

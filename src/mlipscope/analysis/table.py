@@ -90,9 +90,7 @@ def load_error_table(
         raise InputError(source, "rows", "at least one model (row)")
     error_names = [c for c in frame.columns if c not in meta_names]
     if not error_names:
-        raise InputError(
-            source, "error columns", "at least one numeric property-error column", got=list(frame.columns)
-        )
+        raise InputError(source, "error columns", "at least one numeric property-error column", got=list(frame.columns))
     errors = pd.DataFrame({c: _numeric_column(frame[c], source) for c in error_names}, index=frame.index)
     errors = errors.replace([np.inf, -np.inf], np.nan)
     metadata = frame[[c for c in frame.columns if c in meta_names]].copy()

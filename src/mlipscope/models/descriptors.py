@@ -15,6 +15,7 @@ The cache lives in memory and on disk (npz) so separate processes / Dask workers
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -153,9 +154,7 @@ class LinearSystem:
             "train_force_rmse_ev_a": block(self.force_gram, self.force_atb, self.force_btb, self.force_n),
         }
         if self.stress_n:
-            metrics["train_stress_rmse_gpa"] = block(
-                self.stress_gram, self.stress_atb, self.stress_btb, self.stress_n
-            )
+            metrics["train_stress_rmse_gpa"] = block(self.stress_gram, self.stress_atb, self.stress_btb, self.stress_n)
         return metrics
 
     def save(self, path: Path) -> None:
@@ -269,10 +268,8 @@ class DescriptorCache:
                 return system
         system = build_linear_system(dataset, frame_rows, n_intercepts)
         self.n_computed += 1
-        try:
+        with contextlib.suppress(OSError):  # a read-only cache dir only costs recomputation
             system.save(path)
-        except OSError:
-            pass  # a read-only cache dir only costs recomputation
         self._memory[key] = system
         return system
 

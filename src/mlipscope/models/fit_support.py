@@ -102,7 +102,9 @@ def write_model_json(
         "metrics": fitted.metrics,
         "software_versions": versions,
         "model_files": [p.name for p in files],
+        # the run store reads model_file_hash; the family conformance tests read model_file_sha256
         "model_file_hash": digest.hexdigest(),
+        "model_file_sha256": digest.hexdigest(),
         **extra,
     }
     (Path(model_dir) / MODEL_META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))

@@ -28,11 +28,10 @@ from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, STRESS_KEY, Dataset
 from mlipscope.errors import InputError
 from mlipscope.models.base import FittedModel, Hyperparameter, HyperparameterSpace, MLIPFamily
 from mlipscope.models.fit_support import check_labelled, read_meta, resolve_hyperparameters, write_model_json
+from mlipscope.units import EV_PER_A3_TO_GPA
 
 POTENTIAL_FILE = "pot.mtp"
 LEVELS = (2, 4, 6, 8, 10, 12)
-#: eV/Å³ -> GPa
-_EV_A3_TO_GPA = 160.21766208
 
 
 def untrained_basis_path(level: int) -> Path:
@@ -91,7 +90,7 @@ class MTPFamily(MLIPFamily):
             "train_force_rmse_ev_a": float(errors["forces"]["RMS"]),
         }
         if errors["stress"]["N"]:
-            metrics["train_stress_rmse_gpa"] = float(errors["stress"]["RMS"]) * _EV_A3_TO_GPA
+            metrics["train_stress_rmse_gpa"] = float(errors["stress"]["RMS"]) * EV_PER_A3_TO_GPA
         if not all(math.isfinite(v) for v in metrics.values()) or not np.all(np.isfinite(mtp_data.parameters)):
             raise RuntimeError(f"motep training diverged: non-finite parameters or training errors {metrics}")
 

@@ -129,9 +129,7 @@ class FitRecord:
         return out
 
 
-def fit_member(
-    member: MemberSpec, dataset: Dataset, root: Path, family: MLIPFamily | None = None
-) -> FitRecord:
+def fit_member(member: MemberSpec, dataset: Dataset, root: Path, family: MLIPFamily | None = None) -> FitRecord:
     """Fit ``member`` on ``dataset`` into ``root/<member_id>``; failures (singular systems, crashes of the fitting
     code, non-finite results) become a record with the reason, never an exception."""
     if family is None:
@@ -145,9 +143,7 @@ def fit_member(
     except Exception as exc:  # noqa: BLE001 - every failure of a member is data, not a crash of the run
         last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
         where = f" at {last[0].filename.split('/')[-1]}:{last[0].lineno}" if last else ""
-        return FitRecord(
-            member, False, None, time.perf_counter() - start, reason=f"{type(exc).__name__}: {exc}{where}"
-        )
+        return FitRecord(member, False, None, time.perf_counter() - start, reason=f"{type(exc).__name__}: {exc}{where}")
     bad = {k: v for k, v in fitted.metrics.items() if not np.isfinite(v)}
     if bad:
         return FitRecord(member, False, model_dir, fitted.fit_wall_time_s, reason=f"non-finite metrics {bad}")

@@ -147,9 +147,7 @@ class SNAPFamily(MLIPFamily):
             raise InputError(None, "twojmax", "an even integer in 2..12", got=hp["twojmax"])
         species = dataset.species
         system = self.linear_system(dataset, hp)
-        beta, metrics = system.solve(
-            float(hp["energy_weight"]), 1.0, float(hp["stress_weight"]), float(hp["ridge"])
-        )
+        beta, metrics = system.solve(float(hp["energy_weight"]), 1.0, float(hp["stress_weight"]), float(hp["ridge"]))
         model_dir = Path(model_dir)
         model_dir.mkdir(parents=True, exist_ok=True)
         files = self.write_files(model_dir, species, hp, beta)

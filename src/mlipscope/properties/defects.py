@@ -2,7 +2,8 @@
 
 E_f = E_defect - (N_defect / N_bulk) * E_bulk, with E_bulk the energy of the perfect supercell at its relaxed
 lattice constant and E_defect that of the defect cell with relaxed ions at the same, fixed cell (or, with
-``relax_cell``, at zero pressure). Geometries and starting perturbations: :mod:`mlipscope.properties.structures`.
+``relax_cell``, at zero pressure: volume only, the supercell stays cubic, since free cell shape lets a 216-atom
+hexagonal interstitial cell shear into an unrelated state). Geometries and starting perturbations: :mod:`mlipscope.properties.structures`.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class DefectFormationEnergy(Property):
             atoms,
             calculator,
             relax_cell=self.relax_cell,
+            hydrostatic=True,
             fmax=self.fmax,
             max_steps=self.max_steps,
             optimizer=self.optimizer,

@@ -35,14 +35,18 @@ A2_PER_PS_TO_CM2_PER_S = 1e-4
 START_GEOMETRY = {"vacancy": "vacancy", "interstitial": "dumbbell"}
 
 
+def summed_msd_a2(trajectory: MDTrajectory, skip_ps: float) -> tuple[np.ndarray, np.ndarray]:
+    """(times in ps, sum over atoms of the squared displacement in Å²) from the first frame at or after
+    ``skip_ps``, centre-of-mass drift removed."""
+    keep = trajectory.times_ps >= skip_ps
+    disp = trajectory.positions_a[keep] - trajectory.positions_a[keep][0]
+    disp -= disp.mean(axis=1, keepdims=True)
+    return trajectory.times_ps[keep], (disp**2).sum(axis=(1, 2))
+
+
 def defect_diffusivity_cm2_s(trajectory: MDTrajectory, skip_ps: float) -> tuple[float, float]:
     """(D, standard error of D) in cm²/s from a linear fit of the summed atomic MSD after ``skip_ps``."""
-    keep = trajectory.times_ps >= skip_ps
-    pos = trajectory.positions_a[keep]
-    disp = pos - pos[0]
-    disp -= disp.mean(axis=1, keepdims=True)  # centre-of-mass drift
-    total_msd_a2 = (disp**2).sum(axis=(1, 2))
-    fit = linregress(trajectory.times_ps[keep], total_msd_a2)
+    fit = linregress(*summed_msd_a2(trajectory, skip_ps))
     return fit.slope / 6.0 * A2_PER_PS_TO_CM2_PER_S, fit.stderr / 6.0 * A2_PER_PS_TO_CM2_PER_S
 
 
@@ -150,6 +154,7 @@ class DefectDiffusion(Property):
             crystalline = crystalline_fraction(traj, bond_cutoff_a)
             hops = count_site_hops(traj, sites)
             d_cm2_s, d_err = defect_diffusivity_cm2_s(traj, self.equilibration_ps)
+            fit_times, fit_msd = summed_msd_a2(traj, self.equilibration_ps)
             per_t.append(
                 {
                     "temperature_k": temperature,
@@ -160,8 +165,8 @@ class DefectDiffusion(Property):
                     "diffusivity_stderr_cm2_s": d_err,
                     "mean_temperature_k": float(traj.temperature_k[1:].mean()),
                     "atom_steps_per_s": traj.atom_steps_per_s,
-                    "times_ps": traj.times_ps.round(4).tolist(),
-                    "msd_a2": traj.msd_a2().round(5).tolist(),
+                    "fit_times_ps": fit_times.tolist(),
+                    "summed_msd_a2": fit_msd.tolist(),
                 }
             )
             values[f"n_hops_{tag}"] = hops

@@ -118,7 +118,7 @@ class ElasticConstants(Property):
         relax_ions: bool = True,
         fmax: float = 1e-4,
         max_steps: int = 1000,
-        optimizer: str = "BFGS",
+        optimizer: str = "LBFGS",
     ) -> None:
         super().__init__(label)
         if cell not in CELLS:

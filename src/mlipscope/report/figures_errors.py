@@ -39,14 +39,19 @@ def difficulty_figure(results: AnalysisResults) -> Figure | None:
     ax = fig.add_subplot()
     y = np.arange(len(order))
     for i, name in enumerate(types):
-        ax.barh(y + (i - (len(types) - 1) / 2) * height, th.pass_share.loc[order, name], height, label=name,
-                color=colors[name])
+        ax.barh(
+            y + (i - (len(types) - 1) / 2) * height,
+            th.pass_share.loc[order, name],
+            height,
+            label=name,
+            color=colors[name],
+        )
     ax.plot(th.pass_share.loc[order, "all"], y, "k|", markersize=10, label="all models")
     ax.set_yticks(y, [short_label(n) for n in order], fontsize=7)
     ax.set_xlabel("share of models meeting the threshold")
     ax.set_xlim(0, 1)
     ax.set_title("Property difficulty (hardest at the top)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
 
@@ -73,8 +78,9 @@ def distribution_figure(results: AnalysisResults) -> Figure | None:
                     data.append(values)
                     positions.append(j + (i - (len(types) - 1) / 2) * step)
             if data:
-                parts = ax.violinplot(data, positions=positions, widths=step * 0.95, showmedians=True,
-                                      showextrema=False)
+                parts = ax.violinplot(
+                    data, positions=positions, widths=step * 0.95, showmedians=True, showextrema=False
+                )
                 for body in parts["bodies"]:
                     body.set_facecolor(colors[name])
                     body.set_alpha(0.6)

@@ -69,13 +69,25 @@ def correlation_graph_figure(results: AnalysisResults) -> Figure | None:
     edge_alpha = [0.15 + 0.7 * (c if np.isfinite(c) else 1.0) for c in confidences]
     nx.draw_networkx_edges(graph, layout, ax=ax, alpha=edge_alpha, width=1.0)
     nodes = list(graph.nodes)
-    nx.draw_networkx_nodes(graph, layout, nodelist=nodes, ax=ax, node_size=110,
-                           node_color=[cmap(component_of[n] % 20) for n in nodes])
-    nx.draw_networkx_nodes(graph, layout, nodelist=corr.representatives, ax=ax, node_size=260,
-                           node_color="none", edgecolors="k", linewidths=1.6)
+    nx.draw_networkx_nodes(
+        graph, layout, nodelist=nodes, ax=ax, node_size=110, node_color=[cmap(component_of[n] % 20) for n in nodes]
+    )
+    nx.draw_networkx_nodes(
+        graph,
+        layout,
+        nodelist=corr.representatives,
+        ax=ax,
+        node_size=260,
+        node_color="none",
+        edgecolors="k",
+        linewidths=1.6,
+    )
     nx.draw_networkx_labels(graph, layout, labels={n: short_label(n, 22) for n in nodes}, ax=ax, font_size=6)
-    ax.set_title(f"Correlation graph (r² > {corr.r2_threshold}); ringed: representative properties "
-                 f"({len(corr.representatives)})", fontsize=10)
+    ax.set_title(
+        f"Correlation graph (r² > {corr.r2_threshold}); ringed: representative properties "
+        f"({len(corr.representatives)})",
+        fontsize=10,
+    )
     ax.axis("off")
     fig.tight_layout()
     return fig
@@ -99,12 +111,33 @@ def prediction_figure(results: AnalysisResults) -> Figure | None:
     ranks = pred.ranking.set_index("property")["pagerank"]
     layout = component_layout(graph, results.config.seed)
     sizes = [40 + 3000 * float(ranks.get(n, 0.0)) for n in graph.nodes]
-    nx.draw_networkx_edges(graph, layout, ax=ax_graph, alpha=0.25, arrowsize=6, width=0.7, node_size=sizes)
+    # Mutual edges (each predicts the other) as plain lines, one-way edges as arrows: arrows cost a Bezier clip
+    # each in matplotlib, and in dense groups almost every edge is mutual.
+    mutual = [(u, v) for u, v in graph.edges if u < v and graph.has_edge(v, u)]
+    one_way = [(u, v) for u, v in graph.edges if not graph.has_edge(v, u)]
+    nx.draw_networkx_edges(
+        graph.to_undirected(), layout, edgelist=mutual, ax=ax_graph, alpha=0.25, width=0.7, arrows=False
+    )
+    if one_way:
+        nx.draw_networkx_edges(
+            graph,
+            layout,
+            edgelist=one_way,
+            ax=ax_graph,
+            alpha=0.5,
+            arrowsize=8,
+            width=0.9,
+            node_size=sizes,
+            edge_color="tab:red",
+        )
     nx.draw_networkx_nodes(graph, layout, ax=ax_graph, node_size=sizes, node_color="tab:orange")
     top = list(pred.ranking["property"][:15])
     nx.draw_networkx_labels(graph, layout, labels={n: short_label(n, 22) for n in top}, ax=ax_graph, font_size=6)
-    ax_graph.set_title(f"Prediction graph (|coef| ≥ {pred.settings.coef_threshold}, target R² ≥ "
-                       f"{pred.settings.r2_threshold}); size: PageRank of the reversed graph", fontsize=9)
+    ax_graph.set_title(
+        f"Prediction graph (|coef| ≥ {pred.settings.coef_threshold}, target R² ≥ "
+        f"{pred.settings.r2_threshold}); red arrows: one-way, grey: mutual; size: PageRank (reversed graph)",
+        fontsize=9,
+    )
     ax_graph.axis("off")
     fig.tight_layout()
     return fig
@@ -124,8 +157,13 @@ def cluster_figure(results: AnalysisResults) -> Figure | None:
     cmap = colormaps["tab10"]
     for community in sorted(clusters.labels.unique()):
         mask = (clusters.labels == community).to_numpy()
-        ax.scatter(points[mask, 0], points[mask, 1], s=18, color=cmap(community % 10),
-                   label=f"community {community} ({mask.sum()})")
+        ax.scatter(
+            points[mask, 0],
+            points[mask, 1],
+            s=18,
+            color=cmap(community % 10),
+            label=f"community {community} ({mask.sum()})",
+        )
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     ax.set_title(f"Louvain communities of Pareto-optimal models (modularity {clusters.modularity:.2f})", fontsize=9)

@@ -47,8 +47,14 @@ def pareto_count_figure(results: AnalysisResults) -> Figure | None:
     counts = pareto.count_vs_k
     fig = Figure(figsize=(6.4, 4.4))
     ax = fig.add_subplot()
-    ax.errorbar(counts["k"], counts["observed"], yerr=counts["observed_std"], fmt="o-", color="k",
-                label="observed (random property subsets)")
+    ax.errorbar(
+        counts["k"],
+        counts["observed"],
+        yerr=counts["observed_std"],
+        fmt="o-",
+        color="k",
+        label="observed (random property subsets)",
+    )
     for column in [c for c in counts.columns if c.startswith("null_rho_")]:
         rho = column.removeprefix("null_rho_")
         ax.plot(counts["k"], counts[column], "s--", ms=4, label=f"null: Gaussian, ρ = {rho}")

@@ -169,9 +169,7 @@ def _correlation(results: AnalysisResults, drawn: dict[str, str], tables: dict[s
     corr = results.correlation
     if corr is None:
         return "<p>(skipped: see the notes)</p>"
-    components = "".join(
-        f"<li>{len(c)}: {html.escape(', '.join(c))}</li>" for c in corr.components if len(c) > 1
-    )
+    components = "".join(f"<li>{len(c)}: {html.escape(', '.join(c))}</li>" for c in corr.components if len(c) > 1)
     singles = sum(1 for c in corr.components if len(c) == 1)
     return (
         f"<p>{len(corr.edges)} edges with r² &gt; {corr.r2_threshold}; confidence = share of {corr.n_bootstrap} "

@@ -46,7 +46,9 @@ def analysis_tables(results: AnalysisResults) -> dict[str, pd.DataFrame]:
             out["selection_by_metric"] = pd.concat(sel.by_metric, names=["metric", "model_id"])
             out["selection_metric_summary"] = sel.metric_summary.rename_axis("metric")
     if results.dropped_properties:
-        out["dropped_properties"] = pd.Series(results.dropped_properties, name="reason").rename_axis("property").to_frame()
+        out["dropped_properties"] = (
+            pd.Series(results.dropped_properties, name="reason").rename_axis("property").to_frame()
+        )
     return out
 
 

@@ -100,9 +100,7 @@ def _check_table(path: Path, where: str, table: Any, schema: dict[str, Any]) -> 
             raise InputError(path, f"{where}.{key}", f"one of the keys {sorted(schema)} (unknown key)")
         expected = schema[key]
         if isinstance(value, bool) or not isinstance(value, expected):
-            names = (
-                expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
-            )
+            names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
             raise InputError(path, f"{where}.{key}", f"a {names}", got=value)
 
 
@@ -155,8 +153,7 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
         return p if p.is_absolute() else (base / p)
 
     training_sets = [
-        _resolve_dataset(path, f"data.training_sets[{i}]", str(s))
-        for i, s in enumerate(data.get("training_sets", []))
+        _resolve_dataset(path, f"data.training_sets[{i}]", str(s)) for i, s in enumerate(data.get("training_sets", []))
     ]
     ensembles = []
     ensemble_tables = raw.get("ensemble", [])
@@ -180,9 +177,7 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
             for j, s in enumerate(table.get("training_sets", []))
         ] or training_sets
         if not sets and table["n"] > 0:
-            raise InputError(
-                path, f"{where}.training_sets", "at least one training set (or data.training_sets)"
-            )
+            raise InputError(path, f"{where}.training_sets", "at least one training set (or data.training_sets)")
         ensembles.append(
             EnsembleSpec(
                 family=table["family"],
@@ -210,16 +205,12 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
     try:
         entries = suite_entries(suite_name, labels)
     except InputError as exc:
-        raise InputError(
-            path, f"suite.{exc.field.removeprefix('suite.')}", exc.expected, got=exc.got
-        ) from None
+        raise InputError(path, f"suite.{exc.field.removeprefix('suite.')}", exc.expected, got=exc.got) from None
     overrides = suite.get("overrides", {})
     known = {e.label for e in entries}
     for label, values in overrides.items():
         if label not in known:
-            raise InputError(
-                path, f"suite.overrides.{label}", f"a property label of the suite: {sorted(known)}"
-            )
+            raise InputError(path, f"suite.overrides.{label}", f"a property label of the suite: {sorted(known)}")
         if not isinstance(values, dict):
             raise InputError(path, f"suite.overrides.{label}", "a table of property settings", got=values)
     reference = suite.get("reference", "si-dft")

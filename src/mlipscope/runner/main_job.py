@@ -22,7 +22,7 @@ from mlipscope.properties.suite import build_suite
 from mlipscope.runner.config import EnsembleSpec, RunConfig, load_config
 from mlipscope.runner.evaluate import EvaluationOutcome, property_config_hash
 from mlipscope.runner.progress import RunProgress
-from mlipscope.runner.tasks import FitOutcome, MemberSpec, evaluate_task, fit_member, load_dataset_cached
+from mlipscope.runner.tasks import FitOutcome, PlannedModel, evaluate_task, fit_planned, load_dataset_cached
 
 log = logging.getLogger(__name__)
 
@@ -44,37 +44,26 @@ class RunSummary:
         return dict(vars(self))
 
 
-def plan_members(spec: EnsembleSpec, models_dir: Path, dataset_hashes: dict[str, str]) -> list[MemberSpec]:
-    """Deterministic list of members: sampled hyperparameters × training sets × seeds (duplicates removed)."""
+def plan_models(spec: EnsembleSpec, models_dir: Path, dataset_hashes: dict[str, str]) -> list[PlannedModel]:
+    """Deterministic list of members: sampled hyperparameters × training sets × seeds, with store ids."""
     from mlipscope.models.registry import get_family
-    from mlipscope.models.sampling import sample
+    from mlipscope.models.sampling import MemberSpec, ensemble_plan
     from mlipscope.store.duckdb_store import model_id_for
 
     if spec.n == 0:
         return []
     family = get_family(spec.family)
-    points = sample(family.hyperparameter_space(), spec.n, method=spec.sampler, seed=spec.sampler_seed)
-    members, seen = [], set()
-    for hps in points:
-        hps = {**hps, **spec.fixed}
-        for training_set in spec.training_sets:
-            for seed in spec.seeds:
-                model_id = model_id_for(spec.family, hps, seed, dataset_hashes[training_set])
-                if model_id in seen:
-                    continue
-                seen.add(model_id)
-                members.append(
-                    MemberSpec(
-                        model_id=model_id,
-                        family=spec.family,
-                        hyperparameters=hps,
-                        seed=seed,
-                        training_set=training_set,
-                        training_set_hash=dataset_hashes[training_set],
-                        model_dir=str(models_dir / spec.family / model_id),
-                    )
-                )
-    return members
+    planned, seen = [], set()
+    for member in ensemble_plan(family, spec.n, spec.training_sets, spec.seeds, spec.sampler, spec.sampler_seed):
+        hps = {**member.hyperparameters, **spec.fixed}
+        member = MemberSpec(member.family, hps, member.training_set, member.seed, member.index)
+        model_id = model_id_for(spec.family, hps, member.seed, dataset_hashes[member.training_set])
+        if model_id not in seen:  # fixed hyperparameters can make sampled points identical
+            seen.add(model_id)
+            planned.append(
+                PlannedModel(model_id, member, dataset_hashes[member.training_set], str(models_dir / spec.family))
+            )
+    return planned
 
 
 def _dataset_name(name_or_path: str) -> str:
@@ -131,7 +120,7 @@ class MainJob:
         return self.summary
 
     # -- stages -------------------------------------------------------------------------------------------------
-    def _plan(self, store) -> tuple[list[MemberSpec], list[tuple[str, str]]]:
+    def _plan(self, store) -> tuple[list[PlannedModel], list[tuple[str, str]]]:
         from mlipscope.models.registry import get_family
         from mlipscope.store.duckdb_store import model_id_for
 
@@ -146,7 +135,7 @@ class MainJob:
         for name in {s for spec in cfg.ensembles for s in spec.training_sets}:
             dataset = load_dataset_cached(name)
             hashes[name] = store.add_dataset(dataset)
-        members = [m for spec in cfg.ensembles for m in plan_members(spec, cfg.models_dir, hashes)]
+        members = [m for spec in cfg.ensembles for m in plan_models(spec, cfg.models_dir, hashes)]
         potentials = []
         for pot in cfg.potentials:
             model_id = model_id_for("external", {"calculator": pot.calculator}, None, "")
@@ -167,9 +156,7 @@ class MainJob:
         self.summary.n_models_planned = len(members) + len(potentials)
         stored_models = {m: store.get_model(m.model_id) for m in members}
         to_fit = [m for m, row in stored_models.items() if row is None]
-        fitted_ok = [
-            (m.model_id, m.model_dir) for m, row in stored_models.items() if row and row["status"] == "ok"
-        ]
+        fitted_ok = [(m.model_id, m.model_dir) for m, row in stored_models.items() if row and row["status"] == "ok"]
         self.summary.n_fits_failed = sum(1 for row in stored_models.values() if row and row["status"] != "ok")
         ready_models = fitted_ok + potentials
 
@@ -193,7 +180,7 @@ class MainJob:
                     already += len(props) - len(todo)
                     self._submit_evals(client, futures, model_id, model, todo, hashes)
                 for member in to_fit:
-                    futures.add(client.submit(fit_member, member, key=f"fit-{member.model_id}", pure=False))
+                    futures.add(client.submit(fit_planned, member, key=f"fit-{member.model_id}", pure=False))
                 progress.add_total("evaluations", 0)
                 for _ in range(already):
                     progress.advance("evaluations", True)
@@ -203,12 +190,11 @@ class MainJob:
                         self._store_fit(store, result)
                         progress.advance("fits", result.status == "ok")
                         if result.status == "ok":
-                            todo = pending_props(result.member.model_id)
+                            planned = result.planned
+                            todo = pending_props(planned.model_id)
                             for _ in range(len(props) - len(todo)):
                                 progress.advance("evaluations", True)
-                            self._submit_evals(
-                                client, futures, result.member.model_id, result.member.model_dir, todo, hashes
-                            )
+                            self._submit_evals(client, futures, planned.model_id, planned.model_dir, todo, hashes)
                         else:
                             progress.add_total("evaluations", -len(props))
                     else:
@@ -241,21 +227,21 @@ class MainJob:
     def _store_fit(self, store, outcome: FitOutcome) -> None:
         from mlipscope.store.duckdb_store import software_versions
 
-        m = outcome.member
+        p, m = outcome.planned, outcome.planned.member
         store.register_model(
             m.family,
             m.hyperparameters,
             seed=m.seed,
-            training_set_hash=m.training_set_hash,
+            training_set_hash=p.training_set_hash,
             training_set_name=_dataset_name(m.training_set),
             fit_wall_time_s=outcome.fit_wall_time_s,
-            path=m.model_dir,
+            path=p.model_dir,
             model_file_hash=outcome.model_file_hash,
             status=outcome.status,
             reason=outcome.reason,
             eval_cost_s_per_atom_step=outcome.eval_cost_s_per_atom_step,
             software_versions=software_versions(),
-            model_id=m.model_id,
+            model_id=p.model_id,
         )
         if outcome.status == "ok":
             self.summary.fit_time_s += outcome.fit_wall_time_s
@@ -298,13 +284,16 @@ class MainJob:
         failures = store.failures()
         run_summary = {
             **self.summary.as_dict(),
-            "stored_failed_evaluations_by_property": dict(Counter(failures["property_label"]))
-            if len(failures)
-            else {},
+            "stored_failed_evaluations_by_property": dict(Counter(failures["property_label"])) if len(failures) else {},
         }
         try:
             path = write_analysis_report(
-                store.error_table(), cfg.analysis, cfg.out_dir, title=cfg.name, run_summary=run_summary
+                store.error_table(include_hyperparameters=True),
+                cfg.analysis,
+                cfg.out_dir,
+                title=cfg.name,
+                run_summary=run_summary,
+                settings_source=cfg.path,
             )
         except Exception as exc:  # noqa: BLE001 - the stored results are safe; say why the report is missing
             self.console.print(f"[red]analysis/report failed: {type(exc).__name__}: {exc}")
@@ -325,11 +314,12 @@ def write_analysis_report(
     *,
     title: str,
     run_summary: dict[str, Any] | None = None,
+    settings_source: Path | None = None,
 ) -> Path:
     from mlipscope.analysis import AnalysisConfig, load_error_table, run_all
     from mlipscope.report import write_report
 
-    config = AnalysisConfig.from_dict(analysis_settings) if analysis_settings else AnalysisConfig()
+    config = AnalysisConfig.from_dict(analysis_settings, source=settings_source)
     results = run_all(load_error_table(table), config)
     return write_report(results, out_dir, title=title, run_summary=run_summary)
 
@@ -419,7 +409,7 @@ def analyze_command(
         if not db_path.is_file():
             raise InputError(db_path, "--db", "an existing mlipscope results database")
         with ResultsStore(db_path) as store:
-            table = store.error_table()
+            table = store.error_table(include_hyperparameters=True)
     else:
         table = table_path
-    return write_analysis_report(table, settings, out_dir, title=title)
+    return write_analysis_report(table, settings, out_dir, title=title, settings_source=config_path)

@@ -13,9 +13,7 @@ class RunProgress:
         self.progress = Progress(
             TextColumn("[bold]{task.description:<12}"),
             BarColumn(),
-            TextColumn(
-                "{task.fields[done]} done · [red]{task.fields[failed]} failed[/] · {task.fields[left]} left"
-            ),
+            TextColumn("{task.fields[done]} done · [red]{task.fields[failed]} failed[/] · {task.fields[left]} left"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),

@@ -9,31 +9,31 @@ from __future__ import annotations
 import functools
 import math
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from mlipscope.models.sampling import MemberSpec, fit_member
 from mlipscope.properties.base import Property
 from mlipscope.runner.evaluate import EvaluationOutcome, evaluate_property
 
 
 @dataclass(frozen=True)
-class MemberSpec:
-    """One ensemble member to fit."""
+class PlannedModel:
+    """One ensemble member to fit, with its store id (family, hyperparameters, seed and training-set hash)."""
 
     model_id: str
-    family: str
-    hyperparameters: dict[str, Any]
-    seed: int
-    training_set: str  # shipped example name or absolute path
+    member: MemberSpec
     training_set_hash: str
-    model_dir: str
+    models_root: str  # the model goes to <models_root>/<member.member_id>
+
+    @property
+    def model_dir(self) -> str:
+        return str(Path(self.models_root) / self.member.member_id)
 
 
 @dataclass
 class FitOutcome:
-    member: MemberSpec
+    planned: PlannedModel
     status: str
     reason: str = ""
     fit_wall_time_s: float = math.nan
@@ -80,31 +80,33 @@ def measure_eval_cost(calculator, n_steps: int = 5) -> float:
     return (time.perf_counter() - start) / (n_steps * len(atoms))
 
 
-def fit_member(member: MemberSpec) -> FitOutcome:
-    """Fit one ensemble member; failures come back as data."""
-    from mlipscope.models.registry import get_family
+def fit_planned(planned: PlannedModel) -> FitOutcome:
+    """Fit one ensemble member in a worker and measure its evaluation cost; failures come back as data."""
+    from mlipscope.models.registry import get_family, read_model_meta
 
     start = time.perf_counter()
     try:
-        family = get_family(member.family)
-        dataset = load_dataset_cached(member.training_set)
-        fitted = family.fit(dataset, dict(member.hyperparameters), member.seed, Path(member.model_dir))
-        cost = measure_eval_cost(family.load_calculator(Path(member.model_dir)))
-        from mlipscope.models.registry import read_model_meta
-
-        meta = read_model_meta(Path(member.model_dir))
-        return FitOutcome(
-            member,
-            "ok",
-            fit_wall_time_s=fitted.fit_wall_time_s,
-            eval_cost_s_per_atom_step=cost,
-            model_file_hash=str(meta.get("model_file_hash", "")),
-            metrics=dict(fitted.metrics),
-        )
-    except Exception as exc:  # noqa: BLE001 - a failed fit is recorded, the ensemble goes on
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        reason = f"{type(exc).__name__}: {exc} (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})"
-        return FitOutcome(member, "failed", reason=reason[:500], fit_wall_time_s=time.perf_counter() - start)
+        family = get_family(planned.member.family)
+        dataset = load_dataset_cached(planned.member.training_set)
+    except Exception as exc:  # noqa: BLE001 - recorded as a failed fit
+        return FitOutcome(planned, "failed", reason=f"{type(exc).__name__}: {exc}", fit_wall_time_s=0.0)
+    record = fit_member(planned.member, dataset, Path(planned.models_root), family=family)
+    if not record.ok:
+        return FitOutcome(planned, "failed", reason=record.reason[:500], fit_wall_time_s=record.fit_wall_time_s)
+    try:
+        cost = measure_eval_cost(family.load_calculator(Path(planned.model_dir)))
+        meta = read_model_meta(Path(planned.model_dir))
+    except Exception as exc:  # noqa: BLE001 - a model that fits but cannot be evaluated is a failed fit
+        reason = f"fitted model does not evaluate: {type(exc).__name__}: {exc}"
+        return FitOutcome(planned, "failed", reason=reason[:500], fit_wall_time_s=time.perf_counter() - start)
+    return FitOutcome(
+        planned,
+        "ok",
+        fit_wall_time_s=record.fit_wall_time_s,
+        eval_cost_s_per_atom_step=cost,
+        model_file_hash=str(meta.get("model_file_hash", "")),
+        metrics=dict(record.metrics),
+    )
 
 
 def evaluate_task(
@@ -120,8 +122,6 @@ def evaluate_task(
         calculator = calculator_for(model)
         reference = reference_for(reference_spec)
     except Exception as exc:  # noqa: BLE001 - a model that cannot even load fails all its properties, as data
-        outcome = EvaluationOutcome(
-            prop.label, "failed", reason=f"model load failed: {type(exc).__name__}: {exc}"
-        )
+        outcome = EvaluationOutcome(prop.label, "failed", reason=f"model load failed: {type(exc).__name__}: {exc}")
         return model_id, config_hash, outcome
     return model_id, config_hash, evaluate_property(prop, calculator, reference, time_limit_s=time_limit_s)

@@ -238,21 +238,24 @@ class ResultsStore:
         )
 
     def _write_evaluation(self, evaluation: list[Any], values: list[list[Any]]) -> None:
-        model_id, label, config_hash = evaluation[:3]
-        self._require_model(model_id)
+        self._require_model(evaluation[0])
         key = "model_id = ? AND property_label = ? AND config_hash = ?"
         con = self._con
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(f"DELETE FROM property_values WHERE {key}", [model_id, label, config_hash])
-            con.execute(f"DELETE FROM evaluations WHERE {key}", [model_id, label, config_hash])
+            # the primary-key lookup is cheap; the delete scans property_values, so only run it on a re-run
+            found = con.execute(f"SELECT count(*) FROM evaluations WHERE {key}", evaluation[:3]).fetchone()
+            if found and found[0]:
+                con.execute(f"DELETE FROM property_values WHERE {key}", evaluation[:3])
+                con.execute(f"DELETE FROM evaluations WHERE {key}", evaluation[:3])
             con.execute(
                 "INSERT INTO evaluations (model_id, property_label, config_hash, status, reason, "
                 "wall_time_s, software_versions, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 evaluation,
             )
-            if values:
-                con.executemany("INSERT INTO property_values VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+            if values:  # one multi-row statement: much cheaper than executemany for a few rows
+                rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(values))
+                con.execute(f"INSERT INTO property_values VALUES {rows}", [x for row in values for x in row])
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -330,7 +333,7 @@ class ResultsStore:
             hps = pd.DataFrame(
                 [json.loads(h or "{}") for h in models["hyperparameters"]], index=models["model_id"]
             )
-            meta = meta.join(hps.add_prefix("hp."))
+            meta = meta.join(hps[sorted(hps.columns)].add_prefix("hp."))
         table = meta.join(wide)
         table.index.name = "model_id"
         return table

@@ -1,0 +1,232 @@
+"""Energy, force and stress errors of a model on a labelled DFT dataset (overall and per ``config_type``).
+
+Keys (all of them are errors against the dataset's DFT labels, so all are ``error_metrics``):
+
+- ``energy_{rmse,mae}_mev_atom``: total energy per atom, meV/atom;
+- ``force_{rmse,mae}_ev_a``: force components, eV/Å (every x, y, z component of every atom counts once);
+- ``stress_{rmse,mae}_gpa``: stress components (6 Voigt components per frame), GPa; only when the dataset has
+  stress labels;
+- ``failed_frame_fraction``: frames whose evaluation raised or gave non-finite output (reference 0);
+- the same metrics per config type as ``<metric>.<config_type>``, e.g. ``energy_rmse_mev_atom.aimd_nvt``, with
+  the config type lower-cased and reduced to ``[a-z0-9_]`` (:func:`sanitize_config_type`).
+
+The dataset is named by a path or a shipped example name and loaded on first use in each process (the property
+itself stays small and picklable); a :class:`Dataset` object is accepted too.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError
+from tqdm.auto import tqdm
+
+from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, STRESS_KEY, Dataset
+from mlipscope.errors import EvaluationError, InputError
+from mlipscope.properties.base import Property, PropertyResult
+from mlipscope.units import EV_PER_A3_TO_GPA
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+_UNITS = {"energy": "meV/atom", "force": "eV/Å", "stress": "GPa"}
+_SUFFIX = {"energy": "mev_atom", "force": "ev_a", "stress": "gpa"}
+
+
+def sanitize_config_type(config_type: str) -> str:
+    """``"AIMD-NVT"`` -> ``"aimd_nvt"``: lower case, runs of other characters replaced by one underscore."""
+    clean = re.sub(r"[^a-z0-9]+", "_", str(config_type).lower()).strip("_")
+    return clean or "unnamed"
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(spec: str, mtime_ns: int) -> Dataset:
+    # mtime in the key: a file rewritten in the same process is read again
+    from mlipscope.data.loader import read_dataset
+
+    path = Path(spec)
+    if path.is_file():
+        return read_dataset(path)
+    from mlipscope.data.examples import load_example
+
+    return load_example(spec)
+
+
+def load_dataset(spec: Dataset | str | Path) -> Dataset:
+    """A Dataset from a Dataset, a file path or a shipped example name (cached per process for names/paths)."""
+    if isinstance(spec, Dataset):
+        return spec
+    path = Path(spec)
+    if path.is_file():
+        return _load_cached(str(path.resolve()), path.stat().st_mtime_ns)
+    from mlipscope.data.examples import EXAMPLES
+
+    if str(spec) not in EXAMPLES:
+        raise InputError(
+            None, "dataset", f"an existing dataset file or one of the shipped datasets {sorted(EXAMPLES)}", got=spec
+        )
+    return _load_cached(str(spec), 0)
+
+
+class DatasetErrors(Property):
+    """RMSE and MAE of energies, forces and stresses of a model on a labelled dataset.
+
+    ``dataset``: a :class:`Dataset`, a file path, or a shipped example name (``"si_mlearn_test"``).
+    ``per_config_type``: also report every metric per config type. ``progress``: show a progress bar.
+    """
+
+    name = "dataset_errors"
+
+    def __init__(
+        self,
+        dataset: Dataset | str | Path = "si_mlearn_test",
+        *,
+        per_config_type: bool = True,
+        progress: bool = False,
+        label: str | None = None,
+    ) -> None:
+        super().__init__(label)
+        self.dataset = dataset if isinstance(dataset, Dataset) else str(dataset)
+        self.per_config_type = per_config_type
+        self.progress = progress
+
+    def config(self) -> dict[str, Any]:
+        out = super().config()
+        if isinstance(self.dataset, Dataset):
+            out["dataset"] = f"{self.dataset.name} (sha256 {self.dataset.content_hash[:12]})"
+        return out
+
+    def compute(self, calculator: Calculator) -> PropertyResult:
+        data = load_dataset(self.dataset)
+        frames, failures = [], []
+        for index, atoms in enumerate(tqdm(data.frames, desc=self.label, disable=not self.progress)):
+            try:
+                frames.append(_predict(index, atoms, calculator))
+            except Exception as exc:  # noqa: BLE001 - a model failing on a frame is data, not a crash
+                failures.append({"index": index, "reason": f"{type(exc).__name__}: {exc}"[:300]})
+        if not frames:
+            first = failures[0]["reason"] if failures else "empty dataset"
+            raise EvaluationError(f"{self.label}: the model failed on all {len(data)} frames (first: {first})")
+
+        values: dict[str, float] = {"failed_frame_fraction": len(failures) / len(data)}
+        units: dict[str, str] = {"failed_frame_fraction": "1"}
+        has_stress = any(STRESS_KEY in a.info for a in data.frames)
+        groups: dict[str, list[dict[str, Any]]] = {"": frames}
+        if self.per_config_type:
+            for frame in frames:
+                groups.setdefault("." + sanitize_config_type(frame["config_type"]), []).append(frame)
+        for suffix, group in groups.items():
+            for key, value in _metrics(group, has_stress).items():
+                values[key + suffix] = value
+                units[key + suffix] = _UNITS[key.split("_", 1)[0]]
+        details = {
+            "dataset": data.name,
+            "n_frames": len(data),
+            "n_failed": len(failures),
+            "failures": failures,
+            "frames": frames,
+        }
+        return self.result(values, units, error_metrics=set(values), details=details)
+
+
+def _predict(index: int, atoms: Atoms, calculator: Calculator) -> dict[str, Any]:
+    """Model predictions next to the DFT labels of one frame (plain lists, JSON-able)."""
+    work = atoms.copy()
+    work.calc = calculator
+    n_atoms = len(work)
+    energy = float(work.get_potential_energy())
+    forces = np.asarray(work.get_forces(), dtype=float)
+    if not math.isfinite(energy) or not np.isfinite(forces).all():
+        raise EvaluationError("non-finite energy or forces")
+    frame: dict[str, Any] = {
+        "index": index,
+        "config_type": str(atoms.info.get("config_type", "default")),
+        "n_atoms": n_atoms,
+        "energy_dft_ev_atom": float(atoms.info[ENERGY_KEY]) / n_atoms,
+        "energy_model_ev_atom": energy / n_atoms,
+        "forces_dft_ev_a": np.asarray(atoms.arrays[FORCES_KEY], dtype=float).ravel().tolist(),
+        "forces_model_ev_a": forces.ravel().tolist(),
+    }
+    if STRESS_KEY in atoms.info:
+        try:
+            stress = np.asarray(work.get_stress(voigt=True), dtype=float) * EV_PER_A3_TO_GPA
+        except PropertyNotImplementedError:
+            stress = None  # the model has no stress: stress metrics become NaN, energy/forces still count
+        if stress is not None and np.isfinite(stress).all():
+            frame["stress_dft_gpa"] = (np.asarray(atoms.info[STRESS_KEY], dtype=float) * EV_PER_A3_TO_GPA).tolist()
+            frame["stress_model_gpa"] = stress.tolist()
+    return frame
+
+
+def _rmse_mae(errors: np.ndarray) -> tuple[float, float]:
+    if errors.size == 0:
+        return math.nan, math.nan
+    return float(np.sqrt(np.mean(errors**2))), float(np.mean(np.abs(errors)))
+
+
+def _metrics(frames: list[dict[str, Any]], has_stress: bool) -> dict[str, float]:
+    e_err = np.array([f["energy_model_ev_atom"] - f["energy_dft_ev_atom"] for f in frames]) * 1000.0
+    f_err = np.concatenate(
+        [np.subtract(f["forces_model_ev_a"], f["forces_dft_ev_a"]) for f in frames]
+    )
+    errors = {"energy": e_err, "force": f_err}
+    if has_stress:
+        stress = [np.subtract(f["stress_model_gpa"], f["stress_dft_gpa"]) for f in frames if "stress_dft_gpa" in f]
+        errors["stress"] = np.concatenate(stress) if stress else np.empty(0)
+    out = {}
+    for kind, err in errors.items():
+        rmse, mae = _rmse_mae(err)
+        out[f"{kind}_rmse_{_SUFFIX[kind]}"] = rmse
+        out[f"{kind}_mae_{_SUFFIX[kind]}"] = mae
+    return out
+
+
+def parity_figure(results: PropertyResult | dict[str, PropertyResult], path: str | Path | None = None) -> Figure:
+    """Energy (meV/atom scale, per atom) and force-component parity plots, coloured by config type.
+
+    ``results``: one :class:`DatasetErrors` result, or several keyed by a legend label (e.g. model names), in which
+    case colours mark the models. Saved to ``path`` when given.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    if isinstance(results, PropertyResult):
+        series = _series_by_config_type(results)
+    else:
+        series = {name: r.details["frames"] for name, r in results.items()}
+    fig = Figure(figsize=(10, 4.6), layout="constrained")
+    ax_e, ax_f = fig.subplots(1, 2)
+    for name, frames in series.items():
+        ax_e.scatter(
+            [f["energy_dft_ev_atom"] for f in frames], [f["energy_model_ev_atom"] for f in frames], s=12, label=name
+        )
+        f_dft = np.concatenate([f["forces_dft_ev_a"] for f in frames])
+        f_model = np.concatenate([f["forces_model_ev_a"] for f in frames])
+        ax_f.scatter(f_dft, f_model, s=3, alpha=0.5, label=name)
+    for ax, what, unit in ((ax_e, "energy", "eV/atom"), (ax_f, "force component", "eV/Å")):
+        low, high = ax.get_xlim()
+        low, high = min(low, ax.get_ylim()[0]), max(high, ax.get_ylim()[1])
+        ax.plot([low, high], [low, high], color="0.4", lw=0.8)
+        ax.set(xlim=(low, high), ylim=(low, high), xlabel=f"DFT {what} ({unit})", ylabel=f"model {what} ({unit})")
+    if isinstance(results, PropertyResult):
+        ax_e.set_title(f"energy RMSE {results.values.get('energy_rmse_mev_atom', math.nan):.1f} meV/atom")
+        ax_f.set_title(f"force RMSE {results.values.get('force_rmse_ev_a', math.nan):.3f} eV/Å")
+    ax_e.legend(fontsize=8)
+    if path is not None:
+        fig.savefig(path, dpi=150)
+    return fig
+
+
+def _series_by_config_type(result: PropertyResult) -> dict[str, list[dict[str, Any]]]:
+    series: dict[str, list[dict[str, Any]]] = {}
+    for frame in result.details["frames"]:
+        series.setdefault(frame["config_type"], []).append(frame)
+    return series

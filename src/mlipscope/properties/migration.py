@@ -1,0 +1,148 @@
+"""Point-defect migration barriers by climbing-image NEB (:class:`ase.mep.NEB`) between relaxed end points.
+
+Paths, in a diamond supercell of ``size`` ± 1 atoms at the model's relaxed lattice constant (fixed cell):
+
+- ``vacancy``: a nearest neighbour of the vacancy jumps into it (vacancy at the origin -> vacancy at (1/4,1/4,1/4)a),
+  the path of the CASTEP NEB reference of the GAP-18 testing framework (63-atom cell);
+- ``interstitial``: the interstitial atom moves between adjacent tetrahedral sites, (1/2,1/2,1/2)a ->
+  (3/4,3/4,3/4)a, through the hexagonal site between them (the T-H-T path).
+
+The barrier is the highest image energy minus the initial energy. An end point or band that does not converge, or
+a band with an image more than ``deeper_minimum_tolerance_ev`` below the end points (they are metastable: e.g. the
+ideal Stillinger-Weber vacancy, a local minimum at E_f = 4.34 eV above a reconstructed one near 2.8 eV) raises
+:class:`~mlipscope.errors.EvaluationError` (a failed evaluation with its reason).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+from ase.mep import NEB
+from ase.optimize import FIRE
+
+from mlipscope.errors import EvaluationError, InputError
+from mlipscope.properties.base import Property, PropertyResult
+from mlipscope.properties.structures import defect_cell, relax, relaxed_bulk, repeats_for_size
+
+PATHS = ("vacancy", "interstitial")
+
+
+def migration_endpoints(defect: str, repeats: int, element: str, a: float) -> tuple[Atoms, Atoms]:
+    """Unrelaxed (initial, final) structures of one defect jump (see the module doc), same atom order."""
+    if defect == "vacancy":
+        initial = defect_cell("vacancy", repeats, element, a)
+        origin = np.zeros(3)  # defect_cell puts the removed atom at the origin
+        jumper = _nearest(initial, origin + 0.25 * a)
+        final = initial.copy()
+        final.positions[jumper] = origin
+    elif defect == "interstitial":
+        initial = defect_cell("tetrahedral", repeats, element, a)  # interstitial appended last
+        final = initial.copy()
+        final.positions[-1] = initial.positions[-1] + 0.25 * a
+    else:
+        raise InputError(None, "defect", f"one of {list(PATHS)}", got=defect)
+    final.wrap()
+    return initial, final
+
+
+def _nearest(atoms: Atoms, point: np.ndarray) -> int:
+    return int(np.argmin(np.linalg.norm(atoms.positions - point, axis=1)))
+
+
+class MigrationBarrier(Property):
+    """Migration barrier (eV) of a vacancy or an interstitial by climbing-image NEB with ``n_images`` moving
+    images. ``lattice_a`` fixes the lattice constant (Å); by default the model's relaxed value is used."""
+
+    name = "migration"
+
+    def __init__(
+        self,
+        label: str | None = None,
+        *,
+        defect: str = "vacancy",
+        size: int = 64,
+        n_images: int = 5,
+        climb: bool = True,
+        fmax: float = 0.03,
+        relax_fmax: float = 0.01,
+        max_steps: int = 500,
+        spring_ev_a2: float = 0.1,
+        lattice_a: float | None = None,
+        element: str = "Si",
+        rattle_a: float = 0.05,
+        seed: int = 0,
+        deeper_minimum_tolerance_ev: float = 0.02,
+    ) -> None:
+        super().__init__(label)
+        if defect not in PATHS:
+            raise InputError(None, "defect", f"one of {list(PATHS)}", got=defect)
+        if n_images < 1:
+            raise InputError(None, "n_images", "at least 1 moving image", got=n_images)
+        repeats_for_size(size)
+        self.defect = defect
+        self.size = size
+        self.n_images = n_images
+        self.climb = climb
+        self.fmax = fmax
+        self.relax_fmax = relax_fmax
+        self.max_steps = max_steps
+        self.spring_ev_a2 = spring_ev_a2
+        self.lattice_a = lattice_a
+        self.element = element
+        self.rattle_a = rattle_a
+        self.seed = seed
+        self.deeper_minimum_tolerance_ev = deeper_minimum_tolerance_ev
+
+    def compute(self, calculator: Calculator) -> PropertyResult:
+        a = self.lattice_a or relaxed_bulk(calculator, self.element)[1]
+        initial, final = migration_endpoints(self.defect, repeats_for_size(self.size), self.element, a)
+        # break the ideal symmetry: a symmetric start has zero forces and can sit on a saddle (the ideal SW
+        # vacancy relaxes by ~1.5 eV once its symmetry is broken); same displacements at both ends
+        noise = np.random.default_rng(self.seed).normal(0.0, self.rattle_a, initial.positions.shape)
+        initial.positions += noise
+        final.positions += noise
+        e_initial = relax(initial, calculator, fmax=self.relax_fmax, max_steps=self.max_steps, what="initial end point")
+        e_final = relax(final, calculator, fmax=self.relax_fmax, max_steps=self.max_steps, what="final end point")
+        images = [initial] + [initial.copy() for _ in range(self.n_images)] + [final]
+        for image in images:
+            image.calc = calculator
+        neb = NEB(images, k=self.spring_ev_a2, climb=self.climb, allow_shared_calculator=True, method="improvedtangent")
+        neb.interpolate(method="idpp", mic=True)
+        opt = FIRE(neb, logfile=None)
+        if not opt.run(fmax=self.fmax, steps=self.max_steps):
+            raise EvaluationError(
+                f"{self.defect} NEB did not converge to fmax {self.fmax:g} eV/Å in {self.max_steps} FIRE steps"
+            )
+        energies = np.array([image.get_potential_energy() for image in images])
+        path = energies - e_initial.energy_ev
+        if path.min() < -self.deeper_minimum_tolerance_ev:
+            # the band fell into a state below the end points: they are metastable, the barrier is meaningless
+            raise EvaluationError(
+                f"{self.defect} NEB: image {int(np.argmin(path))} lies {-path.min():.3f} eV below the relaxed end "
+                "points, which are therefore not the lowest minima of this path"
+            )
+        top = int(np.argmax(path))
+        values = {
+            "barrier_ev": float(path[top]),
+            "reverse_barrier_ev": float(path[top] - (e_final.energy_ev - e_initial.energy_ev)),
+            "end_point_difference_ev": float(e_final.energy_ev - e_initial.energy_ev),
+        }
+        units = dict.fromkeys(values, "eV")
+        # the jumping atom's travel per image, for plotting the energy profile against a reaction coordinate
+        steps = [np.linalg.norm(_mic_disp(images[i], images[i + 1])) for i in range(len(images) - 1)]
+        details = {
+            "defect": self.defect,
+            "lattice_a": a,
+            "path_energy_ev": path.round(6).tolist(),
+            "reaction_coordinate_a": np.concatenate([[0.0], np.cumsum(steps)]).round(5).tolist(),
+            "saddle_image": top,
+            "neb_steps": int(opt.nsteps),
+        }
+        return self.result(values, units, details=details)
+
+
+def _mic_disp(a: Atoms, b: Atoms) -> np.ndarray:
+    from ase.geometry import find_mic
+
+    return find_mic(b.positions - a.positions, a.cell, pbc=True)[0]

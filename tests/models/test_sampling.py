@@ -1,0 +1,96 @@
+"""Samplers over declared spaces, ensemble plans, and recording of failed fits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, Dataset
+from mlipscope.errors import InputError
+from mlipscope.models.base import Hyperparameter, HyperparameterSpace
+from mlipscope.models.sampling import METHODS, MemberSpec, ensemble_plan, fit_member, sample, unit_points
+
+SPACE = HyperparameterSpace(
+    (
+        Hyperparameter("a", "linear", 0.5, low=0.0, high=1.0),
+        Hyperparameter("b", "log", 1e-3, low=1e-6, high=1.0),
+        Hyperparameter("c", "int", 3, low=1, high=8),
+        Hyperparameter("d", "categorical", "x", choices=("x", "y")),
+    )
+)
+
+
+@pytest.mark.parametrize("method", ["lhs", "sobol"])
+def test_space_filling_samplers_are_stratified(method):
+    # LHS and base-2 scrambled Sobol put exactly one of 16 points in each of 16 equal bins of every coordinate
+    points = unit_points(3, 16, method, seed=11)
+    for column in points.T:
+        assert sorted(np.floor(column * 16).astype(int)) == list(range(16))
+
+
+def test_random_sampler_is_not_stratified_and_seeded():
+    points = unit_points(3, 16, "random", seed=11)
+    assert any(len(set(np.floor(c * 16).astype(int))) < 16 for c in points.T)
+    np.testing.assert_array_equal(points, unit_points(3, 16, "random", seed=11))
+    assert not np.array_equal(points, unit_points(3, 16, "random", seed=12))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_samples_respect_scales(method):
+    points = sample(SPACE, 64, method, seed=5)
+    a = np.array([p["a"] for p in points])
+    b = np.array([p["b"] for p in points])
+    assert a.min() >= 0 and a.max() <= 1
+    assert b.min() >= 1e-6 and b.max() <= 1
+    # log scale: the median of log10(b) sits near the middle of [-6, 0], not near the top as on a linear scale
+    assert -4.5 < np.median(np.log10(b)) < -1.5
+    assert {p["c"] for p in points} == set(range(1, 9))
+    assert {p["d"] for p in points} == {"x", "y"}
+
+
+def test_bad_method_is_input_error():
+    with pytest.raises(InputError, match="method"):
+        sample(SPACE, 4, "grid", seed=0)
+
+
+def test_ensemble_plan_order_repair_and_ids():
+    plan = ensemble_plan("pod", 8, ["train_a", "train_b"], [0, 1], method="sobol", seed=3)
+    assert len(plan) == 8 * 2 * 2
+    assert [m.index for m in plan] == list(range(len(plan)))
+    assert plan == ensemble_plan("pod", 8, ["train_a", "train_b"], [0, 1], method="sobol", seed=3)
+    # hyperparameter point outermost, then training set, then seed
+    assert [(m.training_set, m.seed) for m in plan[:4]] == [
+        ("train_a", 0),
+        ("train_a", 1),
+        ("train_b", 0),
+        ("train_b", 1),
+    ]
+    assert all(m.hyperparameters == plan[0].hyperparameters for m in plan[:4])
+    assert len({m.member_id for m in plan}) == len(plan)
+    for m in plan:  # POD repair: body orders never use more basis functions than the order below
+        hp = m.hyperparameters
+        assert hp["threebody_number_radial_basis_functions"] <= hp["twobody_number_radial_basis_functions"]
+        assert hp["fourbody_angular_degree"] <= hp["threebody_angular_degree"]
+    with pytest.raises(InputError, match="training_sets"):
+        ensemble_plan("snap", 2, [], [0])
+
+
+def test_failed_fit_is_recorded_with_reason(tmp_path, monkeypatch):
+    """A perfect diamond cell has zero force rows and one energy row: with no ridge the normal equations are
+    singular; the failure must come back as a record, not an exception."""
+    monkeypatch.setenv("MLIPSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    atoms = bulk("Si", "diamond", a=5.43)
+    atoms.info[ENERGY_KEY] = -10.85
+    atoms.arrays[FORCES_KEY] = np.zeros((2, 3))
+    member = MemberSpec("snap", {"twojmax": 4, "quadratic": False, "ridge": 0.0}, "diamond", 0)
+    record = fit_member(member, Dataset([atoms], name="diamond"), tmp_path)
+    assert not record.ok and record.model_dir is None
+    assert "FitError" in record.reason and "singular" in record.reason
+    assert record.to_dict()["member_id"] == member.member_id
+    ok = fit_member(
+        MemberSpec("snap", {"twojmax": 4, "quadratic": False, "ridge": 1e-6}, "diamond", 0),
+        Dataset([atoms], name="diamond"),
+        tmp_path,
+    )
+    assert ok.ok and (ok.model_dir / "model.json").is_file()
