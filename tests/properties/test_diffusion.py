@@ -38,8 +38,9 @@ def test_sw_vacancy_diffusion_arrhenius(sw_calc):
 
 
 def test_melting_and_too_few_hops_are_recorded_as_failures(sw_calc):
-    prop = DefectDiffusion(defect="vacancy", temperatures_k=(500.0, 4000.0), duration_ps=3.0, equilibration_ps=0.5,
-                           lattice_a=5.431)
+    prop = DefectDiffusion(
+        defect="vacancy", temperatures_k=(500.0, 4000.0), duration_ps=3.0, equilibration_ps=0.5, lattice_a=5.431
+    )
     with pytest.raises(EvaluationError) as info:
         prop.compute(sw_calc)
     message = str(info.value)

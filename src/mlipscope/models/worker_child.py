@@ -6,11 +6,10 @@ is named by an *entry*, ``/path/to/file.py:function``, loaded from its file.
 
 Modes::
 
-    python worker_child.py run request.json       # one job: entry(payload, work_dir) -> JSON-able result
-    python worker_child.py evaluate request.json  # energies/forces/stress of the frames of an extxyz file
-    python worker_child.py serve '<json spec>'    # long-lived calculator: JSON lines on stdin -> stdout
+    python worker_child.py run request.json     # one job: entry(payload, work_dir) -> JSON-able result
+    python worker_child.py serve '<json spec>'  # long-lived calculator: JSON lines on stdin -> stdout
 
-``run``/``evaluate`` write ``response.json`` beside the request: ``{"ok": true, "result": ...}`` or
+:func:`evaluate_frames` is the job behind the parent's one-shot evaluation of an extxyz file. ``run`` writes ``response.json`` beside the request: ``{"ok": true, "result": ...}`` or
 ``{"ok": false, "error": ..., "traceback": ...}``. In ``serve`` mode every library print (Python or C level) goes
 to stderr so that stdout carries only protocol lines.
 """
@@ -111,18 +110,11 @@ def serve(spec: dict) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in ("run", "evaluate", "serve"):
-        print("usage: worker_child.py run|evaluate REQUEST.json | serve SPEC_JSON", file=sys.stderr)
+    if len(argv) != 2 or argv[0] not in ("run", "serve"):
+        print("usage: worker_child.py run REQUEST.json | serve SPEC_JSON", file=sys.stderr)
         return 2
     mode, arg = argv
-    if mode == "serve":
-        return serve(json.loads(arg))
-    request_path = Path(arg)
-    if mode == "evaluate":
-        request = json.loads(request_path.read_text())
-        request["entry"] = f"{Path(__file__).resolve()}:evaluate_frames"
-        request_path.write_text(json.dumps(request))
-    return run_job(request_path)
+    return serve(json.loads(arg)) if mode == "serve" else run_job(Path(arg))
 
 
 if __name__ == "__main__":

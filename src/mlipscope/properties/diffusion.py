@@ -177,7 +177,9 @@ class DefectDiffusion(Property):
                     f"< {self.min_crystalline_fraction:g}"
                 )
             elif hops < self.min_hops:
-                failures[tag] = f"too few hops at {temperature:g} K: {hops} < {self.min_hops} in {self.duration_ps:g} ps"
+                failures[tag] = (
+                    f"too few hops at {temperature:g} K: {hops} < {self.min_hops} in {self.duration_ps:g} ps"
+                )
             elif not d_cm2_s > 0:
                 failures[tag] = f"no diffusion at {temperature:g} K: MSD slope {d_cm2_s:.3g} cm²/s"
             else:

@@ -144,7 +144,9 @@ def _run_ase(
     MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_k, rng=rng)
     Stationary(atoms)
     # friction 0.01/fs (100 fs relaxation): weak enough not to slow diffusion noticeably, strong enough to thermalise
-    dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature_k, friction=0.01 / units.fs, rng=rng)
+    dyn = Langevin(
+        atoms, timestep_fs * units.fs, temperature_K=temperature_k, friction=0.01 / units.fs, fixcm=False, rng=rng
+    )
     n = len(atoms)
     positions, energies, temps = [atoms.positions.copy()], [atoms.get_potential_energy() / n], [temperature_k]
     start = time.perf_counter()

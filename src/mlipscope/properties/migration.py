@@ -110,10 +110,7 @@ class MigrationBarrier(Property):
         neb = NEB(images, k=self.spring_ev_a2, climb=self.climb, allow_shared_calculator=True, method="improvedtangent")
         neb.interpolate(method="idpp", mic=True)
         opt = FIRE(neb, logfile=None)
-        if not opt.run(fmax=self.fmax, steps=self.max_steps):
-            raise EvaluationError(
-                f"{self.defect} NEB did not converge to fmax {self.fmax:g} eV/Å in {self.max_steps} FIRE steps"
-            )
+        converged = opt.run(fmax=self.fmax, steps=self.max_steps)
         energies = np.array([image.get_potential_energy() for image in images])
         path = energies - e_initial.energy_ev
         if path.min() < -self.deeper_minimum_tolerance_ev:
@@ -121,6 +118,10 @@ class MigrationBarrier(Property):
             raise EvaluationError(
                 f"{self.defect} NEB: image {int(np.argmin(path))} lies {-path.min():.3f} eV below the relaxed end "
                 "points, which are therefore not the lowest minima of this path"
+            )
+        if not converged:
+            raise EvaluationError(
+                f"{self.defect} NEB did not converge to fmax {self.fmax:g} eV/Å in {self.max_steps} FIRE steps"
             )
         top = int(np.argmax(path))
         values = {

@@ -191,7 +191,9 @@ class RareEventForces(Property):
                 e_err.append((probe.get_potential_energy() - atoms.info[ENERGY_KEY]) / len(atoms))
         fm, fr = np.concatenate(f_model), np.concatenate(f_ref)
         values = re_metrics(fm, fr)
-        values["force_rmse_ev_a"] = float(np.sqrt(np.mean((np.concatenate(f_model_all) - np.concatenate(f_ref_all)) ** 2)))
+        values["force_rmse_ev_a"] = float(
+            np.sqrt(np.mean((np.concatenate(f_model_all) - np.concatenate(f_ref_all)) ** 2))
+        )
         values["energy_rmse_ev_atom"] = float(np.sqrt(np.mean(np.square(e_err)))) if e_err else float("nan")
         d_f, d_theta = force_errors(fm, fr)
         units = {k: ("eV/Å" if k.endswith("_ev_a") else "fraction") for k in values}

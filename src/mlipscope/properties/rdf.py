@@ -99,7 +99,9 @@ class LiquidRDF(Property):
         a = (self.lattice_a or relaxed_bulk(calculator, self.element)[1]) / self.density_scale ** (1 / 3)
         atoms = perfect_cell(self.element, repeats, a)
         if self.rmax_a >= 0.5 * a * repeats:
-            raise InputError(None, "rmax_a", f"less than half the cell side ({0.5 * a * repeats:.2f} Å)", got=self.rmax_a)
+            raise InputError(
+                None, "rmax_a", f"less than half the cell side ({0.5 * a * repeats:.2f} Å)", got=self.rmax_a
+            )
         lammps = None if self.engine == "ase" else lammps_setup(calculator, self.lammps_commands, self.elements)
         md = {
             "timestep_fs": self.timestep_fs,
@@ -111,8 +113,12 @@ class LiquidRDF(Property):
         melt = run_nvt(atoms, temperature_k=self.melt_temperature_k, duration_ps=self.melt_ps, seed=self.seed, **md)
         liquid = melt.atoms(-1)
         traj = run_nvt(
-            liquid, temperature_k=self.temperature_k, duration_ps=self.sample_ps, seed=self.seed + 1,
-            sample_every_fs=25.0, **md,
+            liquid,
+            temperature_k=self.temperature_k,
+            duration_ps=self.sample_ps,
+            seed=self.seed + 1,
+            sample_every_fs=25.0,
+            **md,
         )
         bond_cutoff_a = 0.5 * (math.sqrt(3.0) / 4.0 + 1.0 / math.sqrt(2.0)) * a
         crystalline = crystalline_fraction(traj, bond_cutoff_a)
@@ -123,8 +129,13 @@ class LiquidRDF(Property):
         peak_a, height = first_peak(r, g)
         values = {"first_peak_a": peak_a, "first_peak_height": height}
         units = {"first_peak_a": "Å", "first_peak_height": "1"}
-        details = {"r_a": r.round(4).tolist(), "g": g.round(5).tolist(), "crystalline_fraction": crystalline,
-                   "mean_temperature_k": float(traj.temperature_k[1:].mean()), "engine": traj.engine}
+        details = {
+            "r_a": r.round(4).tolist(),
+            "g": g.round(5).tolist(),
+            "crystalline_fraction": crystalline,
+            "mean_temperature_k": float(traj.temperature_k[1:].mean()),
+            "engine": traj.engine,
+        }
         error_metrics: set[str] = set()
         ref_path = self._reference_path()
         if ref_path is not None:

@@ -82,7 +82,7 @@ class SurfaceEnergy(Property):
         *,
         layers: int = 12,
         vacuum_a: float = 8.0,
-        lateral: tuple[int, int] | list[int] = (2, 2),
+        lateral: tuple[int, int] | list[int] = (1, 1),
         element: str = "Si",
         fmax: float = 2e-3,
         max_steps: int = 500,

@@ -125,6 +125,9 @@ class MainJob:
         from mlipscope.store.duckdb_store import model_id_for
 
         cfg = self.config
+        from mlipscope.runner.benchmark import load_reference
+
+        load_reference(cfg.reference)  # a bad reference is a config error: fail before any work starts
         for spec in cfg.ensembles:
             ok, why = get_family(spec.family).available() if spec.n else (True, "")
             if not ok:
@@ -154,10 +157,10 @@ class MainJob:
         props = self.properties()
         hashes = {p.label: property_config_hash(p) for p in props}
         self.summary.n_models_planned = len(members) + len(potentials)
-        stored_models = {m: store.get_model(m.model_id) for m in members}
-        to_fit = [m for m, row in stored_models.items() if row is None]
-        fitted_ok = [(m.model_id, m.model_dir) for m, row in stored_models.items() if row and row["status"] == "ok"]
-        self.summary.n_fits_failed = sum(1 for row in stored_models.values() if row and row["status"] != "ok")
+        stored_models = [(m, store.get_model(m.model_id)) for m in members]
+        to_fit = [m for m, row in stored_models if row is None]
+        fitted_ok = [(m.model_id, m.model_dir) for m, row in stored_models if row and row["status"] == "ok"]
+        self.summary.n_fits_failed = sum(1 for _, row in stored_models if row and row["status"] != "ok")
         ready_models = fitted_ok + potentials
 
         def pending_props(model_id: str) -> list[Property]:
