@@ -8,6 +8,7 @@ task, so a run killed at any point loses at most the tasks in flight and a resta
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -191,6 +192,7 @@ class MainJob:
                     result = future.result()
                     if isinstance(result, FitOutcome):
                         self._store_fit(store, result)
+                        self._log_event("fit", result.planned.model_id, result.status)
                         progress.advance("fits", result.status == "ok")
                         if result.status == "ok":
                             planned = result.planned
@@ -203,12 +205,20 @@ class MainJob:
                     else:
                         model_id, config_hash, outcome = result
                         self._store_eval(store, model_id, config_hash, outcome)
+                        self._log_event(outcome.property_label, model_id, outcome.status)
                         progress.advance("evaluations", outcome.ok)
                     future.release()
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
+
+    def _log_event(self, task: str, model_id: str, status: str) -> None:
+        """Append one line per stored result to ``<out>/events.jsonl`` (a tail-able record of the run's progress)."""
+        self.config.out_dir.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"time": time.time(), "task": task, "model_id": model_id, "status": status})
+        with open(self.config.out_dir / "events.jsonl", "a") as fh:
+            fh.write(line + "\n")
 
     def _submit_evals(self, client, futures, model_id, model, todo, hashes) -> None:
         cfg = self.config
