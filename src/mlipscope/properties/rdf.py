@@ -24,7 +24,7 @@ from mlipscope.properties.md import crystalline_fraction, lammps_setup, run_nvt
 from mlipscope.properties.structures import perfect_cell, relaxed_bulk, repeats_for_size
 
 #: libAtoms silicon-testing-framework raw result (CASTEP PW91 liquid); first peak at 2.475 Å
-REFERENCE_FILE = "model-CASTEP_ASE-test-liquid-properties.json"
+REFERENCE_FILE = "castep_pw91_liquid_si.json"  # libAtoms silicon-testing-framework, CASTEP PW91
 
 
 def read_reference_rdf(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

@@ -61,6 +61,10 @@ _DYNAMICS = [
     SuiteEntry("migration_vacancy", P + "migration:MigrationBarrier", {"defect": "vacancy"}),
     SuiteEntry("migration_interstitial", P + "migration:MigrationBarrier", {"defect": "interstitial"}),
 ]
+_MD = [
+    SuiteEntry(f"diffusion_{d}", P + "diffusion:DefectDiffusion", {"defect": d, "temperatures_k": (1500, 1750, 2000)})
+    for d in ("vacancy", "interstitial")
+] + [SuiteEntry("liquid_rdf", P + "rdf:LiquidRDF")]
 
 SUITES: dict[str, list[SuiteEntry]] = {
     # everything the seed study looks at except long MD (diffusion is its own suite: it costs minutes per model)
@@ -80,6 +84,8 @@ SUITES: dict[str, list[SuiteEntry]] = {
     + _CRYSTAL
     + [e for e in _DEFECTS if e.label in ("vacancy_64", "tetrahedral_64", "dumbbell_64")]
     + [_SURFACES[0]],
+    # MD: vacancy / interstitial diffusion (Arrhenius fits) and the liquid structure; minutes per model
+    "si-dynamics": _RARE_EVENTS + _DYNAMICS + _MD,
     "si-full": _ERRORS
     + _CRYSTAL
     + _DEFECT_ELASTIC
@@ -88,7 +94,8 @@ SUITES: dict[str, list[SuiteEntry]] = {
     + _PHONONS
     + _RANKING
     + _RARE_EVENTS
-    + _DYNAMICS,
+    + _DYNAMICS
+    + _MD,
 }
 
 
@@ -100,9 +107,7 @@ def suite_entries(name: str, labels: list[str] | None = None) -> list[SuiteEntry
         known = {e.label for e in entries}
         unknown = [label for label in labels if label not in known]
         if unknown:
-            raise InputError(
-                None, "suite.properties", f"labels of suite '{name}': {sorted(known)}", got=unknown
-            )
+            raise InputError(None, "suite.properties", f"labels of suite '{name}': {sorted(known)}", got=unknown)
         entries = [e for e in entries if e.label in labels]
     return entries
 
