@@ -58,7 +58,7 @@ class TestGAPConformance(FamilyConformance):
         digest = hashlib.sha256()
         for name in meta["model_files"]:
             digest.update((fitted.model_dir / name).read_bytes())
-        assert meta["model_file_hash"] == digest.hexdigest()
+        assert meta["model_file_sha256"] == digest.hexdigest()
         assert "gap.xml" in meta["model_files"] and any(".sparseX." in n for n in meta["model_files"])
         assert not (fitted.model_dir / "train.extxyz").exists()  # the training set is referenced by hash only
         # the recorded training RMSEs are what the reloaded model gives on the training set

@@ -113,7 +113,7 @@ def test_same_seed_same_model_other_seed_other_model(tmp_path):
     hashes = []
     for run, seed in (("a", 3), ("b", 3), ("c", 4)):
         family.fit(small, hp, seed=seed, model_dir=tmp_path / run)
-        hashes.append(json.loads((tmp_path / run / "model.json").read_text())["model_file_hash"])
+        hashes.append(json.loads((tmp_path / run / "model.json").read_text())["model_file_sha256"])
     assert hashes[0] == hashes[1] != hashes[2]
 
 

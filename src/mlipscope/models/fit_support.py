@@ -78,13 +78,20 @@ def training_metrics(calculator: Calculator, dataset: Dataset, max_frames: int =
 
 
 def write_model_json(
-    model_dir: Path, fitted: FittedModel, training_set: str, files: list[Path], packages: tuple[str, ...], **extra
+    model_dir: Path,
+    fitted: FittedModel,
+    training_set: str,
+    files: list[Path],
+    packages: tuple[str, ...] = (),
+    **extra,
 ) -> None:
     """``model.json``: what the registry and the run store need to find, reload and compare a fitted model."""
     from importlib.metadata import PackageNotFoundError, version
 
-    versions = {}
-    for package in ("mlipscope", *packages):
+    from mlipscope.store.provenance import software_versions
+
+    versions = dict(software_versions())
+    for package in packages:
         try:
             versions[package] = version(package)
         except PackageNotFoundError:
@@ -102,8 +109,6 @@ def write_model_json(
         "metrics": fitted.metrics,
         "software_versions": versions,
         "model_files": [p.name for p in files],
-        # the run store reads model_file_hash; the family conformance tests read model_file_sha256
-        "model_file_hash": digest.hexdigest(),
         "model_file_sha256": digest.hexdigest(),
         **extra,
     }

@@ -57,7 +57,7 @@ class MTPFamily(MLIPFamily):
                 Hyperparameter("energy_weight", "log", 1.0, low=0.1, high=10.0, description="weight of (E/atom)²"),
                 Hyperparameter("force_weight", "log", 0.01, low=1e-3, high=1.0, description="weight of F²/atom"),
                 Hyperparameter("stress_weight", "log", 1e-3, low=1e-5, high=0.1, description="weight of (σV/N)²"),
-                Hyperparameter("bfgs_steps", "int", 500, low=50, high=2000, description="L-BFGS-B iterations"),
+                Hyperparameter("bfgs_steps", "int", 300, low=50, high=2000, description="L-BFGS-B iterations"),
             )
         )
 

@@ -29,8 +29,8 @@ from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, Dataset
 from mlipscope.errors import FitError, InputError
 from mlipscope.models.base import FittedModel, Hyperparameter, HyperparameterSpace, MLIPFamily
 from mlipscope.models.descriptors import LammpsRowsComputer, process_cache
+from mlipscope.models.fit_support import write_model_json
 from mlipscope.models.registry import read_model_meta
-from mlipscope.models.snap import write_model_json
 
 RIN_A = 1.0  # inner cutoff: no Si-Si pair comes closer in any of our data
 PARAM_FILE = "model_param.pod"

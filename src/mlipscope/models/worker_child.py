@@ -9,7 +9,7 @@ Modes::
     python worker_child.py run request.json     # one job: entry(payload, work_dir) -> JSON-able result
     python worker_child.py serve '<json spec>'  # long-lived calculator: JSON lines on stdin -> stdout
 
-:func:`evaluate_frames` is the job behind the parent's one-shot evaluation of an extxyz file. ``run`` writes ``response.json`` beside the request: ``{"ok": true, "result": ...}`` or
+:func:`evaluate_frames` is the job behind the parent's one-shot evaluation of a list of structures. ``run`` writes ``response.json`` beside the request: ``{"ok": true, "result": ...}`` or
 ``{"ok": false, "error": ..., "traceback": ...}``. In ``serve`` mode every library print (Python or C level) goes
 to stderr so that stdout carries only protocol lines.
 """
@@ -65,16 +65,12 @@ def run_job(request_path: Path) -> int:
 
 def evaluate_frames(payload: dict, work_dir: str) -> list[dict]:
     """Job for ``evaluate``: one result dict per frame; a frame that fails gets ``{"error": ...}`` instead."""
-    import ase.io
-
     calc = load_entry(payload["calculator_entry"])(**payload.get("calculator_kwargs", {}))
-    frames = ase.io.read(Path(work_dir) / payload["frames_file"], ":")
+    structures = json.loads((Path(work_dir) / payload["frames_file"]).read_text())
     out = []
-    for atoms in frames:
+    for s in structures:
         try:
-            out.append(
-                results_of(calc, atoms.numbers, atoms.positions, atoms.cell[:], atoms.pbc, payload["properties"])
-            )
+            out.append(results_of(calc, s["numbers"], s["positions"], s["cell"], s["pbc"], payload["properties"]))
         except Exception as exc:  # noqa: BLE001 - one bad frame must not lose the others
             out.append({"error": f"{type(exc).__name__}: {exc}"})
     return out

@@ -172,9 +172,7 @@ def _rmse_mae(errors: np.ndarray) -> tuple[float, float]:
 
 def _metrics(frames: list[dict[str, Any]], has_stress: bool) -> dict[str, float]:
     e_err = np.array([f["energy_model_ev_atom"] - f["energy_dft_ev_atom"] for f in frames]) * 1000.0
-    f_err = np.concatenate(
-        [np.subtract(f["forces_model_ev_a"], f["forces_dft_ev_a"]) for f in frames]
-    )
+    f_err = np.concatenate([np.subtract(f["forces_model_ev_a"], f["forces_dft_ev_a"]) for f in frames])
     errors = {"energy": e_err, "force": f_err}
     if has_stress:
         stress = [np.subtract(f["stress_model_gpa"], f["stress_dft_gpa"]) for f in frames if "stress_dft_gpa" in f]

@@ -7,8 +7,9 @@ harmonic thermodynamics, for the perfect crystal and for a cell with a vacancy.
   ``l_lo_thz``, ``l_to_thz``; degenerate modes averaged), plus thermodynamics.
 - ``cell="vacancy"``: the ``supercell`` of conventional cells minus one atom, ions relaxed keeping the Td site
   symmetry (:class:`ase.constraints.FixSymmetry`: a Jahn–Teller distorted vacancy would need ~6x more
-  displacements), force constants of that cell alone. The same cell without the vacancy is computed the same way,
-  giving the vibrational formation entropy and free energy of the vacancy.
+  displacements; for SW the Td vacancy is the fully relaxed one), force constants of that cell alone. The same
+  cell without the vacancy is computed the same way, giving the vibrational formation entropy
+  (``vacancy_formation_entropy_kb``) and free energy (``vacancy_formation_free_energy_vib_ev``) of the vacancy.
 
 Thermodynamics at ``temperature_k`` from phonopy's mesh sampling, per atom: ``free_energy_ev_atom`` (harmonic,
 with zero-point energy), ``entropy_j_k_mol`` and ``heat_capacity_j_k_mol`` (Cv), per mole of *atoms*.
@@ -32,7 +33,7 @@ from phonopy.structure.atoms import PhonopyAtoms
 
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.properties.base import Property, PropertyResult
-from mlipscope.properties.structures import defect_cell, perfect_cell, relax, relaxed_bulk
+from mlipscope.properties.structures import perfect_cell, relax, relaxed_bulk, starting_defect_cell
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -108,9 +109,7 @@ def _mode_average(freqs: np.ndarray, eigvecs: np.ndarray, q_cart: np.ndarray) ->
     """Transverse and longitudinal frequencies at q (each sorted), from the eigenvector projection on q."""
     q_hat = q_cart / np.linalg.norm(q_cart)
     n_atoms = eigvecs.shape[0] // 3
-    longitudinal = np.array(
-        [np.sum(np.abs(eigvecs[:, j].reshape(n_atoms, 3) @ q_hat) ** 2) for j in range(len(freqs))]
-    )
+    longitudinal = np.array([np.sum(np.abs(eigvecs[:, j].reshape(n_atoms, 3) @ q_hat) ** 2) for j in range(len(freqs))])
     order = np.argsort(-longitudinal)
     n_long = len(freqs) // 3
     return {
@@ -211,7 +210,9 @@ class Phonons(Property):
 
     def _vacancy(self, calculator: Calculator, a: float) -> PropertyResult:
         repeats = self.supercell[0]
-        cell = defect_cell("vacancy", repeats=repeats, element=self.element, a=a)
+        # neighbours pulled inward (Td kept, no rattle): from the ideal site SW-like models stay in a flat local
+        # minimum 1.5 eV above the reconstructed vacancy
+        cell = starting_defect_cell("vacancy", repeats, self.element, a, rattle_a=0.0)
         cell.set_constraint(FixSymmetry(cell, symprec=self.symprec))
         relaxation = relax(cell, calculator, fmax=self.fmax, what="vacancy cell for phonons")
         cell.set_constraint()
@@ -222,6 +223,7 @@ class Phonons(Property):
             "n_atoms": len(cell),
             "n_displacements": len(phonon.displacements),
             "relaxation_steps": relaxation.n_steps,
+            "relaxed_energy_ev": relaxation.energy_ev,
         }
         details.update(self._dos(phonon))
         values = self._thermo(phonon, details)

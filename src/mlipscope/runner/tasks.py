@@ -104,7 +104,7 @@ def fit_planned(planned: PlannedModel) -> FitOutcome:
         "ok",
         fit_wall_time_s=record.fit_wall_time_s,
         eval_cost_s_per_atom_step=cost,
-        model_file_hash=str(meta.get("model_file_hash", "")),
+        model_file_hash=str(meta.get("model_file_sha256", "")),
         metrics=dict(record.metrics),
     )
 
