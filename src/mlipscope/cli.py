@@ -145,8 +145,9 @@ def cmd_benchmark(args) -> int:
         )
         return 0
     table = Table(title=f"{args.calculator} — suite {args.suite} (model {run.model_id})")
-    for col in ("property", "value", "reference", "unit", "abs. error", "rel. error", "status"):
-        table.add_column(col, justify="right" if col not in ("property", "unit", "status") else "left")
+    table.add_column("property", no_wrap=True)
+    for col in ("value", "reference", "unit", "abs. error", "rel. error", "status"):
+        table.add_column(col, justify="left" if col in ("unit", "status") else "right")
     for _, r in rows.iterrows():
         if r["status"] != "ok":
             table.add_row(str(r["property_label"]), "", "", "", "", "", f"[red]failed: {r['reason']}")
@@ -160,7 +161,7 @@ def cmd_benchmark(args) -> int:
             _fmt(100 * r["relative_error"], 3) + "%" if not math.isnan(r["relative_error"]) else "—",
             "ok",
         )
-    Console().print(table)
+    Console(width=max(Console().width, 120)).print(table)
     n_failed = sum(not o.ok for o in run.outcomes)
     console.print(
         f"{len(run.outcomes)} evaluated, {len(run.skipped)} already stored, {n_failed} failed → {args.db}"

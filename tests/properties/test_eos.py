@@ -60,4 +60,4 @@ class _Expanding(Calculator):
 
 def test_curve_without_minimum_is_a_failed_evaluation():
     with pytest.raises(EvaluationError, match="did not converge"):
-        EquationOfState().compute(_Expanding())
+        EquationOfState(max_steps=20).compute(_Expanding())

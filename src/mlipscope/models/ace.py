@@ -102,12 +102,8 @@ class ACEFamily(MLIPFamily):
         return HyperparameterSpace(
             (
                 Hyperparameter("rcut_a", "linear", 5.0, low=4.0, high=6.5, description="radial cutoff, Å"),
-                Hyperparameter(
-                    "n_functions", "int", 20, low=5, high=300, description="basis functions per element"
-                ),
-                Hyperparameter(
-                    "max_correlation_order", "int", 3, low=2, high=4, description="body order minus one"
-                ),
+                Hyperparameter("n_functions", "int", 20, low=5, high=300, description="basis functions per element"),
+                Hyperparameter("max_correlation_order", "int", 3, low=2, high=4, description="body order minus one"),
                 Hyperparameter("ndensity", "categorical", 2, choices=(1, 2), description="FS embedding densities"),
                 Hyperparameter(
                     "kappa", "linear", 0.3, low=0.05, high=0.95, description="force weight in the loss (energy 1-κ)"

@@ -26,7 +26,8 @@ class EquationOfState(Property):
     """lattice_constant_a (Å), bulk_modulus_gpa, energy_per_atom_ev (at the fitted minimum) and cohesive_energy_ev
     (isolated-atom energy minus bulk energy per atom).
 
-    ``volume_range``: relative half-width of the fitted volume range (0.05: 0.95–1.05 V0) sampled at ``n_points``.
+    ``volume_range``: relative half-width of the fitted volume range (0.05: 0.95–1.05 V0) sampled at ``n_points``;
+    ``fmax`` (eV/Å) and ``max_steps`` bound the zero-pressure relaxation that precedes it.
     """
 
     name = "eos"
@@ -39,6 +40,8 @@ class EquationOfState(Property):
         volume_range: float = 0.05,
         n_points: int = 9,
         isolated_atom_box_a: float = 20.0,
+        fmax: float = 1e-4,
+        max_steps: int = 500,
     ) -> None:
         super().__init__(label)
         if crystal not in CUBIC_CRYSTALS:
@@ -52,9 +55,13 @@ class EquationOfState(Property):
         self.volume_range = volume_range
         self.n_points = n_points
         self.isolated_atom_box_a = isolated_atom_box_a
+        self.fmax = fmax
+        self.max_steps = max_steps
 
     def compute(self, calculator: Calculator) -> PropertyResult:
-        atoms, _ = relaxed_bulk(calculator, self.element, self.crystal)
+        atoms, _ = relaxed_bulk(
+            calculator, self.element, self.crystal, fmax=self.fmax, max_steps=self.max_steps
+        )
         n_atoms = len(atoms)
         cell0 = atoms.cell.array.copy()
         volume_factors = np.linspace(1.0 - self.volume_range, 1.0 + self.volume_range, self.n_points)
