@@ -31,9 +31,7 @@ def test_constants_are_slopes_of_the_stored_stress_strain_points(sw_perfect):
     c11 = np.polyfit(strains, stresses[0, :, 0], 1)[0]
     c12 = np.polyfit(strains, 0.5 * (stresses[0, :, 1] + stresses[0, :, 2]), 1)[0]
     c44 = np.polyfit(strains, stresses[1, :, 3], 1)[0]
-    assert [c11, c12, c44] == pytest.approx(
-        [sw_perfect.values[k] for k in ("c11_gpa", "c12_gpa", "c44_gpa")], abs=1e-6
-    )
+    assert [c11, c12, c44] == pytest.approx([sw_perfect.values[k] for k in ("c11_gpa", "c12_gpa", "c44_gpa")], abs=1e-6)
     # a cubic crystal under xx strain carries no shear stress; under yz strain no normal stress
     assert np.abs(stresses[0, :, 3:]).max() < 1e-3 and np.abs(stresses[1, :, :3]).max() < 1e-3
 

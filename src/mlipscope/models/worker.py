@@ -14,6 +14,7 @@ A child that fails raises :class:`WorkerError` carrying the child's error and th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -232,10 +233,8 @@ class SubprocessCalculator(Calculator):
             self._log_path = None
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown: nothing sensible left to do
             self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown: nothing sensible left to do
-            pass
 
     @property
     def child_pid(self) -> int | None:

@@ -9,7 +9,8 @@ Modes::
     python worker_child.py run request.json     # one job: entry(payload, work_dir) -> JSON-able result
     python worker_child.py serve '<json spec>'  # long-lived calculator: JSON lines on stdin -> stdout
 
-:func:`evaluate_frames` is the job behind the parent's one-shot evaluation of a list of structures. ``run`` writes ``response.json`` beside the request: ``{"ok": true, "result": ...}`` or
+:func:`evaluate_frames` is the job behind the parent's one-shot evaluation of a list of structures.
+``run`` writes ``response.json`` beside the request: ``{"ok": true, "result": ...}`` or
 ``{"ok": false, "error": ..., "traceback": ...}``. In ``serve`` mode every library print (Python or C level) goes
 to stderr so that stdout carries only protocol lines.
 """

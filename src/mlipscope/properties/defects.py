@@ -3,7 +3,8 @@
 E_f = E_defect - (N_defect / N_bulk) * E_bulk, with E_bulk the energy of the perfect supercell at its relaxed
 lattice constant and E_defect that of the defect cell with relaxed ions at the same, fixed cell (or, with
 ``relax_cell``, at zero pressure: volume only, the supercell stays cubic, since free cell shape lets a 216-atom
-hexagonal interstitial cell shear into an unrelated state). Geometries and starting perturbations: :mod:`mlipscope.properties.structures`.
+hexagonal interstitial cell shear into an unrelated state).
+Geometries and starting perturbations: :mod:`mlipscope.properties.structures`.
 """
 
 from __future__ import annotations
@@ -74,9 +75,7 @@ class DefectFormationEnergy(Property):
         ideal.calc = calculator
         unrelaxed_ev = ideal.get_potential_energy() - len(ideal) * e_bulk_per_atom_ev
 
-        atoms = starting_defect_cell(
-            self.defect, repeats, self.element, a_bulk, rattle_a=self.rattle_a, seed=self.seed
-        )
+        atoms = starting_defect_cell(self.defect, repeats, self.element, a_bulk, rattle_a=self.rattle_a, seed=self.seed)
         relaxation = relax(
             atoms,
             calculator,

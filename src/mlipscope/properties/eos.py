@@ -59,9 +59,7 @@ class EquationOfState(Property):
         self.max_steps = max_steps
 
     def compute(self, calculator: Calculator) -> PropertyResult:
-        atoms, _ = relaxed_bulk(
-            calculator, self.element, self.crystal, fmax=self.fmax, max_steps=self.max_steps
-        )
+        atoms, _ = relaxed_bulk(calculator, self.element, self.crystal, fmax=self.fmax, max_steps=self.max_steps)
         n_atoms = len(atoms)
         cell0 = atoms.cell.array.copy()
         volume_factors = np.linspace(1.0 - self.volume_range, 1.0 + self.volume_range, self.n_points)

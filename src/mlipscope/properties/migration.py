@@ -23,7 +23,14 @@ from ase.optimize import FIRE
 
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.properties.base import Property, PropertyResult
-from mlipscope.properties.structures import defect_cell, relax, relaxed_bulk, repeats_for_size
+from mlipscope.properties.structures import (
+    VACANCY_INWARD_FRACTION,
+    defect_cell,
+    pull_neighbours_toward,
+    relax,
+    relaxed_bulk,
+    repeats_for_size,
+)
 
 PATHS = ("vacancy", "interstitial")
 
@@ -36,6 +43,11 @@ def migration_endpoints(defect: str, repeats: int, element: str, a: float) -> tu
         jumper = _nearest(initial, origin + 0.25 * a)
         final = initial.copy()
         final.positions[jumper] = origin
+        vacated_site = initial.positions[jumper].copy()
+        # start both ends from inward-relaxed neighbours, as the formation energy does (see
+        # structures.pull_neighbours_toward): otherwise SW-like models stay in the ideal, metastable vacancy
+        pull_neighbours_toward(initial, origin, VACANCY_INWARD_FRACTION, cutoff_a=0.55 * a)
+        pull_neighbours_toward(final, vacated_site, VACANCY_INWARD_FRACTION, cutoff_a=0.55 * a)
     elif defect == "interstitial":
         initial = defect_cell("tetrahedral", repeats, element, a)  # interstitial appended last
         final = initial.copy()
