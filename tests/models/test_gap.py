@@ -113,8 +113,10 @@ def test_training_file_holds_labels_and_virial(tmp_path):
         stress = np.array([[sxx, sxy, sxz], [sxy, syy, syz], [sxz, syz, szz]])
         virial = -stress * abs(np.linalg.det(original.cell[:]))
         np.testing.assert_allclose(np.reshape(written.info["mlipscope_virial"], (3, 3)), virial, rtol=1e-8)
-    args = gap_fit_arguments({**GAPFamily().hyperparameter_space().defaults(), **TINY}, "t.xyz", seed=5)
-    assert "rnd_seed=5" in args and "e0_method=average" in args
+    hp = {**GAPFamily().hyperparameter_space().defaults(), **TINY}
+    args = gap_fit_arguments(hp, "t.xyz", seed=5)
+    assert "rnd_seed=6" in args and "e0_method=average" in args
+    assert "rnd_seed=1" in gap_fit_arguments(hp, "t.xyz", seed=0)  # QUIP rejects rnd_seed=0
     assert any("n_max=4" in a and "l_max=3" in a and "n_sparse=100" in a for a in args)
 
 

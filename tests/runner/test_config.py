@@ -54,6 +54,7 @@ def test_good_config_and_quick_merge(tmp_path):
         ('properties = ["eos"]', 'properties = ["no_such_property"]', "suite.properties", "labels of suite"),
         ('name = "si-quick"', 'name = "si-quick"\nreference = "nope.yaml"', "suite.reference", "existing"),
         ("[[ensemble]]", "[[ensembel]]", "ensembel", "unknown key"),
+        ("n = 4", "n = 4\nfixed = { twojmax_typo = 6 }", "ensemble[0].fixed.twojmax_typo", "a hyperparameter of snap"),
     ],
 )
 def test_bad_configs_fail_before_work_with_clear_errors(tmp_path, old, new, field, expected):

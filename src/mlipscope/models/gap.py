@@ -172,7 +172,8 @@ def gap_fit_arguments(hp: dict[str, Any], train_file: str, seed: int) -> list[st
         "config_type_parameter_name=config_type",
         "sparse_jitter=1e-8",
         "do_copy_at_file=F",
-        f"rnd_seed={int(seed) % (2**31 - 1)}",
+        # QUIP's generator rejects seed 0: map seeds to 1 .. 2**31 - 2 one-to-one
+        f"rnd_seed={int(seed) % (2**31 - 2) + 1}",
         f"gp_file={GAP_XML}",
     ]
 

@@ -88,7 +88,9 @@ class MACEFamily(MLIPFamily):
         return HyperparameterSpace(
             (
                 Hyperparameter("num_channels", "int", 16, low=4, high=64, description="feature channels"),
-                Hyperparameter("max_L", "int", 0, low=0, high=1, description="max equivariant order of messages"),
+                Hyperparameter(
+                    "max_L", "categorical", 0, choices=(0, 1), description="max equivariant order of messages"
+                ),
                 Hyperparameter("correlation", "int", 2, low=1, high=3, description="body order minus one per node"),
                 Hyperparameter("num_interactions", "int", 2, low=1, high=2, description="message-passing layers"),
                 Hyperparameter("r_max_a", "linear", 5.0, low=4.0, high=6.0, description="cutoff radius, Å"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.resources
 import importlib.util
+import logging
 import math
 import time
 from collections import OrderedDict
@@ -67,6 +68,7 @@ class MTPFamily(MLIPFamily):
         return True, ""
 
     def fit(self, dataset: Dataset, hyperparameters: dict[str, Any], seed: int, model_dir: Path) -> FittedModel:
+        _quiet_motep()
         """Train from random initial radial coefficients drawn with ``seed`` (motep's own initialisation)."""
         ok, why = self.available()
         if not ok:
@@ -113,6 +115,7 @@ class MTPFamily(MLIPFamily):
         return fitted
 
     def load_calculator(self, model_dir: Path) -> Calculator:
+        _quiet_motep()
         model_dir = Path(model_dir)
         meta = read_meta(model_dir, self.name)
         potential = model_dir / POTENTIAL_FILE
@@ -220,3 +223,9 @@ class MTPCalculator(Calculator):
         self.results = {key: np.copy(value) for key, value in calc.results.items()}
         self.results["energy"] = float(self.results["energy"])
         self.results["free_energy"] = self.results["energy"]
+
+
+def _quiet_motep() -> None:
+    """motep logs a warning at every neighbour-list rebuild that finds a pair closer than ``min_dist``: routine in
+    relaxations and MD of defects, and thousands of lines in a run. Keep its errors, drop those warnings."""
+    logging.getLogger("motep.potentials.mtp.base").setLevel(logging.ERROR)

@@ -168,6 +168,12 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
             raise InputError(path, where, "keys 'family' and 'n'")
         if table["family"] not in FAMILIES:
             raise InputError(path, f"{where}.family", f"one of {sorted(FAMILIES)}", got=table["family"])
+        from mlipscope.models.registry import get_family
+
+        names = get_family(table["family"]).hyperparameter_space().names
+        for key in table.get("fixed", {}):
+            if key not in names:
+                raise InputError(path, f"{where}.fixed.{key}", f"a hyperparameter of {table['family']}: {names}")
         if table["n"] < 0:
             raise InputError(path, f"{where}.n", "a non-negative integer", got=table["n"])
         if table.get("sampler", "sobol") not in SAMPLERS:
