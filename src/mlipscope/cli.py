@@ -101,9 +101,12 @@ def cmd_benchmark(args) -> int:
     from mlipscope.runner.benchmark import benchmark_calculator, load_reference, suite_properties
     from mlipscope.store.duckdb_store import ResultsStore
 
+    from mlipscope.calculators import make_calculator
+
     console = Console(stderr=True)
     properties = suite_properties(args.suite, args.properties)
     reference = load_reference(args.reference)
+    calculator = make_calculator(args.calculator)  # bad specs fail here, before any output
     with (
         ResultsStore(args.db) as store,
         Progress(
@@ -126,6 +129,7 @@ def cmd_benchmark(args) -> int:
             properties,
             reference,
             store,
+            calculator=calculator,
             time_limit_s=args.time_limit,
             on_progress=on_progress,
         )

@@ -46,15 +46,16 @@ def benchmark_calculator(
     store,
     *,
     family: str = "external",
+    calculator=None,
     time_limit_s: float | None = None,
     on_progress: Callable[[str, EvaluationOutcome | None], None] | None = None,
 ) -> BenchmarkRun:
-    """Evaluate ``properties`` for one calculator spec, storing each outcome as it completes (resumable)."""
+    """Evaluate ``properties`` for one calculator spec, storing each outcome as it completes (resumable).
+    ``calculator``: the calculator built from the spec, if the caller already has it (else built on first need)."""
     from mlipscope.store.duckdb_store import model_id_for, software_versions
 
     model_id = model_id_for(family, {"calculator": calculator_spec}, None, "")
     store.register_model(family, {"calculator": calculator_spec}, path=calculator_spec, model_id=model_id)
-    calculator = None
     outcomes, skipped = [], []
     versions = software_versions()
     for prop in properties:
