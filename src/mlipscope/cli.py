@@ -98,10 +98,9 @@ def cmd_benchmark(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from mlipscope.calculators import make_calculator
     from mlipscope.runner.benchmark import benchmark_calculator, load_reference, suite_properties
     from mlipscope.store.duckdb_store import ResultsStore
-
-    from mlipscope.calculators import make_calculator
 
     console = Console(stderr=True)
     properties = suite_properties(args.suite, args.properties)

@@ -62,7 +62,11 @@ def test_zero_reference_relative_error_is_nan():
 
 @pytest.mark.parametrize(
     "text, field",
-    [("values: [1, 2]\n", "values"), ("values:\n  fixed.a_a: five\n", "values.fixed.a_a"), ("values: {a: [\n", "file contents")],
+    [
+        ("values: [1, 2]\n", "values"),
+        ("values:\n  fixed.a_a: five\n", "values.fixed.a_a"),
+        ("values: {a: [\n", "file contents"),
+    ],
 )
 def test_bad_reference_files(tmp_path, text, field):
     path = tmp_path / "bad.yaml"

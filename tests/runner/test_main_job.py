@@ -90,7 +90,9 @@ def test_killed_run_resumes_without_loss(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)  # the whole process group: client, scheduler, workers
     proc.wait()
     stored_before, _ = _evaluations(tmp_path / "run.duckdb")
-    keys_before = set(zip(stored_before["model_id"], stored_before["property_label"], stored_before["created"]))
+    keys_before = set(
+        zip(stored_before["model_id"], stored_before["property_label"], stored_before["created"], strict=True)
+    )
     assert 0 < len(stored_before.drop_duplicates(["model_id", "property_label"])) < 4 * len(PROPERTIES)
 
     summary = MainJob(load_config(config), show_progress=False).run()
@@ -98,7 +100,7 @@ def test_killed_run_resumes_without_loss(tmp_path):
     done = after.drop_duplicates(["model_id", "property_label"])
     assert len(done) == 4 * len(PROPERTIES) and len(models) == 4
     # what the killed run stored is kept as it was (same rows, same timestamps), and was not recomputed
-    keys_after = set(zip(after["model_id"], after["property_label"], after["created"]))
+    keys_after = set(zip(after["model_id"], after["property_label"], after["created"], strict=True))
     assert keys_before <= keys_after
     assert summary.n_skipped_stored >= len(stored_before.drop_duplicates(["model_id", "property_label"]))
     assert summary.n_evaluations + summary.n_skipped_stored == 4 * len(PROPERTIES)
