@@ -121,3 +121,24 @@ def read_meta(model_dir: Path, family: str) -> dict:
     if meta.get("family") != family:
         raise InputError(Path(model_dir) / MODEL_META_FILE, "family", f"'{family}'", got=meta.get("family"))
     return meta
+
+
+class LammpsPairModelMixin:
+    """For families whose fitted model *is* a LAMMPS pair style (SNAP, POD): the same commands drive the ASE
+    calculator (LAMMPSlib) and fast MD. Subclasses set ``pair_style`` and ``pair_files`` (coefficient files in the
+    order ``pair_coeff`` wants them)."""
+
+    pair_style: str
+    pair_files: tuple[str, ...]
+
+    def lammps_commands(self, model_dir: Path) -> list[str]:
+        model_dir = Path(model_dir).resolve()
+        species = read_model_meta(model_dir).get("species", ["Si"])
+        files = " ".join(str(model_dir / name) for name in self.pair_files)
+        return [f"pair_style {self.pair_style}", f"pair_coeff * * {files} {' '.join(species)}"]
+
+    def load_calculator(self, model_dir: Path):
+        from mlipscope.calculators import lammps_calculator
+
+        species = read_model_meta(model_dir).get("species", ["Si"])
+        return lammps_calculator(self.lammps_commands(model_dir), species)

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlipscope._lammps import lammps_executable
@@ -29,8 +28,7 @@ from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, Dataset
 from mlipscope.errors import FitError, InputError
 from mlipscope.models.base import FittedModel, Hyperparameter, HyperparameterSpace, MLIPFamily
 from mlipscope.models.descriptors import LammpsRowsComputer, process_cache
-from mlipscope.models.fit_support import write_model_json
-from mlipscope.models.registry import read_model_meta
+from mlipscope.models.fit_support import LammpsPairModelMixin, write_model_json
 
 RIN_A = 1.0  # inner cutoff: no Si-Si pair comes closer in any of our data
 PARAM_FILE = "model_param.pod"
@@ -44,9 +42,11 @@ class PodRowsComputer(LammpsRowsComputer):
         return array[0], array[1:], None
 
 
-class PODFamily(MLIPFamily):
+class PODFamily(LammpsPairModelMixin, MLIPFamily):
     name = "pod"
     extra = "pod"
+    pair_style = "pod"
+    pair_files = (PARAM_FILE, COEFF_FILE)
 
     def hyperparameter_space(self) -> HyperparameterSpace:
         h = Hyperparameter
@@ -233,18 +233,3 @@ class PODFamily(MLIPFamily):
                 # columns: n_configs n_atoms MAE_E RMSE_E MAE_F RMSE_F
                 return {"train_energy_rmse_ev_per_atom": values[3], "train_force_rmse_ev_a": values[5]}
         raise FitError(f"no 'All files' row in {path}")
-
-    # --- load --------------------------------------------------------------------------------------------------
-    def lammps_commands(self, model_dir: Path) -> list[str]:
-        model_dir = Path(model_dir).resolve()
-        species = read_model_meta(model_dir).get("species", ["Si"])
-        return [
-            "pair_style pod",
-            f"pair_coeff * * {model_dir / PARAM_FILE} {model_dir / COEFF_FILE} {' '.join(species)}",
-        ]
-
-    def load_calculator(self, model_dir: Path) -> Calculator:
-        from mlipscope.calculators import lammps_calculator
-
-        species = read_model_meta(model_dir).get("species", ["Si"])
-        return lammps_calculator(self.lammps_commands(model_dir), species)

@@ -13,14 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ase.calculators.calculator import Calculator
 
 from mlipscope.data.dataset import Dataset
 from mlipscope.errors import InputError
 from mlipscope.models.base import FittedModel, Hyperparameter, HyperparameterSpace, MLIPFamily
 from mlipscope.models.descriptors import LammpsRowsComputer, process_cache
-from mlipscope.models.fit_support import write_model_json
-from mlipscope.models.registry import read_model_meta
+from mlipscope.models.fit_support import LammpsPairModelMixin, write_model_json
 
 # Fixed descriptor settings (the usual SNAP choices): neighbour radius/weight per element and the angular
 # mapping factor; what varies between members is in the hyperparameter space.
@@ -40,11 +38,13 @@ def n_bispectrum(twojmax: int) -> int:
     return count
 
 
-class SNAPFamily(MLIPFamily):
+class SNAPFamily(LammpsPairModelMixin, MLIPFamily):
     """SNAP (``quadratic=False``) and qSNAP (``quadratic=True``) fitted by weighted ridge least squares."""
 
     name = "snap"
     extra = "snap"
+    pair_style = "snap"
+    pair_files = ("model.snapcoeff", "model.snapparam")
 
     def hyperparameter_space(self) -> HyperparameterSpace:
         return HyperparameterSpace(
@@ -157,17 +157,3 @@ class SNAPFamily(MLIPFamily):
             + "\n"
         )
         return [coeff, param]
-
-    def lammps_commands(self, model_dir: Path) -> list[str]:
-        model_dir = Path(model_dir).resolve()
-        species = read_model_meta(model_dir).get("species", ["Si"])
-        return [
-            "pair_style snap",
-            f"pair_coeff * * {model_dir / 'model.snapcoeff'} {model_dir / 'model.snapparam'} {' '.join(species)}",
-        ]
-
-    def load_calculator(self, model_dir: Path) -> Calculator:
-        from mlipscope.calculators import lammps_calculator
-
-        species = read_model_meta(model_dir).get("species", ["Si"])
-        return lammps_calculator(self.lammps_commands(model_dir), species)
