@@ -234,6 +234,9 @@ class MainJob:
                     cfg.task_timeout_s,
                     key=f"eval-{model_id}-{prop.label}",
                     pure=False,
+                    # evaluate a fitted model before fitting the next: results (and the report's ETA) arrive early
+                    # and a killed run has whole models stored rather than many half-evaluated ones
+                    priority=1,
                 )
             )
 
