@@ -11,6 +11,6 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 .venv/bin/python -m pip install --quiet -e ".[all,dev]"
 if [ "${MLIPSCOPE_WITH_ACE:-0}" = "1" ]; then
-  .venv/bin/python -m mlipscope.models.environments create ace
+  .venv/bin/python -m mlipscope.models.environments ace
 fi
 .venv/bin/python -c "import mlipscope, mlipscope._lammps as l; l.ensure_lammps(); print('mlipscope', mlipscope.__version__, 'installed')"

@@ -59,9 +59,7 @@ def make_calculator(spec: str) -> Calculator:
         commands = [c.strip() for c in spec[len("lammps:") :].split(";") if c.strip()]
         coeff = [c for c in commands if c.startswith("pair_coeff")]
         if not any(c.startswith("pair_style") for c in commands) or not coeff:
-            raise InputError(
-                None, "calculator", "'lammps:pair_style ...;pair_coeff * * <file> <elements>'", got=spec
-            )
+            raise InputError(None, "calculator", "'lammps:pair_style ...;pair_coeff * * <file> <elements>'", got=spec)
         tokens = coeff[0].split()
         elements = [t for t in tokens[4:] if t.isalpha() and t[0].isupper() and len(t) <= 2]
         if not elements:
@@ -82,14 +80,10 @@ def make_calculator(spec: str) -> Calculator:
             ) from None
         factory = getattr(module, func_name, None)
         if not callable(factory):
-            raise InputError(
-                None, "calculator", f"a callable '{func_name}' in module '{module_name}'", got=spec
-            )
+            raise InputError(None, "calculator", f"a callable '{func_name}' in module '{module_name}'", got=spec)
         calc = factory()
         if not isinstance(calc, Calculator) and not hasattr(calc, "get_potential_energy"):
-            raise InputError(
-                None, "calculator", f"'{spec}' to return an ASE calculator", got=type(calc).__name__
-            )
+            raise InputError(None, "calculator", f"'{spec}' to return an ASE calculator", got=type(calc).__name__)
         return calc
     raise InputError(
         None,

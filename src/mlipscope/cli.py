@@ -31,17 +31,11 @@ def _add_benchmark(sub) -> None:
 
 
 def _add_run(sub) -> None:
-    p = sub.add_parser(
-        "run", help="the main job: sample, fit, benchmark, analyse, report (from a TOML config)"
-    )
+    p = sub.add_parser("run", help="the main job: sample, fit, benchmark, analyse, report (from a TOML config)")
     p.add_argument("config", type=Path)
     p.add_argument("--quick", action="store_true", help="use the config's quick profile")
-    p.add_argument(
-        "--scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:port)"
-    )
-    p.add_argument(
-        "--workers", type=int, default=None, help="LocalCluster workers (default: number of cores)"
-    )
+    p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:port)")
+    p.add_argument("--workers", type=int, default=None, help="LocalCluster workers (default: number of cores)")
     p.add_argument("--db", type=Path, default=None, help="override the config's database path")
     p.add_argument("--out", type=Path, default=None, help="override the config's output directory")
 
@@ -67,9 +61,7 @@ def _add_analyze(sub) -> None:
     p = sub.add_parser("analyze", help="analyse an ensemble's errors and write an HTML report")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--db", type=Path, help="results database")
-    src.add_argument(
-        "--table", type=Path, help="error table CSV (one row per model, one column per property)"
-    )
+    src.add_argument("--table", type=Path, help="error table CSV (one row per model, one column per property)")
     p.add_argument("--config", type=Path, default=None, help="analysis settings (YAML)")
     p.add_argument("--out", type=Path, default=Path("report"))
     p.add_argument("--title", default="mlipscope report")
@@ -166,9 +158,7 @@ def cmd_benchmark(args) -> int:
         )
     Console(width=max(Console().width, 120)).print(table)
     n_failed = sum(not o.ok for o in run.outcomes)
-    console.print(
-        f"{len(run.outcomes)} evaluated, {len(run.skipped)} already stored, {n_failed} failed → {args.db}"
-    )
+    console.print(f"{len(run.outcomes)} evaluated, {len(run.skipped)} already stored, {n_failed} failed → {args.db}")
     return 0
 
 

@@ -33,9 +33,7 @@ def test_register_get_upsert_and_update(store):
     assert row["status"] == "ok" and math.isnan(row["eval_cost_s_per_atom_step"])
     created = row["created"]
 
-    store.register_model(
-        "snap", {"twojmax": 6}, seed=3, training_set_hash="h1", status="failed", reason="boom"
-    )
+    store.register_model("snap", {"twojmax": 6}, seed=3, training_set_hash="h1", status="failed", reason="boom")
     assert len(store.models()) == 1
     row = store.get_model(mid)
     assert (row["status"], row["reason"], row["created"]) == ("failed", "boom", created)
@@ -95,9 +93,7 @@ def test_evaluations_survive_reopening_and_are_replaced(tmp_path):
         assert rows["name"].tolist() == ["elastic.c11_gpa", "elastic.c12_gpa"]
         assert rows["absolute_error"].tolist() == [3.0, 3.0]
         assert rows["relative_error"].tolist() == pytest.approx([3 / 153, 3 / 57])
-        store.add_evaluation(
-            mid, "elastic", "cfg1", _records("elastic", {"c11_gpa": (151.0, 153.0)}), wall_time_s=1.0
-        )
+        store.add_evaluation(mid, "elastic", "cfg1", _records("elastic", {"c11_gpa": (151.0, 153.0)}), wall_time_s=1.0)
         rows = store.evaluations()
         assert rows["name"].tolist() == ["elastic.c11_gpa"] and rows["value"].tolist() == [151.0]
 
@@ -174,9 +170,7 @@ def test_error_table_shape_and_values(filled):
 
 def test_latest_config_of_a_property_wins(filled):
     store, ids = filled
-    store.add_evaluation(
-        ids["A"], "elastic", "e2", _records("elastic", {"c11_gpa": (160.0, 153.0)}), wall_time_s=1.0
-    )
+    store.add_evaluation(ids["A"], "elastic", "e2", _records("elastic", {"c11_gpa": (160.0, 153.0)}), wall_time_s=1.0)
     table = store.error_table()
     assert table.loc[ids["A"], "elastic.c11_gpa"] == 7.0
     assert math.isnan(table.loc[ids["A"], "elastic.c44_gpa"])  # the newer config did not compute it

@@ -85,7 +85,9 @@ def select_properties(table: ErrorTable, config: AnalysisConfig) -> tuple[ErrorT
     failed = nan_fraction(table.errors[names])
     for name in names:
         column = table.errors[name].abs().dropna()
-        if failed[name] > config.max_nan_fraction:
+        if column.empty:  # typically a value with no reference (no error to analyse), not a failure
+            dropped[name] = "no error for any model (no reference value, or every evaluation failed)"
+        elif failed[name] > config.max_nan_fraction:
             dropped[name] = f"{failed[name]:.0%} failed evaluations (> {config.max_nan_fraction:.0%})"
         elif column.nunique() < 2:
             dropped[name] = "the same error for every model"

@@ -15,9 +15,7 @@ from mlipscope.errors import InputError
 
 _MLEARN = "materialsvirtuallab/mlearn (Zuo et al., J. Phys. Chem. A 124, 731, 2020)"
 _MO = "mogroupumd/Silicon_MLIP_datasets (Liu, He & Mo, npj Comput. Mater. 9, 174, 2023)"
-_MO_LICENSE = (
-    "not stated in the shared data notes; cite Liu, He & Mo 2023 (check upstream before redistributing)"
-)
+_MO_LICENSE = "not stated in the shared data notes; cite Liu, He & Mo 2023 (check upstream before redistributing)"
 
 
 @dataclass(frozen=True)

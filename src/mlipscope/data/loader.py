@@ -78,16 +78,13 @@ def read_dataset(
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(
-            path, "path", "an existing extended XYZ (.xyz/.extxyz) or ASE database (.db/.json) file"
-        )
+        raise InputError(path, "path", "an existing extended XYZ (.xyz/.extxyz) or ASE database (.db/.json) file")
     frames = _read_frames(path)
     if not frames:
         raise InputError(path, "frames", "at least one configuration (the file holds none)")
     positions = _select(path, len(frames), index)
     labelled = [
-        _labelled_frame(path, i, frames[i], energy_key, forces_key, stress_key, reference_energies)
-        for i in positions
+        _labelled_frame(path, i, frames[i], energy_key, forces_key, stress_key, reference_energies) for i in positions
     ]
     _check_energy_zero(path, labelled, positions)
     return Dataset(labelled, name=name or path.stem, path=path)
@@ -142,9 +139,7 @@ def _read_frames(path: Path) -> list[Atoms]:
         raise
     except Exception as exc:  # noqa: BLE001 - parsers raise anything from ValueError to sqlite3 errors
         kind = "an ASE database" if suffix in DB_SUFFIXES else "an extended XYZ file"
-        raise InputError(
-            path, "file contents", f"{kind} readable by ASE ({type(exc).__name__}: {exc})"
-        ) from exc
+        raise InputError(path, "file contents", f"{kind} readable by ASE ({type(exc).__name__}: {exc})") from exc
 
 
 def _read_db(path: Path) -> list[Atoms]:
@@ -205,16 +200,12 @@ def _labelled_frame(
 
     e_key, energy = _find(results, atoms.info, energy_key, _ENERGY_KEYS)
     if e_key is None:
-        raise InputError(
-            path, energy_key or "energy", "a total energy in eV for every frame (missing)", frame=frame
-        )
+        raise InputError(path, energy_key or "energy", "a total energy in eV for every frame (missing)", frame=frame)
     energy_ev = _scalar(path, frame, e_key, energy)
 
     f_key, forces = _find(results, atoms.arrays, forces_key, _FORCES_KEYS)
     if f_key is None:
-        raise InputError(
-            path, forces_key or "forces", "per-atom forces in eV/Å for every frame (missing)", frame=frame
-        )
+        raise InputError(path, forces_key or "forces", "per-atom forces in eV/Å for every frame (missing)", frame=frame)
     forces_ev_a = np.array(forces, dtype=float)
     if forces_ev_a.shape != (n_atoms, 3):
         raise InputError(
@@ -261,9 +252,7 @@ def _scalar(path: Path, frame: int, key: str, value: Any) -> float:
     return energy_ev
 
 
-def _stress(
-    path: Path, frame: int, atoms: Atoms, results: dict[str, Any], stress_key: str | None
-) -> np.ndarray | None:
+def _stress(path: Path, frame: int, atoms: Atoms, results: dict[str, Any], stress_key: str | None) -> np.ndarray | None:
     """Voigt-6 stress in eV/Å³ (from 6, 9 or 3x3 stress values, or from a virial in eV); None if absent."""
     key, value = _find(results, atoms.info, stress_key, _STRESS_KEYS)
     from_virial = False
@@ -293,9 +282,7 @@ def _stress(
     if from_virial:
         volume_a3 = atoms.get_volume() if atoms.cell.rank == 3 else 0.0
         if volume_a3 <= 0:
-            raise InputError(
-                path, key, "a periodic cell with a volume to turn the virial into a stress", frame=frame
-            )
+            raise InputError(path, key, "a periodic cell with a volume to turn the virial into a stress", frame=frame)
         arr = -arr / volume_a3  # virial W = -V * sigma (eV)
     return arr
 
@@ -335,9 +322,7 @@ def _reference_shift(path: Path, frame: int, atoms: Atoms, reference_energies: M
             )
         return float(sum(float(ref[s]) for s in atoms.get_chemical_symbols()))
     if isinstance(ref, bool) or not isinstance(ref, int | float) or not math.isfinite(ref):
-        raise InputError(
-            None, f"reference_energies[{source!r}]", "a finite energy per atom in eV/atom", got=ref
-        )
+        raise InputError(None, f"reference_energies[{source!r}]", "a finite energy per atom in eV/atom", got=ref)
     return float(ref) * len(atoms)
 
 
@@ -351,9 +336,7 @@ def _check_energy_zero(path: Path | None, frames: Sequence[Atoms], positions: Se
         return
     if any(referenced):
         frame = positions[referenced.index(False)]
-        expected = (
-            "every frame on the same energy zero: some frames had reference energies subtracted, others not"
-        )
+        expected = "every frame on the same energy zero: some frames had reference energies subtracted, others not"
     else:
         frame = positions[next(i for i, s in enumerate(sources) if s != sources[0])]
         expected = (

