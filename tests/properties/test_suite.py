@@ -28,5 +28,10 @@ def test_shipped_reference_covers_suite_labels_only():
 def test_overrides_and_subsets():
     (eos,) = build_suite("si-default", ["eos"], {"eos": {"n_points": 5}})
     assert eos.n_points == 5
+    # an override of a property the subset leaves out is allowed and unused (the --quick profile)
+    (eos,) = build_suite("si-default", ["eos"], {"surface_100": {"vacuum_a": 20.0}})
+    assert eos.label == "eos"
     with pytest.raises(InputError, match="suite.overrides"):
-        build_suite("si-default", ["eos"], {"surface_100": {}})
+        build_suite("si-default", ["eos"], {"no_such_property": {}})
+    with pytest.raises(InputError, match="suite.overrides.eos"):
+        build_suite("si-default", ["eos"], {"eos": {"n_pointz": 5}})

@@ -117,8 +117,17 @@ def build_suite(
 ) -> list[Property]:
     """Instantiate the properties of suite ``name`` (optionally a subset by label, with config overrides)."""
     overrides = overrides or {}
-    entries = suite_entries(name, labels)
-    unknown = set(overrides) - {e.label for e in entries}
+    # Overrides may name any property of the suite: a profile that selects fewer properties (e.g. --quick)
+    # keeps the full profile's overrides, which then simply do not apply.
+    unknown = set(overrides) - {e.label for e in suite_entries(name)}
     if unknown:
-        raise InputError(None, "suite.overrides", "labels of the selected properties", got=sorted(unknown))
-    return [e.build(overrides.get(e.label)) for e in entries]
+        raise InputError(None, "suite.overrides", f"labels of suite '{name}'", got=sorted(unknown))
+    properties = []
+    for entry in suite_entries(name, labels):
+        try:
+            properties.append(entry.build(overrides.get(entry.label)))
+        except TypeError as exc:
+            raise InputError(
+                None, f"suite.overrides.{entry.label}", f"settings of {entry.target.partition(':')[2]}", got=str(exc)
+            ) from None
+    return properties

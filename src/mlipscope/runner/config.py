@@ -209,16 +209,22 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
     suite_name = suite.get("name", "si-default")
     labels = suite.get("properties") or None
     try:
-        entries = suite_entries(suite_name, labels)
+        suite_entries(suite_name, labels)
     except InputError as exc:
         raise InputError(path, f"suite.{exc.field.removeprefix('suite.')}", exc.expected, got=exc.got) from None
     overrides = suite.get("overrides", {})
-    known = {e.label for e in entries}
+    known = {e.label for e in suite_entries(suite_name)}
     for label, values in overrides.items():
         if label not in known:
             raise InputError(path, f"suite.overrides.{label}", f"a property label of the suite: {sorted(known)}")
         if not isinstance(values, dict):
             raise InputError(path, f"suite.overrides.{label}", "a table of property settings", got=values)
+    from mlipscope.properties.suite import build_suite
+
+    try:  # instantiating the selected properties checks the override settings' names
+        build_suite(suite_name, labels, overrides)
+    except InputError as exc:
+        raise InputError(path, exc.field, exc.expected, got=exc.got) from None
     reference = suite.get("reference", "si-dft")
     if reference not in ("si-dft", "none") and not reference.startswith("calc:"):
         ref_path = Path(reference) if Path(reference).is_absolute() else base / reference
