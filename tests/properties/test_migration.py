@@ -44,3 +44,19 @@ def test_sw_vacancy_barrier(sw_calc):
     assert 0.4 < values["barrier_ev"] < 0.6
     path = np.array(outcome.details["path_energy_ev"])
     assert path.min() >= -1e-3 and path.argmax() == len(path) // 2  # symmetric path, saddle in the middle
+
+
+@pytest.mark.slow
+def test_lbfgs_and_fire_bands_give_the_same_sw_barrier(sw_calc):
+    barriers = {}
+    for optimizer in ("LBFGS", "FIRE"):
+        prop = MigrationBarrier(defect="vacancy", n_images=3, lattice_a=5.431, max_steps=300, neb_optimizer=optimizer)
+        outcome = evaluate_property(prop, sw_calc, None)
+        assert outcome.ok, outcome.reason
+        barriers[optimizer] = {r.name.split(".")[-1]: r.value for r in outcome.records}["barrier_ev"]
+    assert barriers["LBFGS"] == pytest.approx(barriers["FIRE"], abs=0.005)
+
+
+def test_unknown_neb_optimizer_is_an_input_error():
+    with pytest.raises(InputError, match="neb_optimizer"):
+        MigrationBarrier(neb_optimizer="BFGS")
