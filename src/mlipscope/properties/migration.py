@@ -142,7 +142,7 @@ class MigrationBarrier(Property):
             )
         if not converged:
             raise EvaluationError(
-                f"{self.defect} NEB did not converge to fmax {self.fmax:g} eV/Å in {self.max_steps} FIRE steps"
+                f"{self.defect} NEB did not converge to fmax {self.fmax:g} eV/Å in {self.max_steps} optimiser steps"
             )
         top = int(np.argmax(path))
         values = {
