@@ -3,8 +3,10 @@
 Runs a config (default: the shipped example's quick profile) from scratch into a temporary directory, once with 1
 worker and once with 2, and prints:
 - wall time of the job (planning, fitting, evaluation, storing; the report is timed separately),
-- time inside calculators and fitting codes (summed over workers),
-- overhead share = 1 − (time inside calculators + fitting) / (wall time × workers),
+- framework overhead = 1 − (time inside fit and evaluation tasks) / (wall time × workers): what mlipscope and Dask
+  add around the science (planning, scheduling, storing, loading models, idle workers),
+- outside calculators = 1 − (time inside calculator calls + fitting codes) / (wall time × workers): the framework
+  overhead plus the property algorithms' own Python (ASE optimisers and NEB, phonopy, fitting metrics),
 - speed-up = wall(1 worker) / wall(2 workers).
 
     python benchmarks/overhead.py [config.toml] [--full]
@@ -36,6 +38,7 @@ def run_once(config_path: Path, quick: bool, workers: int) -> dict[str, float]:
         summary = MainJob(config, n_workers=workers, show_progress=False).run()
         total = time.perf_counter() - start
     inside = summary.calculator_time_s + summary.fit_time_s
+    in_tasks = summary.evaluation_task_time_s + summary.fit_task_time_s
     return {
         "workers": workers,
         "models": summary.n_models_planned,
@@ -43,8 +46,10 @@ def run_once(config_path: Path, quick: bool, workers: int) -> dict[str, float]:
         "failed": summary.n_evaluations_failed + summary.n_fits_failed,
         "job_wall_s": summary.wall_time_s,
         "report_s": total - summary.wall_time_s,
-        "inside_s": inside,
-        "overhead_share": 1.0 - inside / (summary.wall_time_s * workers),
+        "in_tasks_s": in_tasks,
+        "in_calculators_s": inside,
+        "framework_overhead": 1.0 - in_tasks / (summary.wall_time_s * workers),
+        "outside_calculators": 1.0 - inside / (summary.wall_time_s * workers),
     }
 
 
@@ -59,10 +64,14 @@ def main() -> None:
         table.add_column(key, justify="right")
     for row in rows:
         table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
-    console = Console()
+    console = Console(width=200)
     console.print(table)
     console.print(f"speed-up with 2 workers vs 1: {rows[0]['job_wall_s'] / rows[1]['job_wall_s']:.2f}x")
-    console.print(f"overhead share (1 worker): {100 * rows[0]['overhead_share']:.1f}%  (target ≤ 5%)")
+    for row in rows:
+        console.print(
+            f"{row['workers']} worker(s): framework overhead {100 * row['framework_overhead']:.1f}% (target ≤ 5%); "
+            f"outside calculators and fitting codes {100 * row['outside_calculators']:.1f}%"
+        )
 
 
 if __name__ == "__main__":

@@ -138,18 +138,11 @@ class StoredForcesCalculator(Calculator):
 
 
 def load_re_dataset(dataset: str | Path) -> Dataset:
-    """A RE test set by example name (see ``RE_DATASETS``) or path; frames must carry RE labels."""
-    from mlipscope.data.loader import read_dataset
+    """A RE test set by example name (see ``RE_DATASETS``) or path; frames must carry RE labels. Read once per
+    process (every model of an ensemble is evaluated on the same set; frames are not modified)."""
+    from mlipscope.properties.dataset_errors import load_dataset
 
-    if str(dataset) in RE_DATASETS:
-        try:
-            from mlipscope.data.examples import load_example
-
-            data = load_example(str(dataset))
-        except ImportError:  # examples module not there yet: read the packaged file directly
-            data = read_dataset(Path(__file__).parents[1] / "package_data" / RE_DATASETS[str(dataset)])
-    else:
-        data = read_dataset(dataset)
+    data = load_dataset(dataset)
     for i, atoms in enumerate(data.frames):
         re_mask(atoms, data.path, i)
     return data

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -38,8 +39,10 @@ class RunSummary:
     n_skipped_stored: int = 0
     failure_reasons: dict[str, int] = field(default_factory=dict)
     wall_time_s: float = 0.0
-    calculator_time_s: float = 0.0
-    fit_time_s: float = 0.0
+    calculator_time_s: float = 0.0  # inside calculator calls of the evaluations (summed over workers)
+    fit_time_s: float = 0.0  # inside the fitting codes
+    evaluation_task_time_s: float = 0.0  # whole evaluation tasks: property code (ASE, phonopy) + calculators
+    fit_task_time_s: float = 0.0  # whole fit tasks: fit, training-set metrics, evaluation-cost measurement
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -259,6 +262,8 @@ class MainJob:
             software_versions=software_versions(),
             model_id=p.model_id,
         )
+        if math.isfinite(outcome.task_wall_time_s):
+            self.summary.fit_task_time_s += outcome.task_wall_time_s
         if outcome.status == "ok":
             self.summary.fit_time_s += outcome.fit_wall_time_s
         else:
@@ -271,6 +276,8 @@ class MainJob:
         from mlipscope.store.duckdb_store import software_versions
 
         self.summary.n_evaluations += 1
+        if math.isfinite(outcome.wall_time_s):
+            self.summary.evaluation_task_time_s += outcome.wall_time_s
         if outcome.ok:
             store.add_evaluation(
                 model_id,

@@ -38,6 +38,7 @@ class FitOutcome:
     reason: str = ""
     fit_wall_time_s: float = math.nan
     eval_cost_s_per_atom_step: float = math.nan
+    task_wall_time_s: float = math.nan  # the whole task: fit, training-set metrics, cost measurement
     model_file_hash: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
 
@@ -89,21 +90,32 @@ def fit_planned(planned: PlannedModel) -> FitOutcome:
         family = get_family(planned.member.family)
         dataset = load_dataset_cached(planned.member.training_set)
     except Exception as exc:  # noqa: BLE001 - recorded as a failed fit
-        return FitOutcome(planned, "failed", reason=f"{type(exc).__name__}: {exc}", fit_wall_time_s=0.0)
+        reason = f"{type(exc).__name__}: {exc}"
+        return FitOutcome(
+            planned, "failed", reason=reason, fit_wall_time_s=0.0, task_wall_time_s=time.perf_counter() - start
+        )
     record = fit_member(planned.member, dataset, Path(planned.models_root), family=family)
     if not record.ok:
-        return FitOutcome(planned, "failed", reason=record.reason[:500], fit_wall_time_s=record.fit_wall_time_s)
+        return FitOutcome(
+            planned,
+            "failed",
+            reason=record.reason[:500],
+            fit_wall_time_s=record.fit_wall_time_s,
+            task_wall_time_s=time.perf_counter() - start,
+        )
     try:
         cost = measure_eval_cost(family.load_calculator(Path(planned.model_dir)))
         meta = read_model_meta(Path(planned.model_dir))
     except Exception as exc:  # noqa: BLE001 - a model that fits but cannot be evaluated is a failed fit
         reason = f"fitted model does not evaluate: {type(exc).__name__}: {exc}"
-        return FitOutcome(planned, "failed", reason=reason[:500], fit_wall_time_s=time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        return FitOutcome(planned, "failed", reason=reason[:500], fit_wall_time_s=elapsed, task_wall_time_s=elapsed)
     return FitOutcome(
         planned,
         "ok",
         fit_wall_time_s=record.fit_wall_time_s,
         eval_cost_s_per_atom_step=cost,
+        task_wall_time_s=time.perf_counter() - start,
         model_file_hash=str(meta.get("model_file_sha256", "")),
         metrics=dict(record.metrics),
     )
