@@ -119,9 +119,12 @@ def build_suite(
     overrides = overrides or {}
     # Overrides may name any property of the suite: a profile that selects fewer properties (e.g. --quick)
     # keeps the full profile's overrides, which then simply do not apply.
-    unknown = set(overrides) - {e.label for e in suite_entries(name)}
-    if unknown:
-        raise InputError(None, "suite.overrides", f"labels of suite '{name}'", got=sorted(unknown))
+    known = sorted(e.label for e in suite_entries(name))
+    for label, settings in overrides.items():
+        if label not in known:
+            raise InputError(None, f"suite.overrides.{label}", f"a property label of suite '{name}': {known}")
+        if not isinstance(settings, dict):
+            raise InputError(None, f"suite.overrides.{label}", "a table of property settings", got=settings)
     properties = []
     for entry in suite_entries(name, labels):
         try:

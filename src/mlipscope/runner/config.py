@@ -204,27 +204,16 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
     if not ensembles and not potentials:
         raise InputError(path, "ensemble", "at least one [[ensemble]] or [[potentials]] entry")
 
-    from mlipscope.properties.suite import suite_entries
+    from mlipscope.properties.suite import build_suite
 
     suite_name = suite.get("name", "si-default")
     labels = suite.get("properties") or None
-    try:
-        suite_entries(suite_name, labels)
-    except InputError as exc:
-        raise InputError(path, f"suite.{exc.field.removeprefix('suite.')}", exc.expected, got=exc.got) from None
     overrides = suite.get("overrides", {})
-    known = {e.label for e in suite_entries(suite_name)}
-    for label, values in overrides.items():
-        if label not in known:
-            raise InputError(path, f"suite.overrides.{label}", f"a property label of the suite: {sorted(known)}")
-        if not isinstance(values, dict):
-            raise InputError(path, f"suite.overrides.{label}", "a table of property settings", got=values)
-    from mlipscope.properties.suite import build_suite
-
-    try:  # instantiating the selected properties checks the override settings' names
+    try:  # instantiating the selected properties checks the suite name, the labels and the override settings
         build_suite(suite_name, labels, overrides)
     except InputError as exc:
-        raise InputError(path, exc.field, exc.expected, got=exc.got) from None
+        field = "suite.name" if exc.field == "suite" else f"suite.{exc.field.removeprefix('suite.')}"
+        raise InputError(path, field, exc.expected, got=exc.got) from None
     reference = suite.get("reference", "si-dft")
     if reference not in ("si-dft", "none") and not reference.startswith("calc:"):
         ref_path = Path(reference) if Path(reference).is_absolute() else base / reference
