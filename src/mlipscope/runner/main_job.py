@@ -262,8 +262,7 @@ class MainJob:
             software_versions=software_versions(),
             model_id=p.model_id,
         )
-        if math.isfinite(outcome.task_wall_time_s):
-            self.summary.fit_task_time_s += outcome.task_wall_time_s
+        self.summary.fit_task_time_s += outcome.task_wall_time_s
         if outcome.status == "ok":
             self.summary.fit_time_s += outcome.fit_wall_time_s
         else:

@@ -38,7 +38,7 @@ class FitOutcome:
     reason: str = ""
     fit_wall_time_s: float = math.nan
     eval_cost_s_per_atom_step: float = math.nan
-    task_wall_time_s: float = math.nan  # the whole task: fit, training-set metrics, cost measurement
+    task_wall_time_s: float = math.nan  # the whole task (set by fit_planned): fit, metrics, cost measurement
     model_file_hash: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
 
@@ -83,6 +83,13 @@ def measure_eval_cost(calculator, n_steps: int = 5) -> float:
 
 def fit_planned(planned: PlannedModel) -> FitOutcome:
     """Fit one ensemble member in a worker and measure its evaluation cost; failures come back as data."""
+    start = time.perf_counter()
+    outcome = _fit_and_measure(planned)
+    outcome.task_wall_time_s = time.perf_counter() - start
+    return outcome
+
+
+def _fit_and_measure(planned: PlannedModel) -> FitOutcome:
     from mlipscope.models.registry import get_family, read_model_meta
 
     start = time.perf_counter()
@@ -90,32 +97,21 @@ def fit_planned(planned: PlannedModel) -> FitOutcome:
         family = get_family(planned.member.family)
         dataset = load_dataset_cached(planned.member.training_set)
     except Exception as exc:  # noqa: BLE001 - recorded as a failed fit
-        reason = f"{type(exc).__name__}: {exc}"
-        return FitOutcome(
-            planned, "failed", reason=reason, fit_wall_time_s=0.0, task_wall_time_s=time.perf_counter() - start
-        )
+        return FitOutcome(planned, "failed", reason=f"{type(exc).__name__}: {exc}", fit_wall_time_s=0.0)
     record = fit_member(planned.member, dataset, Path(planned.models_root), family=family)
     if not record.ok:
-        return FitOutcome(
-            planned,
-            "failed",
-            reason=record.reason[:500],
-            fit_wall_time_s=record.fit_wall_time_s,
-            task_wall_time_s=time.perf_counter() - start,
-        )
+        return FitOutcome(planned, "failed", reason=record.reason[:500], fit_wall_time_s=record.fit_wall_time_s)
     try:
         cost = measure_eval_cost(family.load_calculator(Path(planned.model_dir)))
         meta = read_model_meta(Path(planned.model_dir))
     except Exception as exc:  # noqa: BLE001 - a model that fits but cannot be evaluated is a failed fit
         reason = f"fitted model does not evaluate: {type(exc).__name__}: {exc}"
-        elapsed = time.perf_counter() - start
-        return FitOutcome(planned, "failed", reason=reason[:500], fit_wall_time_s=elapsed, task_wall_time_s=elapsed)
+        return FitOutcome(planned, "failed", reason=reason[:500], fit_wall_time_s=time.perf_counter() - start)
     return FitOutcome(
         planned,
         "ok",
         fit_wall_time_s=record.fit_wall_time_s,
         eval_cost_s_per_atom_step=cost,
-        task_wall_time_s=time.perf_counter() - start,
         model_file_hash=str(meta.get("model_file_sha256", "")),
         metrics=dict(record.metrics),
     )
