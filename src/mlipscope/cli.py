@@ -16,14 +16,20 @@ def _add_benchmark(sub) -> None:
     p.add_argument(
         "--calculator",
         required=True,
-        help="sw | tersoff | 'lammps:pair_style ...;pair_coeff ...' | module:function | model dir",
+        help="sw | tersoff | mlearn-snap:<El> | mlearn-qsnap:<El> | inp-snap | 'lammps:pair_style ...;pair_coeff ...' "
+        "| module:function | model dir",
     )
-    p.add_argument("--suite", default="si-default", help="property suite (see `mlipscope suites`)")
+    p.add_argument("--material", default=None, help="shipped material name or material YAML file (default: si)")
+    p.add_argument(
+        "--suite",
+        default="default",
+        help="default | quick | dynamics | full, or <material>-<kind> (`mlipscope suites`)",
+    )
     p.add_argument("--properties", nargs="*", help="subset of the suite's property labels")
     p.add_argument(
         "--reference",
-        default="si-dft",
-        help="si-dft (shipped DFT values) | a YAML/JSON file | calc:<spec> | none",
+        default="material",
+        help="material (the material's DFT values) | <material>-dft | a YAML/JSON file | calc:<spec> | none",
     )
     p.add_argument("--db", default="results.duckdb", help="results database (DuckDB file)")
     p.add_argument("--time-limit", type=float, default=None, help="per-property time limit, s")
@@ -76,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyze(sub)
     p = sub.add_parser("suites", help="list the property suites and their properties")
     p.add_argument("--suite", default=None)
+    p.add_argument("--material", default=None, help="list the suites of this material (name or YAML file)")
+    sub.add_parser("materials", help="list the shipped materials")
     return parser
 
 
@@ -90,13 +98,16 @@ def cmd_benchmark(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from mlipscope.calculators import make_calculator
+    from mlipscope.calculators import calculator_species, check_species, make_calculator
     from mlipscope.runner.benchmark import benchmark_calculator, load_reference, suite_properties
     from mlipscope.store.duckdb_store import ResultsStore
 
     console = Console(stderr=True)
-    properties = suite_properties(args.suite, args.properties)
-    reference = load_reference(args.reference)
+    properties = suite_properties(args.suite, args.properties, material=args.material)
+    material = properties[0].material if properties else None
+    if material is not None:
+        check_species(args.calculator, calculator_species(args.calculator), material)
+    reference = load_reference(args.reference, material)
     calculator = make_calculator(args.calculator)  # bad specs fail here, before any output
     with (
         ResultsStore(args.db) as store,
@@ -163,15 +174,32 @@ def cmd_benchmark(args) -> int:
 
 
 def cmd_suites(args) -> int:
-    from mlipscope.properties.suite import SUITES
+    from mlipscope.materials import load_material
+    from mlipscope.properties.suite import SUITE_KINDS, suite_entries, suite_names
 
-    for name, entries in SUITES.items():
+    if args.material:
+        material = load_material(args.material)
+        names = [f"{material.name}-{kind}" for kind in SUITE_KINDS]
+    else:
+        material, names = None, suite_names()
+    for name in names:
         if args.suite and name != args.suite:
             continue
         print(f"{name}:")
-        for e in entries:
+        for e in suite_entries(name, material=material):
             config = ", ".join(f"{k}={v}" for k, v in e.config.items())
             print(f"  {e.label:28s} {e.target.rsplit('.', 1)[-1]}({config})")
+    return 0
+
+
+def cmd_materials(args) -> int:
+    from mlipscope.materials import load_material, shipped_material_names
+
+    for name in shipped_material_names():
+        m = load_material(name)
+        proto = m.structure.prototype or "structure file"
+        sets = ", ".join(f"{role} {len(v)}" for role, v in m.datasets.items() if v)
+        print(f"{m.name:6s} {'-'.join(m.species):8s} {proto:11s} {m.description}  [datasets: {sets or 'none'}]")
     return 0
 
 
@@ -218,6 +246,7 @@ def cmd_analyze(args) -> int:
 COMMANDS = {
     "benchmark": cmd_benchmark,
     "suites": cmd_suites,
+    "materials": cmd_materials,
     "run": cmd_run,
     "sample": cmd_sample,
     "analyze": cmd_analyze,

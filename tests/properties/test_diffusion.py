@@ -8,9 +8,10 @@ from ase import Atoms, units
 
 from mlipscope.calculators import builtin_lammps_commands
 from mlipscope.errors import EvaluationError
+from mlipscope.materials import load_material
+from mlipscope.materials.defects import perfect_supercell
 from mlipscope.properties.diffusion import DefectDiffusion
 from mlipscope.properties.md import check_sample, lammps_setup, run_nvt
-from mlipscope.properties.structures import perfect_cell
 
 
 @pytest.mark.slow
@@ -63,7 +64,7 @@ def test_exploding_run_checks():
 def test_lammps_and_ase_engines_sample_the_same_ensemble(sw_calc):
     commands, elements = lammps_setup(sw_calc)
     assert commands == builtin_lammps_commands("sw") and elements == ["Si"]
-    atoms = perfect_cell("Si", 2, 5.431)
+    atoms = perfect_supercell(load_material("si"), 2, 5.431)
     kw = {"temperature_k": 600.0, "duration_ps": 0.6, "sample_every_fs": 20.0}
     lmp = run_nvt(atoms, lammps_commands=commands, elements=elements, **kw)
     ase_md = run_nvt(atoms, calculator=sw_calc, **kw)

@@ -20,7 +20,7 @@ def test_sw_equation_of_state_matches_literature(sw_eos):
     assert v["bulk_modulus_gpa"] == pytest.approx(101.4, abs=1.0)
     assert v["cohesive_energy_ev"] == pytest.approx(4.3366, abs=1e-3)
     assert v["energy_per_atom_ev"] == pytest.approx(-4.3366, abs=1e-3)
-    assert sw_eos.details["isolated_atom_energy_ev"] == 0.0  # SW has no one-body term
+    assert sw_eos.details["isolated_atom_energy_ev"] == {"Si": 0.0}  # SW has no one-body term
     assert sw_eos.units["bulk_modulus_gpa"] == "GPa"
 
 
@@ -37,8 +37,8 @@ def test_bulk_modulus_agrees_with_curvature_of_the_raw_points(sw_eos):
 
 
 def test_bad_configuration_is_an_input_error():
-    with pytest.raises(InputError, match="'crystal'"):
-        EquationOfState(crystal="hcp")
+    with pytest.raises(InputError, match="material"):
+        EquationOfState(material="no_such_material")
     with pytest.raises(InputError, match="'n_points'"):
         EquationOfState(n_points=3)
 
@@ -60,4 +60,4 @@ class _Expanding(Calculator):
 
 def test_curve_without_minimum_is_a_failed_evaluation():
     with pytest.raises(EvaluationError, match="did not converge"):
-        EquationOfState(max_steps=20).compute(_Expanding())
+        EquationOfState().compute(_Expanding())

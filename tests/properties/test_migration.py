@@ -7,15 +7,16 @@ import pytest
 from ase.geometry import find_mic
 
 from mlipscope.errors import InputError
-from mlipscope.properties.migration import MigrationBarrier, migration_endpoints
-from mlipscope.properties.structures import VACANCY_INWARD_FRACTION
+from mlipscope.materials import load_material
+from mlipscope.materials.defects import VACANCY_INWARD_FRACTION, migration_endpoints
+from mlipscope.properties.migration import MigrationBarrier
 from mlipscope.runner.evaluate import evaluate_property
 
 
 def test_endpoints_are_one_nearest_neighbour_jump():
     a = 5.431
     for defect, n_atoms in (("vacancy", 63), ("interstitial", 65)):
-        initial, final = migration_endpoints(defect, 2, "Si", a)
+        initial, final = migration_endpoints(load_material("si"), defect, 2, a)
         assert len(initial) == len(final) == n_atoms
         moved = np.linalg.norm(find_mic(final.positions - initial.positions, initial.cell)[0], axis=1)
         # one atom jumps a bond length sqrt(3)/4 a (interstitial: T -> T along <111>); for the vacancy both ends

@@ -6,8 +6,10 @@ from ase.build import bulk
 from scipy import constants
 
 from mlipscope.errors import InputError
+from mlipscope.materials import load_material
+from mlipscope.materials.defects import starting_defect_cell
 from mlipscope.properties.phonons import Phonons, dispersion_figure, phonopy_with_forces
-from mlipscope.properties.structures import relax, relaxed_bulk, starting_defect_cell
+from mlipscope.properties.structures import relax, relaxed_bulk
 
 R_J_K_MOL = constants.R
 #: sqrt(eV / (Å² amu)) in rad/s
@@ -23,7 +25,7 @@ def perfect(sw_calc):
 
 @pytest.fixture(scope="module")
 def sw_a(sw_calc):
-    return relaxed_bulk(sw_calc)[1]
+    return relaxed_bulk(sw_calc, load_material("si"))[1]
 
 
 def test_gamma_optical_matches_frozen_phonon(perfect, sw_calc, sw_a):
@@ -85,7 +87,7 @@ def test_vacancy_cell(perfect, sw_calc, sw_a):
     assert result.details["n_atoms"] == 63
     assert result.details["n_displacements"] < 30  # Td symmetry used (378 without)
     # the symmetric relaxation finds the same state as a free relaxation from a rattled start
-    free = starting_defect_cell("vacancy", 2, a=sw_a)
+    free = starting_defect_cell(load_material("si"), "vacancy", 2, a=sw_a)
     assert result.details["relaxed_energy_ev"] == pytest.approx(relax(free, sw_calc).energy_ev, abs=2e-3)
     v = result.values
     assert v["heat_capacity_j_k_mol"] == pytest.approx(perfect.values["heat_capacity_j_k_mol"], rel=0.03)
@@ -95,7 +97,9 @@ def test_vacancy_cell(perfect, sw_calc, sw_a):
 
 def test_dispersion_figure(perfect, tmp_path):
     fig = dispersion_figure({"SW": perfect}, tmp_path / "disp.png")
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["Γ", "X", "W", "K", "Γ", "L"]
+    # the fcc-lattice path of the cell's symmetry (Setyawan-Curtarolo, as ASE gives it), a break marked K|U
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["Γ", "X", "W", "K", "Γ", "L", "U", "W", "L", "K|U", "X"]
     assert (tmp_path / "disp.png").stat().st_size > 10_000
 
 

@@ -79,9 +79,9 @@ def test_sw_polymorphs(sw_calc):
     v = result.values
     assert result.details["failures"] == {}
     assert abs(v["hex_diamond_energy_above_diamond_mev_atom"]) < 0.05
-    above = result.details["model_energy_above_diamond_ev_atom"]
+    above = result.details["model_energy_above_ground_state_ev_atom"]
     assert all(e > 0.1 for p, e in above.items() if p not in ("diamond", "hex_diamond"))
-    dft = result.details["dft_energy_above_diamond_ev_atom"]
+    dft = result.details["dft_energy_above_ground_state_ev_atom"]
     names = list(above)
     recomputed = pair_metrics(np.array([above[p] for p in names]), np.array([dft[p] for p in names]))
     assert recomputed == pytest.approx({k: v[k] for k in recomputed})

@@ -14,6 +14,7 @@ from ase.neighborlist import neighbor_list
 
 from mlipscope.calculators import make_calculator
 from mlipscope.errors import InputError
+from mlipscope.materials import load_material
 from mlipscope.properties.structures import relaxed_bulk
 from mlipscope.properties.surfaces import SurfaceEnergy, surface_area_a2, surface_slab
 from mlipscope.units import EV_PER_A2_TO_J_PER_M2
@@ -23,7 +24,7 @@ BOND_COUNTING = {(1, 0, 0): 1.0, (1, 1, 1): 1.0 / np.sqrt(3.0), (1, 1, 0): 1.0 /
 
 @pytest.fixture(scope="module")
 def sw_bulk(sw_calc):
-    atoms, a = relaxed_bulk(sw_calc)
+    atoms, a = relaxed_bulk(sw_calc, load_material("si"))
     return a, atoms.get_potential_energy() / len(atoms)
 
 
@@ -44,7 +45,7 @@ def test_sw_surface_energy_equals_bond_counting(miller, sw_calc, sw_bulk):
 @pytest.mark.parametrize(("miller", "dangling"), [((1, 0, 0), 2), ((1, 1, 1), 1), ((1, 1, 0), 1)])
 def test_slab_terminations(miller, dangling):
     a = 5.431
-    slab = surface_slab(miller, a, layers=8, vacuum_a=6.0, lateral=(2, 2))
+    slab = surface_slab(load_material("si"), miller, a, layers=8, vacuum_a=6.0, lateral=(2, 2))
     coordination = np.bincount(neighbor_list("i", slab, 0.5 * a), minlength=len(slab))
     z = slab.positions[:, 2]
     outer = np.isclose(z, z.min(), atol=0.1) | np.isclose(z, z.max(), atol=0.1)
@@ -70,4 +71,4 @@ def test_bad_configuration_is_an_input_error():
     with pytest.raises(InputError, match="miller"):
         SurfaceEnergy((2, 1, 0))
     with pytest.raises(InputError, match="layers"):
-        surface_slab((1, 1, 1), 5.43, layers=7)
+        surface_slab(load_material("si"), (1, 1, 1), 5.43, layers=7)

@@ -1,7 +1,8 @@
-"""The silicon datasets shipped with mlipscope (``package_data/si``), by short name.
+"""The datasets shipped with mlipscope, by short name: silicon (``package_data/si``) and the mlearn Ge, Mo, Li,
+Cu, Ni sets (``package_data/mlearn``).
 
-All are VASP PBE (PAW) with the mlearn settings, so they share one energy zero point; see
-``package_data/si/README.md`` for sources and licenses.
+All are VASP PBE (PAW) with the mlearn settings, so each element's sets share one energy zero point; see the
+README of each folder for sources and licenses.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class ExampleInfo:
     description: str
     source: str
     license: str
+    folder: str = "si"
 
 
 EXAMPLES: dict[str, ExampleInfo] = {
@@ -82,13 +84,25 @@ EXAMPLES: dict[str, ExampleInfo] = {
         "moSi_Enhanced_Validation_Set.extxyz", "50 validation configs", _MO, _MO_LICENSE
     ),
 }
+_MLEARN_COUNTS = {"Ge": (228, 25), "Mo": (194, 23), "Li": (241, 29), "Cu": (0, 31), "Ni": (0, 31)}
+for _el, (_n_train, _n_test) in _MLEARN_COUNTS.items():
+    if _n_train:
+        EXAMPLES[f"{_el.lower()}_mlearn_train"] = ExampleInfo(
+            f"mlearn_{_el}_training.extxyz", f"{_n_train} configs, the mlearn {_el} training split", _MLEARN,
+            "BSD-3-Clause", "mlearn",
+        )  # fmt: skip
+    EXAMPLES[f"{_el.lower()}_mlearn_test"] = ExampleInfo(
+        f"mlearn_{_el}_test.extxyz", f"{_n_test} configs, the mlearn {_el} test split", _MLEARN, "BSD-3-Clause",
+        "mlearn",
+    )  # fmt: skip
 
 
 def example_path(name: str) -> Path:
     """Path of a shipped dataset file (the package is installed unzipped, so this is a real file)."""
     if name not in EXAMPLES:
         raise InputError(None, "dataset", f"one of the shipped datasets {sorted(EXAMPLES)}", got=name)
-    return Path(str(files("mlipscope") / "package_data" / "si" / EXAMPLES[name].filename))
+    info = EXAMPLES[name]
+    return Path(str(files("mlipscope") / "package_data" / info.folder / info.filename))
 
 
 def load_example(name: str) -> Dataset:

@@ -34,6 +34,7 @@ from mlipscope.models.fit_support import (
     training_metrics,
     write_model_json,
 )
+from mlipscope.models.registry import model_species
 from mlipscope.models.worker import SubprocessCalculator, WorkerError, entry_of, run_job
 
 POTENTIAL_FILE = "potential.yace"
@@ -197,6 +198,6 @@ class ACEFamily(MLIPFamily):
             return None
         if not has_pace:
             return None
-        species = read_meta(model_dir, self.name).get("species", ["Si"])
+        species = read_meta(model_dir, self.name).get("species") or model_species(model_dir)
         potential = (Path(model_dir) / POTENTIAL_FILE).resolve()
         return ["pair_style pace", f"pair_coeff * * {potential} {' '.join(species)}"]

@@ -15,7 +15,7 @@ from ase.calculators.calculator import Calculator
 from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, Dataset
 from mlipscope.errors import InputError
 from mlipscope.models.base import FittedModel, HyperparameterSpace
-from mlipscope.models.registry import MODEL_META_FILE, read_model_meta
+from mlipscope.models.registry import MODEL_META_FILE, model_species, read_model_meta
 
 #: training-set metrics are computed on at most this many frames (evenly spaced) to bound the cost
 METRIC_FRAMES = 100
@@ -133,12 +133,12 @@ class LammpsPairModelMixin:
 
     def lammps_commands(self, model_dir: Path) -> list[str]:
         model_dir = Path(model_dir).resolve()
-        species = read_model_meta(model_dir).get("species", ["Si"])
+        species = model_species(model_dir)
         files = " ".join(str(model_dir / name) for name in self.pair_files)
         return [f"pair_style {self.pair_style}", f"pair_coeff * * {files} {' '.join(species)}"]
 
     def load_calculator(self, model_dir: Path):
         from mlipscope.calculators import lammps_calculator
 
-        species = read_model_meta(model_dir).get("species", ["Si"])
+        species = model_species(model_dir)
         return lammps_calculator(self.lammps_commands(model_dir), species)

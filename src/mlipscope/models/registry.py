@@ -37,6 +37,14 @@ def get_family(name: str) -> MLIPFamily:
     return getattr(module, class_name)()
 
 
+def model_species(model_dir: Path) -> list[str]:
+    """The elements of a fitted model (type order), from its model.json (written from the training data)."""
+    species = read_model_meta(model_dir).get("species")
+    if not species or not all(isinstance(s, str) for s in species):
+        raise InputError(Path(model_dir) / MODEL_META_FILE, "species", 'the model\'s element symbols, e.g. ["Mo"]')
+    return list(species)
+
+
 def read_model_meta(model_dir: Path) -> dict:
     meta_path = Path(model_dir) / MODEL_META_FILE
     if not meta_path.is_file():

@@ -14,9 +14,15 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ase.calculators.calculator import Calculator
+
+from mlipscope.materials import load_material
+from mlipscope.materials.material import Material
+
+if TYPE_CHECKING:
+    from mlipscope.properties.context import MaterialContext
 
 
 @dataclass(frozen=True)
@@ -71,23 +77,41 @@ def _finite(x: float) -> bool:
 class Property(ABC):
     """One property family. Subclasses set ``name`` and implement :meth:`compute`.
 
-    Configuration goes to ``__init__`` as keyword arguments with documented defaults; ``label`` names this instance.
-    ``compute`` must not keep state between calls, so the same instance can run on many calculators (and be shipped
-    to Dask workers: keep it picklable).
+    Configuration goes to ``__init__`` as keyword arguments with documented defaults; ``label`` names this instance
+    and ``material`` (a :class:`~mlipscope.materials.material.Material`, a shipped material name or a material
+    file; default: the default material) says what it is computed for. ``compute`` must not keep state between
+    calls, so the same instance can run on many calculators (and be shipped to Dask workers: keep it picklable).
     """
 
     name: ClassVar[str]
 
-    def __init__(self, label: str | None = None) -> None:
+    def __init__(self, label: str | None = None, *, material: Material | str | None = None) -> None:
         self.label = label or self.name
+        self.material = load_material(material)
 
     @abstractmethod
-    def compute(self, calculator: Calculator) -> PropertyResult:
-        """Run the property with ``calculator`` and return its values."""
+    def compute(self, calculator: Calculator, context: MaterialContext | None = None) -> PropertyResult:
+        """Run the property with ``calculator`` and return its values. ``context`` carries what the model's
+        properties share (its relaxed bulk); without one, a fresh context of this property's material is used."""
+
+    @property
+    def required_species(self) -> tuple[str, ...]:
+        """Elements a calculator must know to compute this property."""
+        return self.material.species
+
+    def context_for(self, context: MaterialContext | None) -> MaterialContext:
+        """``context`` if it is for this property's material, else a new one."""
+        from mlipscope.properties.context import MaterialContext
+
+        if context is not None and context.material.fingerprint() == self.material.fingerprint():
+            return context
+        return MaterialContext(self.material)
 
     def config(self) -> dict[str, Any]:
         """Configuration as a JSON-able dict (stored with each evaluation for provenance)."""
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        out = {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        out["material"] = f"{self.material.name} ({self.material.fingerprint()})"
+        return out
 
     def result(
         self,

@@ -2,7 +2,12 @@
 
 Keys (all of them are errors against the dataset's DFT labels, so all are ``error_metrics``):
 
-- ``energy_{rmse,mae}_mev_atom``: total energy per atom, meV/atom;
+- ``energy_{rmse,mae}_mev_atom``: total energy per atom, meV/atom (raw: the model's energy zero must be the
+  dataset's, true for models fitted to the same DFT data);
+- ``energy_offset_removed_{rmse,mae}_mev_atom``: the same after removing one constant per atom, the mean
+  model−DFT energy difference per atom over the whole dataset (``details["energy_offset_ev_atom"]``): the errors of
+  an external potential (SW, a foundation model) whose energy zero differs from the DFT one. The analysis uses
+  both as separate properties; the raw one is the seed study's energy RMSE;
 - ``force_{rmse,mae}_ev_a``: force components, eV/Å (every x, y, z component of every atom counts once);
 - ``stress_{rmse,mae}_gpa``: stress components (6 Voigt components per frame), GPa; only when the dataset has
   stress labels;
@@ -36,7 +41,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 _UNITS = {"energy": "meV/atom", "force": "eV/Å", "stress": "GPa"}
-_SUFFIX = {"energy": "mev_atom", "force": "ev_a", "stress": "gpa"}
+_SUFFIX = {"energy": "mev_atom", "energy_offset_removed": "mev_atom", "force": "ev_a", "stress": "gpa"}
 
 
 def sanitize_config_type(config_type: str) -> str:
@@ -90,8 +95,9 @@ class DatasetErrors(Property):
         per_config_type: bool = True,
         progress: bool = False,
         label: str | None = None,
+        material=None,
     ) -> None:
-        super().__init__(label)
+        super().__init__(label, material=material)
         self.dataset = dataset if isinstance(dataset, Dataset) else str(dataset)
         self.per_config_type = per_config_type
         self.progress = progress
@@ -102,7 +108,7 @@ class DatasetErrors(Property):
             out["dataset"] = f"{self.dataset.name} (sha256 {self.dataset.content_hash[:12]})"
         return out
 
-    def compute(self, calculator: Calculator) -> PropertyResult:
+    def compute(self, calculator: Calculator, context=None) -> PropertyResult:
         data = load_dataset(self.dataset)
         frames, failures = [], []
         for index, atoms in enumerate(tqdm(data.frames, desc=self.label, disable=not self.progress)):
@@ -121,14 +127,16 @@ class DatasetErrors(Property):
         if self.per_config_type:
             for frame in frames:
                 groups.setdefault("." + sanitize_config_type(frame["config_type"]), []).append(frame)
+        offset_ev_atom = float(np.mean([f["energy_model_ev_atom"] - f["energy_dft_ev_atom"] for f in frames]))
         for suffix, group in groups.items():
-            for key, value in _metrics(group, has_stress).items():
+            for key, value in _metrics(group, has_stress, offset_ev_atom).items():
                 values[key + suffix] = value
                 units[key + suffix] = _UNITS[key.split("_", 1)[0]]
         details = {
             "dataset": data.name,
             "n_frames": len(data),
             "n_failed": len(failures),
+            "energy_offset_ev_atom": offset_ev_atom,
             "failures": failures,
             "frames": frames,
         }
@@ -170,10 +178,10 @@ def _rmse_mae(errors: np.ndarray) -> tuple[float, float]:
     return float(np.sqrt(np.mean(errors**2))), float(np.mean(np.abs(errors)))
 
 
-def _metrics(frames: list[dict[str, Any]], has_stress: bool) -> dict[str, float]:
+def _metrics(frames: list[dict[str, Any]], has_stress: bool, offset_ev_atom: float = 0.0) -> dict[str, float]:
     e_err = np.array([f["energy_model_ev_atom"] - f["energy_dft_ev_atom"] for f in frames]) * 1000.0
     f_err = np.concatenate([np.subtract(f["forces_model_ev_a"], f["forces_dft_ev_a"]) for f in frames])
-    errors = {"energy": e_err, "force": f_err}
+    errors = {"energy": e_err, "energy_offset_removed": e_err - 1000.0 * offset_ev_atom, "force": f_err}
     if has_stress:
         stress = [np.subtract(f["stress_model_gpa"], f["stress_dft_gpa"]) for f in frames if "stress_dft_gpa" in f]
         errors["stress"] = np.concatenate(stress) if stress else np.empty(0)

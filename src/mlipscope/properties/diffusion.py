@@ -1,8 +1,8 @@
 """Point-defect diffusion from MD: diffusivity from the mean squared displacement at several temperatures and an
 Arrhenius fit D = D0 exp(-Ea / kB T) giving the activation energy Ea and the prefactor D0.
 
-One defect (vacancy or interstitial) in a small diamond cell (``size`` ± 1 atoms) at the model's 0 K lattice
-constant, NVT (LAMMPS when the model has a pair style, ASE Langevin otherwise, see :mod:`.md`). The defect
+One defect (vacancy or interstitial) in a small supercell of the material (``size`` ± 1 atoms) at the model's
+0 K lattice constant, NVT (LAMMPS when the model has a pair style, ASE Langevin otherwise, see :mod:`.md`). The defect
 diffusivity is taken from the *summed* atomic MSD: each jump of the defect moves one atom (vacancy) or a pair of
 atoms (interstitialcy) by about one bond, so sum_i <|r_i(t) - r_i(0)|^2> grows like the defect's own MSD and
 D_defect = slope / 6 (correlation factors are not corrected for; the same definition applies to every model).
@@ -25,14 +25,26 @@ from ase.calculators.calculator import Calculator
 from scipy.stats import linregress
 
 from mlipscope.errors import EvaluationError, InputError
+from mlipscope.materials.defects import defect_cell, neighbour_shells, perfect_supercell, vacancy_sites
 from mlipscope.properties.base import Property, PropertyResult
 from mlipscope.properties.md import MDTrajectory, count_site_hops, crystalline_fraction, lammps_setup, run_nvt
-from mlipscope.properties.structures import defect_cell, perfect_cell, relaxed_bulk, repeats_for_size
 
 #: 1 Å²/ps in cm²/s
 A2_PER_PS_TO_CM2_PER_S = 1e-4
-#: which defect_cell() geometry starts each MD (the <110> dumbbell is the DFT ground-state interstitial)
-START_GEOMETRY = {"vacancy": "vacancy", "interstitial": "dumbbell"}
+DEFECTS = ("vacancy", "interstitial")
+
+
+def start_geometry(material, defect: str) -> str:
+    """The defect cell that starts the MD: the (first) vacancy, or the material's first split-dumbbell
+    interstitial (diamond Si: the <110> dumbbell, the DFT ground-state interstitial), else its first interstitial."""
+    if defect == "vacancy":
+        return vacancy_sites(material)[0].name
+    proto = material.prototype
+    names = list(material.interstitials)
+    if not names or proto is None:
+        raise InputError(material.source or None, "defects.interstitials", "an interstitial for interstitial MD")
+    dumbbells = [n for n in names if proto.interstitial(n).is_dumbbell]
+    return (dumbbells or names)[0]
 
 
 def summed_msd_a2(trajectory: MDTrajectory, skip_ps: float) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +92,7 @@ class DefectDiffusion(Property):
         label: str | None = None,
         *,
         defect: str = "vacancy",
-        size: int = 64,
+        size: int | None = None,
         temperatures_k: tuple[float, ...] = (1200.0, 1400.0, 1600.0),
         duration_ps: float = 30.0,
         equilibration_ps: float = 2.0,
@@ -88,7 +100,7 @@ class DefectDiffusion(Property):
         sample_every_fs: float = 50.0,
         seed: int = 0,
         lattice_a: float | None = None,
-        element: str = "Si",
+        material=None,
         engine: str = "auto",
         lammps_commands: list[str] | None = None,
         elements: list[str] | None = None,
@@ -96,16 +108,17 @@ class DefectDiffusion(Property):
         min_crystalline_fraction: float = 0.75,
         min_temperatures: int = 2,
     ) -> None:
-        super().__init__(label)
-        if defect not in START_GEOMETRY:
-            raise InputError(None, "defect", f"one of {sorted(START_GEOMETRY)}", got=defect)
+        super().__init__(label, material=material)
+        if defect not in DEFECTS:
+            raise InputError(None, "defect", f"one of {list(DEFECTS)}", got=defect)
         if engine not in ("auto", "lammps", "ase"):
             raise InputError(None, "engine", "one of 'auto', 'lammps', 'ase'", got=engine)
         if len(temperatures_k) < min_temperatures or min(temperatures_k) <= 0:
             raise InputError(None, "temperatures_k", f"at least {min_temperatures} positive temperatures")
         if not 0 <= equilibration_ps < duration_ps:
             raise InputError(None, "equilibration_ps", f"a time in [0, duration_ps={duration_ps})")
-        repeats_for_size(size)
+        size = size if size is not None else self.material.supercell_size(self.material.supercells[0])
+        self.material.repeats_for_size(size)
         self.defect = defect
         self.size = size
         self.temperatures_k = tuple(float(t) for t in temperatures_k)
@@ -115,7 +128,6 @@ class DefectDiffusion(Property):
         self.sample_every_fs = sample_every_fs
         self.seed = seed
         self.lattice_a = lattice_a
-        self.element = element
         self.engine = engine
         self.lammps_commands = list(lammps_commands) if lammps_commands else None
         self.elements = list(elements) if elements else None
@@ -123,16 +135,18 @@ class DefectDiffusion(Property):
         self.min_crystalline_fraction = min_crystalline_fraction
         self.min_temperatures = min_temperatures
 
-    def compute(self, calculator: Calculator) -> PropertyResult:
-        repeats = repeats_for_size(self.size)
-        a = self.lattice_a or relaxed_bulk(calculator, self.element)[1]
-        start = defect_cell(START_GEOMETRY[self.defect], repeats, self.element, a)
-        sites = perfect_cell(self.element, repeats, a).positions
+    def compute(self, calculator: Calculator, context=None) -> PropertyResult:
+        material = self.material
+        repeats = material.repeats_for_size(self.size)
+        a = self.lattice_a or self.context_for(context).relaxed_bulk(calculator).lattice_constant_a
+        start = defect_cell(material, start_geometry(material, self.defect), repeats, a)
+        sites = perfect_supercell(material, repeats, a).positions
         lammps = None if self.engine == "ase" else lammps_setup(calculator, self.lammps_commands, self.elements)
         if self.engine == "lammps" and lammps is None:
             raise InputError(None, "engine", "LAMMPS pair commands (lammps_commands) for engine 'lammps'")
-        # between the first (sqrt(3)/4 a) and second (a/sqrt(2)) neighbour shells of diamond
-        bond_cutoff_a = 0.5 * (math.sqrt(3.0) / 4.0 + 1.0 / math.sqrt(2.0)) * a
+        # bonds: halfway between the first and second neighbour shells of the perfect crystal
+        first, second, coordination = neighbour_shells(material, a)
+        bond_cutoff_a = 0.5 * (first + second)
 
         values: dict[str, float] = {}
         per_t: list[dict[str, Any]] = []
@@ -151,7 +165,7 @@ class DefectDiffusion(Property):
                 elements=(lammps[1] or None) if lammps else None,
             )
             tag = f"{temperature:g}k"
-            crystalline = crystalline_fraction(traj, bond_cutoff_a)
+            crystalline = crystalline_fraction(traj, bond_cutoff_a, coordination)
             hops = count_site_hops(traj, sites)
             d_cm2_s, d_err = defect_diffusivity_cm2_s(traj, self.equilibration_ps)
             fit_times, fit_msd = summed_msd_a2(traj, self.equilibration_ps)

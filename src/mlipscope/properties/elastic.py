@@ -1,9 +1,11 @@
-"""Relaxed-ion elastic constants of a cubic crystal, perfect or holding one point defect.
+"""Relaxed-ion elastic constants of any crystal, perfect or holding one point defect.
 
-The cell is first relaxed (cell and ions, zero pressure); then each Voigt strain is applied at a few small
-amplitudes, the ions are relaxed at fixed cell, and C_ij is the slope of a linear fit of stress i against strain j.
-Defect cells are not exactly cubic, so the cubic constants are averages over equivalent entries
-(C11 = (C11+C22+C33)/3, C12 over the six off-diagonal normal entries, C44 = (C44+C55+C66)/3).
+The cell (built from the model's shared relaxed bulk) is first relaxed (cell and ions, zero pressure); then each
+Voigt strain is applied at a few small amplitudes, the ions are relaxed at fixed cell, and C_ij is the slope of a
+linear fit of stress i against strain j.
+Defect cells of cubic crystals are not exactly cubic, so their cubic constants are averages over equivalent entries
+(C11 = (C11+C22+C33)/3, C12 over the six off-diagonal normal entries, C44 = (C44+C55+C66)/3); hexagonal cells are
+averaged the same way; any other cell reports its whole symmetrised tensor.
 
 matcalc's ElasticityCalc would do the same fit but pulls in pymatgen and two dozen packages; the fit itself is a
 few lines on top of ASE, so it lives here.
@@ -19,18 +21,9 @@ from ase.calculators.calculator import Calculator
 
 from mlipscope.errors import InputError
 from mlipscope.properties.base import Property, PropertyResult
-from mlipscope.properties.structures import (
-    CUBIC_CRYSTALS,
-    DEFECTS,
-    perfect_cell,
-    relax,
-    relaxed_bulk,
-    repeats_for_size,
-    starting_defect_cell,
-)
+from mlipscope.properties.structures import relax
 from mlipscope.units import EV_PER_A3_TO_GPA
 
-CELLS = ("perfect", *DEFECTS)
 #: Voigt index -> (i, j) of the strain tensor (ASE stress order xx, yy, zz, yz, xz, xy)
 VOIGT_PAIRS = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
 
@@ -94,14 +87,40 @@ def cubic_averages(c_matrix: np.ndarray) -> dict[str, float]:
     return {"c11": c11, "c12": c12, "c44": c44}
 
 
-class ElasticConstants(Property):
-    """Relaxed-ion C11, C12, C44 (GPa), Voigt bulk modulus (C11+2C12)/3 and the relaxed lattice constant of a
-    perfect or defect cell.
+def hexagonal_averages(c_matrix: np.ndarray) -> dict[str, float]:
+    """C11, C12, C13, C33, C44, C66 of a hexagonal crystal (c along z), averaged over symmetry-equal entries."""
+    c = 0.5 * (c_matrix + c_matrix.T)
+    return {
+        "c11": float(0.5 * (c[0, 0] + c[1, 1])),
+        "c12": float(c[0, 1]),
+        "c13": float(0.5 * (c[0, 2] + c[1, 2])),
+        "c33": float(c[2, 2]),
+        "c44": float(0.5 * (c[3, 3] + c[4, 4])),
+        "c66": float(c[5, 5]),
+    }
 
-    ``cell``: "perfect" or a defect of :data:`~mlipscope.properties.structures.DEFECTS`; ``size``: atoms of the
-    perfect supercell (64 -> 2x2x2 conventional cells; defect cells have one atom more or less). ``strain``: the
-    largest strain amplitude, applied at ``n_strains`` points symmetric about zero. The perfect crystal needs only
-    the xx and yz strains (cubic symmetry); defect cells get all six.
+
+def full_cubic_tensor(c11: float, c12: float, c44: float) -> np.ndarray:
+    """The 6x6 Voigt tensor of a cubic crystal."""
+    c = np.zeros((6, 6))
+    c[:3, :3] = c12
+    np.fill_diagonal(c[:3, :3], c11)
+    c[3, 3] = c[4, 4] = c[5, 5] = c44
+    return c
+
+
+class ElasticConstants(Property):
+    """Relaxed-ion elastic tensor (6x6, GPa) of the perfect crystal or of a defect cell, with its symmetry-reduced
+    constants, the Voigt bulk modulus and the relaxed lattice constant.
+
+    ``cell``: "perfect" or a defect of the material (see :func:`mlipscope.materials.defects.defect_sites`);
+    ``size``: atoms of the perfect supercell (default: the material's first defect supercell; defect cells have
+    one atom more or less). ``strain``: the largest strain amplitude, applied at ``n_strains`` points symmetric
+    about zero. A perfect cubic crystal needs only the xx and yz strains; every other cell gets all six.
+
+    Values: cubic prototypes ``c11_gpa``, ``c12_gpa``, ``c44_gpa`` (defect cells cubic-averaged); hcp ``c11``,
+    ``c12``, ``c13``, ``c33``, ``c44``, ``c66``; any other cell all 21 ``c<i><j>_gpa`` of the upper triangle of the
+    symmetrised tensor. The full tensor is in ``details["c_matrix_gpa"]``.
     """
 
     name = "elastic"
@@ -110,9 +129,9 @@ class ElasticConstants(Property):
         self,
         label: str | None = None,
         cell: str = "perfect",
-        size: int = 64,
-        element: str = "Si",
-        crystal: str = "diamond",
+        size: int | None = None,
+        *,
+        material=None,
         strain: float = 0.01,
         n_strains: int = 4,
         relax_ions: bool = True,
@@ -120,20 +139,19 @@ class ElasticConstants(Property):
         max_steps: int = 1000,
         optimizer: str = "LBFGS",
     ) -> None:
-        super().__init__(label)
-        if cell not in CELLS:
-            raise InputError(None, "cell", f"one of {list(CELLS)}", got=cell)
-        if crystal not in CUBIC_CRYSTALS or (cell != "perfect" and crystal != "diamond"):
-            raise InputError(None, "crystal", "diamond for defect cells, else one of " + str(CUBIC_CRYSTALS))
+        super().__init__(label, material=material)
+        from mlipscope.materials.defects import get_defect
+
+        if cell != "perfect":
+            get_defect(self.material, cell)  # validates the defect name
         if not 0.0 < strain <= 0.05:
             raise InputError(None, "strain", "a strain amplitude in (0, 0.05]", got=strain)
         if n_strains < 2:
             raise InputError(None, "n_strains", "at least 2 strain points", got=n_strains)
-        repeats_for_size(size, crystal)  # validates size early, before any calculation
+        size = size if size is not None else self.material.supercell_size(self.material.supercells[0])
+        self.material.repeats_for_size(size)  # validates size early, before any calculation
         self.cell = cell
         self.size = size
-        self.element = element
-        self.crystal = crystal
         self.strain = strain
         self.n_strains = n_strains
         self.relax_ions = relax_ions
@@ -141,15 +159,18 @@ class ElasticConstants(Property):
         self.max_steps = max_steps
         self.optimizer = optimizer
 
-    def compute(self, calculator: Calculator) -> PropertyResult:
-        repeats = repeats_for_size(self.size, self.crystal)
-        _, a_bulk = relaxed_bulk(
-            calculator, self.element, self.crystal, optimizer=self.optimizer, max_steps=self.max_steps
-        )
+    def compute(self, calculator: Calculator, context=None) -> PropertyResult:
+        from mlipscope.materials.defects import starting_defect_cell
+
+        material = self.material
+        repeats = material.repeats_for_size(self.size)
+        bulk = self.context_for(context).relaxed_bulk(calculator)
+        proto = material.prototype
+        cubic = proto is not None and proto.cubic
         if self.cell == "perfect":
-            atoms = perfect_cell(self.element, repeats, a_bulk, self.crystal)
+            atoms = bulk.cell().repeat(repeats)
         else:
-            atoms = starting_defect_cell(self.cell, repeats, self.element, a_bulk)
+            atoms = starting_defect_cell(material, self.cell, repeats, bulk.lattice_constant_a)
         relax(
             atoms,
             calculator,
@@ -160,7 +181,8 @@ class ElasticConstants(Property):
             what=f"{self.cell} cell ({len(atoms)} atoms)",
         )
         strains = np.linspace(-self.strain, self.strain, self.n_strains)
-        components = (0, 3) if self.cell == "perfect" else tuple(range(6))
+        perfect_cubic = self.cell == "perfect" and cubic and proto is not None and proto.n_species == 1
+        components = (0, 3) if perfect_cubic else tuple(range(6))
         c_matrix, stresses = stress_strain_matrix(
             atoms,
             calculator,
@@ -172,20 +194,31 @@ class ElasticConstants(Property):
             optimizer=self.optimizer,
         )
         c_gpa = c_matrix * EV_PER_A3_TO_GPA
-        if self.cell == "perfect":  # cubic symmetry fills the rest of the upper block from the xx column
+        if perfect_cubic:  # cubic symmetry fills the rest of the tensor from the xx and yz columns
             c_gpa[1, 1] = c_gpa[2, 2] = c_gpa[0, 0]
-        cubic = cubic_averages(c_gpa)
-        values = {
-            "c11_gpa": cubic["c11"],
-            "c12_gpa": cubic["c12"],
-            "c44_gpa": cubic["c44"],
-            "bulk_modulus_gpa": (cubic["c11"] + 2.0 * cubic["c12"]) / 3.0,
-            "lattice_constant_a": float(atoms.get_volume() ** (1.0 / 3.0)) / repeats,
-        }
+        values: dict[str, float] = {}
+        if cubic:
+            reduced = cubic_averages(c_gpa)
+            tensor = full_cubic_tensor(reduced["c11"], reduced["c12"], reduced["c44"]) if perfect_cubic else c_gpa
+        elif proto is not None and proto.name == "hcp":
+            reduced, tensor = hexagonal_averages(c_gpa), c_gpa
+        else:
+            tensor = 0.5 * (c_gpa + c_gpa.T)
+            reduced = {f"c{i + 1}{j + 1}": float(tensor[i, j]) for i in range(6) for j in range(i, 6)}
+        values.update({f"{k}_gpa": v for k, v in reduced.items()})
+        if cubic:
+            values["bulk_modulus_gpa"] = (reduced["c11"] + 2.0 * reduced["c12"]) / 3.0
+        else:  # Voigt average of the symmetrised tensor
+            sym = 0.5 * (tensor + tensor.T)
+            values["bulk_modulus_gpa"] = float(np.trace(sym[:3, :3]) + 2 * (sym[0, 1] + sym[0, 2] + sym[1, 2])) / 9.0
+        if cubic:
+            values["lattice_constant_a"] = float(atoms.get_volume() ** (1.0 / 3.0)) / repeats
+        else:
+            values["lattice_constant_a"] = float(atoms.cell.lengths()[0]) / repeats
         units = {k: ("GPa" if k.endswith("_gpa") else "Å") for k in values}
         details: dict[str, Any] = {
             "n_atoms": len(atoms),
-            "c_matrix_gpa": np.where(np.isfinite(c_gpa), c_gpa, None).tolist(),
+            "c_matrix_gpa": np.where(np.isfinite(tensor), tensor, None).tolist(),
             "strains": strains.tolist(),
             "voigt_components": [c + 1 for c in components],
             "stresses_gpa": (stresses * EV_PER_A3_TO_GPA).tolist(),

@@ -1,8 +1,11 @@
-"""Equation of state of a cubic crystal: lattice constant, bulk modulus, cohesive energy.
+"""Equation of state of the material's ground-state crystal: lattice constant, bulk modulus, cohesive energy.
 
-The conventional cell is relaxed at zero pressure, then scaled uniformly over a small volume range and the
-energy–volume points fitted with a Birch–Murnaghan curve (:class:`ase.eos.EquationOfState`). Atoms of a cubic
-elemental crystal sit on sites of cubic symmetry, so uniform scaling needs no ion relaxation.
+The model's relaxed conventional cell (shared by all its properties, see :mod:`.context`) is scaled uniformly over
+a small volume range and the energy–volume points fitted with a Birch–Murnaghan curve
+(:class:`ase.eos.EquationOfState`). Atoms of the cubic prototypes sit on sites whose coordinates do not change
+under uniform scaling, so no ion relaxation is needed; for cells with free internal coordinates the curve is the
+clamped-ion one. ``lattice_constant_a`` scales the relaxed a (the first cell vector) to the fitted minimum volume.
+The cohesive energy is the composition-weighted isolated-atom energy minus the bulk energy per atom.
 """
 
 from __future__ import annotations
@@ -13,12 +16,7 @@ from ase.eos import EquationOfState as AseEquationOfState
 
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.properties.base import Property, PropertyResult
-from mlipscope.properties.structures import (
-    ATOMS_PER_CONVENTIONAL_CELL,
-    CUBIC_CRYSTALS,
-    isolated_atom_energy_ev,
-    relaxed_bulk,
-)
+from mlipscope.properties.structures import isolated_atom_energy_ev
 from mlipscope.units import EV_PER_A3_TO_GPA
 
 
@@ -27,7 +25,7 @@ class EquationOfState(Property):
     (isolated-atom energy minus bulk energy per atom).
 
     ``volume_range``: relative half-width of the fitted volume range (0.05: 0.95–1.05 V0) sampled at ``n_points``;
-    ``fmax`` (eV/Å) and ``max_steps`` bound the zero-pressure relaxation that precedes it.
+    The zero-pressure relaxation before it is the shared one of the material context.
     """
 
     name = "eos"
@@ -35,31 +33,24 @@ class EquationOfState(Property):
     def __init__(
         self,
         label: str | None = None,
-        element: str = "Si",
-        crystal: str = "diamond",
+        *,
+        material=None,
         volume_range: float = 0.05,
         n_points: int = 9,
         isolated_atom_box_a: float = 20.0,
-        fmax: float = 1e-4,
-        max_steps: int = 500,
     ) -> None:
-        super().__init__(label)
-        if crystal not in CUBIC_CRYSTALS:
-            raise InputError(None, "crystal", f"one of {list(CUBIC_CRYSTALS)}", got=crystal)
+        super().__init__(label, material=material)
         if not 0.0 < volume_range <= 0.3:
             raise InputError(None, "volume_range", "a relative volume half-range in (0, 0.3]", got=volume_range)
         if n_points < 5:
             raise InputError(None, "n_points", "at least 5 points for a 4-parameter fit", got=n_points)
-        self.element = element
-        self.crystal = crystal
         self.volume_range = volume_range
         self.n_points = n_points
         self.isolated_atom_box_a = isolated_atom_box_a
-        self.fmax = fmax
-        self.max_steps = max_steps
 
-    def compute(self, calculator: Calculator) -> PropertyResult:
-        atoms, _ = relaxed_bulk(calculator, self.element, self.crystal, fmax=self.fmax, max_steps=self.max_steps)
+    def compute(self, calculator: Calculator, context=None) -> PropertyResult:
+        bulk = self.context_for(context).relaxed_bulk(calculator)
+        atoms = bulk.cell()
         n_atoms = len(atoms)
         cell0 = atoms.cell.array.copy()
         volume_factors = np.linspace(1.0 - self.volume_range, 1.0 + self.volume_range, self.n_points)
@@ -80,11 +71,13 @@ class EquationOfState(Property):
                 f"no energy minimum inside the fitted volume range ({volumes[0]:.2f}–{volumes[-1]:.2f} Å^3): "
                 f"V0 = {v0:.3g} Å^3, B = {b0 * EV_PER_A3_TO_GPA:.3g} GPa"
             )
-        per_cell = ATOMS_PER_CONVENTIONAL_CELL[self.crystal]
         energy_per_atom_ev = e0 / n_atoms
-        e_atom_ev = isolated_atom_energy_ev(calculator, self.element, self.isolated_atom_box_a)
+        symbols = atoms.get_chemical_symbols()
+        e_atoms = {s: isolated_atom_energy_ev(calculator, s, self.isolated_atom_box_a) for s in sorted(set(symbols))}
+        e_atom_ev = sum(e_atoms[s] for s in symbols) / n_atoms
+        volume_relaxed = atoms.get_volume()
         values = {
-            "lattice_constant_a": (v0 / n_atoms * per_cell) ** (1.0 / 3.0),
+            "lattice_constant_a": bulk.lattice_constant_a * (v0 / volume_relaxed) ** (1.0 / 3.0),
             "bulk_modulus_gpa": b0 * EV_PER_A3_TO_GPA,
             "cohesive_energy_ev": e_atom_ev - energy_per_atom_ev,
             "energy_per_atom_ev": energy_per_atom_ev,
@@ -94,6 +87,6 @@ class EquationOfState(Property):
         details = {
             "volumes_a3_per_atom": [v / n_atoms for v in volumes],
             "energies_ev_per_atom": [e / n_atoms for e in energies],
-            "isolated_atom_energy_ev": e_atom_ev,
+            "isolated_atom_energy_ev": e_atoms,
         }
         return self.result(values, units, details=details)

@@ -1,11 +1,12 @@
 """Point-defect migration barriers by climbing-image NEB (:class:`ase.mep.NEB`) between relaxed end points.
 
-Paths, in a diamond supercell of ``size`` ± 1 atoms at the model's relaxed lattice constant (fixed cell):
+Paths, in a supercell of ``size`` ± 1 atoms at the model's relaxed lattice constant (fixed cell), built by
+:func:`mlipscope.materials.defects.migration_endpoints`:
 
-- ``vacancy``: a nearest neighbour of the vacancy jumps into it (vacancy at the origin -> vacancy at (1/4,1/4,1/4)a),
-  the path of the CASTEP NEB reference of the GAP-18 testing framework (63-atom cell);
-- ``interstitial``: the interstitial atom moves between adjacent tetrahedral sites, (1/2,1/2,1/2)a ->
-  (3/4,3/4,3/4)a, through the hexagonal site between them (the T-H-T path).
+- ``vacancy``: a nearest neighbour of the vacancy jumps into it (diamond: vacancy at the origin -> vacancy at
+  (1/4,1/4,1/4)a, the path of the CASTEP NEB reference of the GAP-18 testing framework, 63-atom cell);
+- ``interstitial``: the interstitial moves between equivalent neighbouring sites of the prototype (diamond:
+  tetrahedral sites (1/2,1/2,1/2)a -> (3/4,3/4,3/4)a through the hexagonal site between them, the T-H-T path).
 
 The band is optimised with L-BFGS for up to half of ``max_steps`` and, if that has not converged, with FIRE for the
 rest (``neb_optimizer="FIRE"``: FIRE only). On SNAP/POD vacancy bands L-BFGS needs about half the force calls of
@@ -27,45 +28,12 @@ from ase.mep import NEB
 from ase.optimize import FIRE, LBFGS
 
 from mlipscope.errors import EvaluationError, InputError
+from mlipscope.materials.defects import migration_endpoints as material_migration_endpoints
 from mlipscope.properties.base import Property, PropertyResult
-from mlipscope.properties.structures import (
-    VACANCY_INWARD_FRACTION,
-    defect_cell,
-    pull_neighbours_toward,
-    relax,
-    relaxed_bulk,
-    repeats_for_size,
-)
+from mlipscope.properties.structures import relax
 
 PATHS = ("vacancy", "interstitial")
 NEB_OPTIMIZERS = ("LBFGS", "FIRE")
-
-
-def migration_endpoints(defect: str, repeats: int, element: str, a: float) -> tuple[Atoms, Atoms]:
-    """Unrelaxed (initial, final) structures of one defect jump (see the module doc), same atom order."""
-    if defect == "vacancy":
-        initial = defect_cell("vacancy", repeats, element, a)
-        origin = np.zeros(3)  # defect_cell puts the removed atom at the origin
-        jumper = _nearest(initial, origin + 0.25 * a)
-        final = initial.copy()
-        final.positions[jumper] = origin
-        vacated_site = initial.positions[jumper].copy()
-        # start both ends from inward-relaxed neighbours, as the formation energy does (see
-        # structures.pull_neighbours_toward): otherwise SW-like models stay in the ideal, metastable vacancy
-        pull_neighbours_toward(initial, origin, VACANCY_INWARD_FRACTION, cutoff_a=0.55 * a)
-        pull_neighbours_toward(final, vacated_site, VACANCY_INWARD_FRACTION, cutoff_a=0.55 * a)
-    elif defect == "interstitial":
-        initial = defect_cell("tetrahedral", repeats, element, a)  # interstitial appended last
-        final = initial.copy()
-        final.positions[-1] = initial.positions[-1] + 0.25 * a
-    else:
-        raise InputError(None, "defect", f"one of {list(PATHS)}", got=defect)
-    final.wrap()
-    return initial, final
-
-
-def _nearest(atoms: Atoms, point: np.ndarray) -> int:
-    return int(np.argmin(np.linalg.norm(atoms.positions - point, axis=1)))
 
 
 class MigrationBarrier(Property):
@@ -79,7 +47,7 @@ class MigrationBarrier(Property):
         label: str | None = None,
         *,
         defect: str = "vacancy",
-        size: int = 64,
+        size: int | None = None,
         n_images: int = 5,
         climb: bool = True,
         fmax: float = 0.03,
@@ -88,19 +56,20 @@ class MigrationBarrier(Property):
         spring_ev_a2: float = 0.1,
         neb_optimizer: str = "LBFGS",
         lattice_a: float | None = None,
-        element: str = "Si",
+        material=None,
         rattle_a: float = 0.05,
         seed: int = 0,
         deeper_minimum_tolerance_ev: float = 0.02,
     ) -> None:
-        super().__init__(label)
+        super().__init__(label, material=material)
         if defect not in PATHS:
             raise InputError(None, "defect", f"one of {list(PATHS)}", got=defect)
         if n_images < 1:
             raise InputError(None, "n_images", "at least 1 moving image", got=n_images)
         if neb_optimizer not in NEB_OPTIMIZERS:
             raise InputError(None, "neb_optimizer", f"one of {list(NEB_OPTIMIZERS)}", got=neb_optimizer)
-        repeats_for_size(size)
+        size = size if size is not None else self.material.supercell_size(self.material.supercells[0])
+        self.material.repeats_for_size(size)
         self.neb_optimizer = neb_optimizer
         self.defect = defect
         self.size = size
@@ -111,14 +80,15 @@ class MigrationBarrier(Property):
         self.max_steps = max_steps
         self.spring_ev_a2 = spring_ev_a2
         self.lattice_a = lattice_a
-        self.element = element
         self.rattle_a = rattle_a
         self.seed = seed
         self.deeper_minimum_tolerance_ev = deeper_minimum_tolerance_ev
 
-    def compute(self, calculator: Calculator) -> PropertyResult:
-        a = self.lattice_a or relaxed_bulk(calculator, self.element)[1]
-        initial, final = migration_endpoints(self.defect, repeats_for_size(self.size), self.element, a)
+    def compute(self, calculator: Calculator, context=None) -> PropertyResult:
+        a = self.lattice_a or self.context_for(context).relaxed_bulk(calculator).lattice_constant_a
+        initial, final = material_migration_endpoints(
+            self.material, self.defect, self.material.repeats_for_size(self.size), a
+        )
         # break the ideal symmetry: a symmetric start has zero forces and can sit on a saddle (the ideal SW
         # vacancy relaxes by ~1.5 eV once its symmetry is broken); same displacements at both ends
         noise = np.random.default_rng(self.seed).normal(0.0, self.rattle_a, initial.positions.shape)

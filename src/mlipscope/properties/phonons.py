@@ -1,11 +1,19 @@
-"""Harmonic phonons with phonopy (finite displacements, forces from the model): frequencies at Γ, X and L and
-harmonic thermodynamics, for the perfect crystal and for a cell with a vacancy.
+"""Harmonic phonons with phonopy (finite displacements, forces from the model): frequencies at the high-symmetry
+points of the crystal's band path and harmonic thermodynamics, for the perfect crystal and for a vacancy cell.
 
-- ``cell="perfect"``: unit cell = the relaxed conventional diamond cell, force constants from a ``supercell`` of
-  it, phonons of the fcc primitive cell (2 atoms). Values: frequencies (THz) named as the band labels of the
-  reference file (``gamma_lto_thz``, ``x_ta_thz``, ``x_la_lo_thz``, ``x_to_thz``, ``l_ta_thz``, ``l_la_thz``,
-  ``l_lo_thz``, ``l_to_thz``; degenerate modes averaged), plus thermodynamics.
-- ``cell="vacancy"``: the ``supercell`` of conventional cells minus one atom, ions relaxed keeping the Td site
+- ``cell="perfect"``: unit cell = the model's relaxed conventional cell (shared by all its properties), force
+  constants from a ``supercell`` of it, phonons of the primitive cell phonopy finds (``primitive_matrix="auto"``).
+  The band path and its special points come from the cell's symmetry (:meth:`ase.cell.Cell.bandpath`, Setyawan–
+  Curtarolo paths). At every special point q ≠ Γ the modes are labelled longitudinal/transverse by the projection
+  of their eigenvectors on q (not by their order, so a model with crossed branches still gets the right labels):
+  ``<point>_ta_thz`` (mean of the two lowest transverse modes), ``<point>_la_thz`` (lowest longitudinal) and, for
+  primitive cells of N > 1 atoms, ``<point>_to_thz`` (mean of the other transverse modes) and ``<point>_lo_thz``
+  (mean of the other longitudinal modes). At Γ: ``gamma_acoustic_max_abs_thz`` (largest |frequency| of the three
+  acoustic modes: zero for a relaxed crystal) and, for N > 1, ``gamma_lto_thz`` (mean optical frequency).
+  Diamond-structure crystals keep the names of the seed study's reference (X and L only): ``gamma_lto_thz``,
+  ``x_ta_thz``, ``x_la_lo_thz`` (degenerate by symmetry), ``x_to_thz``, ``l_ta_thz``, ``l_la_thz``, ``l_lo_thz``,
+  ``l_to_thz``.
+- ``cell="vacancy"``: the ``supercell`` of conventional cells minus one atom, ions relaxed keeping the site
   symmetry (:class:`ase.constraints.FixSymmetry`: a Jahn–Teller distorted vacancy would need ~6x more
   displacements; for SW the Td vacancy is the fully relaxed one), force constants of that cell alone. The same
   cell without the vacancy is computed the same way, giving the vibrational formation entropy
@@ -13,12 +21,11 @@ harmonic thermodynamics, for the perfect crystal and for a cell with a vacancy.
 
 Thermodynamics at ``temperature_k`` from phonopy's mesh sampling, per atom: ``free_energy_ev_atom`` (harmonic,
 with zero-point energy), ``entropy_j_k_mol`` and ``heat_capacity_j_k_mol`` (Cv), per mole of *atoms*.
-Modes are labelled longitudinal/transverse by the projection of their eigenvectors on q, not by their order, so a
-model with crossed branches still gets the right labels.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,23 +39,15 @@ from phonopy.phonon.band_structure import get_band_qpoints_and_path_connections
 from phonopy.structure.atoms import PhonopyAtoms
 
 from mlipscope.errors import EvaluationError, InputError
+from mlipscope.materials.defects import perfect_supercell, starting_defect_cell, vacancy_sites
 from mlipscope.properties.base import Property, PropertyResult
-from mlipscope.properties.structures import perfect_cell, relax, relaxed_bulk, starting_defect_cell
+from mlipscope.properties.structures import relax
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 CELLS = ("perfect", "vacancy")
 KJ_MOL_TO_EV: float = kJ / mol
-#: high-symmetry points in Cartesian units of 1/a (a: conventional lattice constant); Γ-X-W-K-Γ-L is continuous
-FCC_POINTS_CART = {
-    "Γ": (0.0, 0.0, 0.0),
-    "X": (0.0, 1.0, 0.0),
-    "W": (0.5, 1.0, 0.0),
-    "K": (0.75, 0.75, 0.0),
-    "L": (0.5, 0.5, 0.5),
-}
-BAND_PATH = ("Γ", "X", "W", "K", "Γ", "L")
 #: a frequency below -this (THz) is a real instability, not numerical noise of the acoustic modes near Γ
 IMAGINARY_TOLERANCE_THZ = 0.1
 
@@ -72,12 +71,15 @@ def phonopy_with_forces(
     symprec: float,
 ) -> Phonopy:
     """A Phonopy object with force constants from the model's forces on the symmetry-reduced displacements."""
-    phonon = Phonopy(
-        to_phonopy_atoms(unitcell),
-        supercell_matrix=np.diag(supercell),
-        primitive_matrix=primitive_matrix,
-        symprec=symprec,
-    )
+    with warnings.catch_warnings():
+        # phonopy warns that 'auto' differs from its v3 default even when 'auto' is asked for explicitly
+        warnings.filterwarnings("ignore", "primitive_matrix defaulted")
+        phonon = Phonopy(
+            to_phonopy_atoms(unitcell),
+            supercell_matrix=np.diag(supercell),
+            primitive_matrix=primitive_matrix,
+            symprec=symprec,
+        )
     phonon.generate_displacements(distance=displacement_a)
     sets = []
     for displaced in phonon.supercells_with_displacements:
@@ -118,27 +120,57 @@ def _mode_average(freqs: np.ndarray, eigvecs: np.ndarray, q_cart: np.ndarray) ->
     }
 
 
-def high_symmetry_frequencies(phonon: Phonopy, a: float) -> dict[str, float]:
-    """The reference-file band labels at Γ, X, L (THz) for the 2-atom diamond primitive cell."""
-    prim_cell = np.asarray(phonon.primitive.cell)
+def special_points(phonon: Phonopy) -> tuple[list[list[str]], dict[str, np.ndarray]]:
+    """The band path of the primitive cell (segments of point labels) and the special points in reduced
+    coordinates of its reciprocal lattice (what phonopy takes), from the cell's symmetry (ASE)."""
+    from ase.cell import Cell
+    from ase.dft.kpoints import parse_path_string
 
-    def at(point: str) -> dict[str, list[float]]:
-        q_cart = np.array(FCC_POINTS_CART[point]) / a
-        freqs, eigvecs = phonon.get_frequencies_with_eigenvectors(prim_cell @ q_cart)
-        return _mode_average(np.asarray(freqs), np.asarray(eigvecs), q_cart)
+    path = Cell(np.asarray(phonon.primitive.cell)).bandpath(npoints=0)
+    return parse_path_string(path.path), {k: np.asarray(v, dtype=float) for k, v in path.special_points.items()}
 
-    gamma = phonon.get_frequencies([0.0, 0.0, 0.0])
-    x, l_point = at("X"), at("L")
-    return {
-        "gamma_lto_thz": float(np.mean(np.sort(gamma)[3:])),
-        "x_ta_thz": float(np.mean(x["T"][:2])),
-        "x_la_lo_thz": float(np.mean(x["L"])),
-        "x_to_thz": float(np.mean(x["T"][2:])),
-        "l_ta_thz": float(np.mean(l_point["T"][:2])),
-        "l_la_thz": l_point["L"][0],
-        "l_lo_thz": l_point["L"][1],
-        "l_to_thz": float(np.mean(l_point["T"][2:])),
-    }
+
+def _point_key(label: str) -> str:
+    return "gamma" if label in ("G", "Γ") else label.lower().replace("_", "")
+
+
+def _frequencies_at(phonon: Phonopy, q_reduced: np.ndarray) -> dict[str, list[float]]:
+    rec = np.linalg.inv(np.asarray(phonon.primitive.cell)).T  # columns: reciprocal vectors / 2π
+    q_cart = rec @ q_reduced
+    freqs, eigvecs = phonon.get_frequencies_with_eigenvectors(q_reduced)
+    return _mode_average(np.asarray(freqs), np.asarray(eigvecs), q_cart)
+
+
+def high_symmetry_frequencies(phonon: Phonopy, diamond_names: bool = False) -> dict[str, float]:
+    """Labelled frequencies (THz) at the special points of the band path (see the module docstring)."""
+    segments, points = special_points(phonon)
+    n_atoms = len(phonon.primitive)
+    gamma = np.sort(np.asarray(phonon.get_frequencies([0.0, 0.0, 0.0])))
+    values: dict[str, float] = {"gamma_acoustic_max_abs_thz": float(np.abs(gamma[:3]).max())}
+    if n_atoms > 1:
+        values["gamma_lto_thz"] = float(np.mean(gamma[3:]))
+    if diamond_names:
+        x, l_point = _frequencies_at(phonon, points["X"]), _frequencies_at(phonon, points["L"])
+        values.update(
+            x_ta_thz=float(np.mean(x["T"][:2])),
+            x_la_lo_thz=float(np.mean(x["L"])),
+            x_to_thz=float(np.mean(x["T"][2:])),
+            l_ta_thz=float(np.mean(l_point["T"][:2])),
+            l_la_thz=l_point["L"][0],
+            l_lo_thz=l_point["L"][1],
+            l_to_thz=float(np.mean(l_point["T"][2:])),
+        )
+        return values
+    for label in dict.fromkeys(p for seg in segments for p in seg):
+        if _point_key(label) == "gamma":
+            continue
+        modes, key = _frequencies_at(phonon, points[label]), _point_key(label)
+        values[f"{key}_ta_thz"] = float(np.mean(modes["T"][:2]))
+        values[f"{key}_la_thz"] = modes["L"][0]
+        if n_atoms > 1:
+            values[f"{key}_to_thz"] = float(np.mean(modes["T"][2:]))
+            values[f"{key}_lo_thz"] = float(np.mean(modes["L"][1:]))
+    return values
 
 
 class Phonons(Property):
@@ -163,10 +195,10 @@ class Phonons(Property):
         band_points: int = 41,
         fmax: float = 1e-3,
         symprec: float = 1e-4,
-        element: str = "Si",
         label: str | None = None,
+        material=None,
     ) -> None:
-        super().__init__(label)
+        super().__init__(label, material=material)
         if cell not in CELLS:
             raise InputError(None, "cell", f"one of {list(CELLS)}", got=cell)
         supercell = tuple(int(n) for n in supercell)
@@ -183,25 +215,23 @@ class Phonons(Property):
         self.band_points = int(band_points)
         self.fmax = fmax
         self.symprec = symprec
-        self.element = element
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "supercell": list(self.supercell), "mesh": list(self.mesh)}
 
-    def compute(self, calculator: Calculator) -> PropertyResult:
-        conventional, a = relaxed_bulk(calculator, self.element, "diamond")
+    def compute(self, calculator: Calculator, context=None) -> PropertyResult:
+        bulk = self.context_for(context).relaxed_bulk(calculator)
         if self.cell == "perfect":
-            return self._perfect(calculator, conventional, a)
-        return self._vacancy(calculator, a)
+            return self._perfect(calculator, bulk.cell(), bulk.lattice_constant_a)
+        return self._vacancy(calculator, bulk.lattice_constant_a)
 
-    def _perfect(self, calculator: Calculator, conventional: Atoms, a: float) -> PropertyResult:
-        unit = conventional.copy()
-        unit.calc = None
-        phonon = phonopy_with_forces(unit, calculator, self.supercell, "F", self.displacement_a, self.symprec)
-        values = high_symmetry_frequencies(phonon, a)
+    def _perfect(self, calculator: Calculator, unit: Atoms, a: float) -> PropertyResult:
+        phonon = phonopy_with_forces(unit, calculator, self.supercell, "auto", self.displacement_a, self.symprec)
+        proto = self.material.prototype
+        values = high_symmetry_frequencies(phonon, diamond_names=proto is not None and proto.name == "diamond")
         units = dict.fromkeys(values, "THz")
         details = {"lattice_constant_a": a, "n_displacements": len(phonon.displacements)}
-        details.update(self._band_structure(phonon, a))
+        details.update(self._band_structure(phonon))
         details.update(self._dos(phonon))
         thermo = self._thermo(phonon, details)
         values.update(thermo)
@@ -212,7 +242,8 @@ class Phonons(Property):
         repeats = self.supercell[0]
         # neighbours pulled inward (Td kept, no rattle): from the ideal site SW-like models stay in a flat local
         # minimum 1.5 eV above the reconstructed vacancy
-        cell = starting_defect_cell("vacancy", repeats, self.element, a, rattle_a=0.0)
+        vacancy = vacancy_sites(self.material)[0].name
+        cell = starting_defect_cell(self.material, vacancy, repeats, a, rattle_a=0.0)
         cell.set_constraint(FixSymmetry(cell, symprec=self.symprec))
         relaxation = relax(cell, calculator, fmax=self.fmax, what="vacancy cell for phonons")
         cell.set_constraint()
@@ -229,7 +260,7 @@ class Phonons(Property):
         values = self._thermo(phonon, details)
         units = dict(_THERMO_UNITS)
         # the same cell without the vacancy, same mesh: formation quantities cancel the finite-mesh error
-        perfect = perfect_cell(self.element, repeats, a)
+        perfect = perfect_supercell(self.material, repeats, a)
         ref = phonopy_with_forces(perfect, calculator, (1, 1, 1), "P", self.displacement_a, self.symprec)
         ref_thermo = self._thermo(ref, {})
         n = len(cell)
@@ -252,16 +283,24 @@ class Phonons(Property):
             return dict.fromkeys(thermo, float("nan"))
         return thermo
 
-    def _band_structure(self, phonon: Phonopy, a: float) -> dict[str, Any]:
-        prim_cell = np.asarray(phonon.primitive.cell)
-        reduced = [(prim_cell @ (np.array(FCC_POINTS_CART[p]) / a)).tolist() for p in BAND_PATH]
-        qpoints, connections = get_band_qpoints_and_path_connections([reduced], npoints=self.band_points)
-        phonon.run_band_structure(qpoints, path_connections=connections, labels=list(BAND_PATH))
+    def _band_structure(self, phonon: Phonopy) -> dict[str, Any]:
+        segments, points = special_points(phonon)
+        paths = [[points[p].tolist() for p in seg] for seg in segments]
+        qpoints, connections = get_band_qpoints_and_path_connections(paths, npoints=self.band_points)
+        phonon.run_band_structure(qpoints, path_connections=connections)
         bands = phonon.get_band_structure_dict()
-        distances = [d.tolist() for d in bands["distances"]]
+        # tick labels at segment ends; a break in the path joins two labels ("K|U")
+        labels: list[str] = []
+        for seg in segments:
+            names = ["Γ" if p == "G" else p for p in seg]
+            if labels:
+                labels[-1] = f"{labels[-1]}|{names[0]}"
+            else:
+                labels.append(names[0])
+            labels.extend(names[1:])
         return {
-            "band_labels": list(BAND_PATH),
-            "band_distances": distances,
+            "band_labels": labels,
+            "band_distances": [d.tolist() for d in bands["distances"]],
             "band_frequencies_thz": [f.tolist() for f in bands["frequencies"]],
         }
 

@@ -159,13 +159,18 @@ class RareEventForces(Property):
     name = "rare_events"
 
     def __init__(
-        self, label: str | None = None, *, dataset: str = "si_vacancy_re_test", max_frames: int | None = None
+        self,
+        label: str | None = None,
+        *,
+        dataset: str = "si_vacancy_re_test",
+        max_frames: int | None = None,
+        material=None,
     ) -> None:
-        super().__init__(label)
+        super().__init__(label, material=material)
         self.dataset = str(dataset)
         self.max_frames = max_frames
 
-    def compute(self, calculator: Calculator) -> PropertyResult:
+    def compute(self, calculator: Calculator, context=None) -> PropertyResult:
         data = load_re_dataset(self.dataset)
         frames = data.frames[: self.max_frames] if self.max_frames else data.frames
         with_energy = "energy" in getattr(calculator, "implemented_properties", ["energy"])

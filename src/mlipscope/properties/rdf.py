@@ -1,17 +1,18 @@
 """Radial distribution function of the liquid, compared with a DFT reference curve.
 
-A diamond supercell is melted at ``melt_temperature_k`` and then sampled at ``temperature_k`` (NVT at the model's
-crystal lattice constant scaled by ``density_scale``; LAMMPS when the model has a pair style, ASE MD otherwise). g(r)
-is averaged over the sampled frames with :func:`ase.geometry.rdf.get_rdf`. Values: the first-peak position (a
-parabola through the highest bin and its neighbours) and height, and, when a reference curve is given (default: the
-CASTEP PW91 liquid of the GAP-18 testing framework), the RMS difference of g(r) on the reference grid, an error
-metric. A run that stays crystalline (it did not melt) raises :class:`~mlipscope.errors.EvaluationError`.
+A supercell of the material's crystal is melted at ``melt_temperature_k`` and then sampled at ``temperature_k``
+(NVT at the model's crystal lattice constant scaled by ``density_scale``; LAMMPS when the model has a pair style,
+ASE MD otherwise). g(r) is averaged over the sampled frames with :func:`ase.geometry.rdf.get_rdf`. Values: the
+first-peak position (a parabola through the highest bin and its neighbours) and height, and, when a reference curve
+is given (the material's ``liquid.reference_rdf``, e.g. the CASTEP PW91 Si liquid of the GAP-18 testing
+framework), the RMS difference of g(r) on the reference grid, an error metric. A run that stays crystalline (it
+did not melt, judged with the bond cutoff and coordination of the material's crystal) raises
+:class:`~mlipscope.errors.EvaluationError`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +20,11 @@ from ase.calculators.calculator import Calculator
 from ase.geometry.rdf import get_rdf
 
 from mlipscope.errors import EvaluationError, InputError
+from mlipscope.materials.defects import neighbour_shells, perfect_supercell
 from mlipscope.properties.base import Property, PropertyResult
 from mlipscope.properties.md import crystalline_fraction, lammps_setup, run_nvt
-from mlipscope.properties.structures import perfect_cell, relaxed_bulk, repeats_for_size
 
 #: libAtoms silicon-testing-framework raw result (CASTEP PW91 liquid); first peak at 2.475 Å
-REFERENCE_FILE = "castep_pw91_liquid_si.json"  # libAtoms silicon-testing-framework, CASTEP PW91
 
 
 def read_reference_rdf(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +58,7 @@ class LiquidRDF(Property):
         self,
         label: str | None = None,
         *,
-        size: int = 64,
+        size: int | None = None,
         temperature_k: float = 1800.0,
         melt_temperature_k: float = 3500.0,
         melt_ps: float = 5.0,
@@ -70,13 +70,14 @@ class LiquidRDF(Property):
         reference_rdf: str | None = None,
         seed: int = 0,
         lattice_a: float | None = None,
-        element: str = "Si",
+        material=None,
         engine: str = "auto",
         lammps_commands: list[str] | None = None,
         elements: list[str] | None = None,
     ) -> None:
-        super().__init__(label)
-        repeats_for_size(size)
+        super().__init__(label, material=material)
+        size = size if size is not None else self.material.supercell_size(self.material.supercells[0])
+        self.material.repeats_for_size(size)
         self.size = size
         self.temperature_k = temperature_k
         self.melt_temperature_k = melt_temperature_k
@@ -89,15 +90,15 @@ class LiquidRDF(Property):
         self.reference_rdf = reference_rdf
         self.seed = seed
         self.lattice_a = lattice_a
-        self.element = element
         self.engine = engine
         self.lammps_commands = list(lammps_commands) if lammps_commands else None
         self.elements = list(elements) if elements else None
 
-    def compute(self, calculator: Calculator) -> PropertyResult:
-        repeats = repeats_for_size(self.size)
-        a = (self.lattice_a or relaxed_bulk(calculator, self.element)[1]) / self.density_scale ** (1 / 3)
-        atoms = perfect_cell(self.element, repeats, a)
+    def compute(self, calculator: Calculator, context=None) -> PropertyResult:
+        repeats = self.material.repeats_for_size(self.size)
+        a_bulk = self.lattice_a or self.context_for(context).relaxed_bulk(calculator).lattice_constant_a
+        a = a_bulk / self.density_scale ** (1 / 3)
+        atoms = perfect_supercell(self.material, repeats, a)
         if self.rmax_a >= 0.5 * a * repeats:
             raise InputError(
                 None, "rmax_a", f"less than half the cell side ({0.5 * a * repeats:.2f} Å)", got=self.rmax_a
@@ -120,8 +121,8 @@ class LiquidRDF(Property):
             sample_every_fs=25.0,
             **md,
         )
-        bond_cutoff_a = 0.5 * (math.sqrt(3.0) / 4.0 + 1.0 / math.sqrt(2.0)) * a
-        crystalline = crystalline_fraction(traj, bond_cutoff_a)
+        first, second, coordination = neighbour_shells(self.material, a)
+        crystalline = crystalline_fraction(traj, 0.5 * (first + second), coordination)
         if crystalline > 0.5:
             raise EvaluationError(f"liquid RDF: the cell did not melt (crystalline fraction {crystalline:.2f})")
         frames = [traj.atoms(i) for i in range(len(traj.times_ps) // 5, len(traj.times_ps))]  # skip 20 %
@@ -150,7 +151,13 @@ class LiquidRDF(Property):
         return self.result(values, units, error_metrics=error_metrics, details=details)
 
     def _reference_path(self) -> Path | None:
-        if self.reference_rdf:
-            return Path(self.reference_rdf)
-        shipped = Path(__file__).parents[1] / "package_data" / "reference" / REFERENCE_FILE
-        return shipped if shipped.is_file() else None
+        """The reference curve: a file path, or a file shipped in ``package_data/reference`` (the material's
+        ``liquid.reference_rdf``); None without one."""
+        if not self.reference_rdf:
+            return None
+        path = Path(self.reference_rdf)
+        if path.is_file():
+            return path
+        from mlipscope.materials import reference_dir
+
+        return reference_dir() / self.reference_rdf

@@ -1,17 +1,9 @@
-"""Crystal and point-defect cells, and the relaxations every crystal property shares.
-
-Cells are built with :func:`ase.build.bulk` (cubic conventional cell, repeated ``n`` times along each axis). Defect
-geometries refer to the diamond structure with basis (0,0,0), (1/4,1/4,1/4) in the conventional cell of side ``a``;
-the defect sits at the atom at the origin (or next to it):
-
-- vacancy: that atom removed;
-- tetrahedral interstitial: extra atom at (1/2,1/2,1/2)·a, four neighbours at the bond length sqrt(3)/4·a;
-- hexagonal interstitial: extra atom at (5/8,5/8,5/8)·a, the centre of a six-ring, six neighbours at sqrt(11)/8·a;
-- split <110> dumbbell: that atom replaced by two atoms at ±(s/2)·[110]/sqrt(2) about its site.
+"""Relaxations every crystal property shares (ASE optimizers), and the model's relaxed bulk crystal.
 
 Relaxations use ASE optimizers (positions, and the cell through :class:`ase.filters.FrechetCellFilter`); one that
 does not reach ``fmax`` within ``max_steps`` raises :class:`~mlipscope.errors.EvaluationError`, which the runner
-records as a failed evaluation with that reason.
+records as a failed evaluation with that reason. Defect cells, surfaces and the other geometries of a material are
+built in :mod:`mlipscope.materials`.
 """
 
 from __future__ import annotations
@@ -21,122 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
-from ase.build import bulk
 from ase.calculators.calculator import Calculator
+from ase.constraints import FixSymmetry
 from ase.filters import FrechetCellFilter
 from ase.optimize import BFGS, FIRE, LBFGS
 
 from mlipscope.errors import EvaluationError, InputError
+from mlipscope.materials.material import Material
 
-DEFECTS = ("vacancy", "tetrahedral", "hexagonal", "dumbbell")
-CUBIC_CRYSTALS = ("diamond", "fcc", "bcc", "sc")
 OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS, "LBFGS": LBFGS}
-#: atoms in the cubic conventional cell of each crystal structure
-ATOMS_PER_CONVENTIONAL_CELL = {"diamond": 8, "fcc": 4, "bcc": 2, "sc": 1}
-#: the vacancy's neighbours start this fraction of the way toward the empty site (see pull_neighbours_toward)
-VACANCY_INWARD_FRACTION = 0.2
-#: default random displacement (Å) that breaks the starting symmetry: the Si vacancy relaxes to a lower-symmetry
-#: (D2d) state; interstitials keep their named symmetric geometry (an unstable one would otherwise turn into another)
-DEFAULT_RATTLE_A = {"vacancy": 0.02, "tetrahedral": 0.0, "hexagonal": 0.0, "dumbbell": 0.0}
-#: initial separation of the two atoms of the <110> dumbbell, as a fraction of a (≈ the bond length in Si: the
-#: relaxed SW/DFT dumbbells are 2.3–2.5 Å long, so the relaxation starts close to its minimum)
-DUMBBELL_SEPARATION_FRACTION = 0.44
-
-
-def conventional_cell(element: str = "Si", crystal: str = "diamond", a: float | None = None) -> Atoms:
-    """Cubic conventional cell of ``crystal`` (``a`` in Å; ASE's reference lattice constant when None)."""
-    if crystal not in CUBIC_CRYSTALS:
-        raise InputError(None, "crystal", f"one of {list(CUBIC_CRYSTALS)}", got=crystal)
-    return bulk(element, crystal, a=a, cubic=True)
-
-
-def perfect_cell(element: str = "Si", repeats: int = 1, a: float | None = None, crystal: str = "diamond") -> Atoms:
-    """``repeats`` x ``repeats`` x ``repeats`` supercell of the conventional cell."""
-    return conventional_cell(element, crystal, a).repeat(repeats)
-
-
-def repeats_for_size(size: int, crystal: str = "diamond", field: str = "size") -> int:
-    """Number of conventional cells per side of a cubic supercell of ``size`` atoms (64 -> 2, 216 -> 3 for
-    diamond); defect cells have ``size`` ± 1 atoms."""
-    per_cell = ATOMS_PER_CONVENTIONAL_CELL.get(crystal, 0)
-    n = round((size / per_cell) ** (1.0 / 3.0)) if per_cell and size > 0 else 0
-    if n < 1 or per_cell * n**3 != size:
-        allowed = [per_cell * k**3 for k in range(1, 5)]
-        raise InputError(None, field, f"a cubic {crystal} supercell size, one of {allowed}", got=size)
-    return n
-
-
-def defect_cell(
-    defect: str,
-    repeats: int = 2,
-    element: str = "Si",
-    a: float | None = None,
-    dumbbell_separation_a: float | None = None,
-) -> Atoms:
-    """Diamond supercell (``repeats`` conventional cells per side) holding one point defect (see module doc)."""
-    if defect not in DEFECTS:
-        raise InputError(None, "defect", f"one of {list(DEFECTS)}", got=defect)
-    atoms = perfect_cell(element, repeats, a, "diamond")
-    lattice_a = float(atoms.cell.lengths()[0]) / repeats
-    origin = atoms.positions[0].copy()
-    if not np.allclose(atoms.get_scaled_positions()[0], 0.0):
-        raise AssertionError("ase.build.bulk no longer puts the first diamond atom at the origin")
-    if defect == "vacancy":
-        del atoms[0]
-    elif defect == "tetrahedral":
-        atoms.append(element)
-        atoms.positions[-1] = origin + lattice_a * np.array([0.5, 0.5, 0.5])
-    elif defect == "hexagonal":
-        atoms.append(element)
-        atoms.positions[-1] = origin + lattice_a * np.array([0.625, 0.625, 0.625])
-    else:
-        separation = dumbbell_separation_a or DUMBBELL_SEPARATION_FRACTION * lattice_a
-        half = 0.5 * separation * np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0)
-        atoms.positions[0] = origin + half
-        atoms.append(element)
-        atoms.positions[-1] = origin - half
-    atoms.wrap()
-    atoms.info["defect"] = defect
-    atoms.info["defect_site"] = origin.tolist()
-    return atoms
-
-
-def starting_defect_cell(
-    defect: str,
-    repeats: int = 2,
-    element: str = "Si",
-    a: float | None = None,
-    *,
-    rattle_a: float | None = None,
-    seed: int = 0,
-) -> Atoms:
-    """:func:`defect_cell` prepared for relaxation: vacancy neighbours pulled inward, then a rattle of standard
-    deviation ``rattle_a`` (Å; :data:`DEFAULT_RATTLE_A` when None) with a fixed ``seed``."""
-    atoms = defect_cell(defect, repeats, element, a)
-    lattice_a = float(atoms.cell.lengths()[0]) / repeats
-    if defect == "vacancy":  # nearest neighbours are at 0.433 a, second neighbours at 0.707 a
-        site = np.array(atoms.info["defect_site"])
-        pull_neighbours_toward(atoms, site, VACANCY_INWARD_FRACTION, cutoff_a=0.55 * lattice_a)
-    stdev = DEFAULT_RATTLE_A[defect] if rattle_a is None else rattle_a
-    if stdev > 0.0:
-        atoms.rattle(stdev=stdev, seed=seed)
-    return atoms
-
-
-def pull_neighbours_toward(atoms: Atoms, site: np.ndarray, fraction: float, cutoff_a: float) -> list[int]:
-    """Move every atom within ``cutoff_a`` of ``site`` (minimum image) a ``fraction`` of the way toward it;
-    returns their indices.
-
-    Used to start a vacancy relaxation from inward-relaxed neighbours: in Stillinger–Weber Si the ideal vacancy is
-    a flat local minimum (the neighbours' distance, a/sqrt(2) = 3.84 Å, is beyond the 3.77 Å cutoff), so a
-    relaxation from the ideal site never finds the reconstructed, 1.5 eV lower state.
-    """
-    vectors = atoms.positions - site
-    frac = np.linalg.solve(atoms.cell.array.T, vectors.T).T
-    vectors -= np.round(frac) @ atoms.cell.array
-    near = np.flatnonzero(np.linalg.norm(vectors, axis=1) < cutoff_a)
-    atoms.positions[near] -= fraction * vectors[near]
-    return [int(i) for i in near]
 
 
 @dataclass(frozen=True)
@@ -200,34 +85,44 @@ def _relax(
 
 def relaxed_bulk(
     calculator: Calculator,
-    element: str = "Si",
-    crystal: str = "diamond",
+    material: Material,
     a_guess: float | None = None,
     *,
     fmax: float = 1e-4,
     max_steps: int = 500,
     optimizer: str = "BFGS",
 ) -> tuple[Atoms, float]:
-    """The conventional cell relaxed at zero pressure (cell and ions) and its lattice constant a (Å).
+    """The material's conventional cell relaxed at zero pressure (cell and ions) and its lattice constant a (Å).
 
-    A cubic crystal keeps its symmetry under the relaxation (forces vanish by site symmetry), so the hydrostatic
-    filter is exact here and avoids spurious shear from numerical noise.
+    A cubic elemental crystal keeps its symmetry under the relaxation (forces vanish by site symmetry), so the
+    hydrostatic filter is exact there and avoids spurious shear from numerical noise. Other cells (hcp, compounds
+    with internal coordinates, structure files) relax cell shape and ions within their space group
+    (:class:`ase.constraints.FixSymmetry`). ``a`` is the length of the first conventional cell vector.
     """
-    atoms = conventional_cell(element, crystal, a_guess)
-    relax(
-        atoms,
-        calculator,
-        relax_cell=True,
-        hydrostatic=True,
-        fmax=fmax,
-        max_steps=max_steps,
-        optimizer=optimizer,
-        what=f"{element} {crystal} bulk cell",
-    )
-    return atoms, float(atoms.get_volume() ** (1.0 / 3.0))
+    atoms = material.conventional_cell(a_guess)
+    proto = material.prototype
+    cubic_element = proto is not None and proto.cubic and proto.n_species == 1
+    if not cubic_element:
+        atoms.set_constraint(FixSymmetry(atoms, symprec=1e-3))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "FixSymmetry adjust_cell may be ill behaved", UserWarning)
+        relax(
+            atoms,
+            calculator,
+            relax_cell=True,
+            hydrostatic=cubic_element,
+            fmax=fmax,
+            max_steps=max_steps,
+            optimizer=optimizer,
+            what=f"{material.name} bulk cell",
+        )
+    atoms.set_constraint()
+    if cubic_element:
+        return atoms, float(atoms.get_volume() ** (1.0 / 3.0))
+    return atoms, float(atoms.cell.lengths()[0])
 
 
-def isolated_atom_energy_ev(calculator: Calculator, element: str = "Si", box_a: float = 20.0) -> float:
+def isolated_atom_energy_ev(calculator: Calculator, element: str, box_a: float = 20.0) -> float:
     """Energy of one atom alone in a periodic box of side ``box_a`` (far beyond any MLIP cutoff)."""
     atom = Atoms(element, positions=[[0.5 * box_a] * 3], cell=[box_a] * 3, pbc=True)
     atom.calc = calculator

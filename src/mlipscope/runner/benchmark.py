@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from mlipscope.calculators import make_calculator
 from mlipscope.properties.base import Property
@@ -13,22 +12,26 @@ from mlipscope.properties.references import CalculatorReference, Reference, Tabu
 from mlipscope.properties.suite import build_suite
 from mlipscope.runner.evaluate import EvaluationOutcome, evaluate_property, property_config_hash
 
-SHIPPED_REFERENCES = {"si-dft": "si_dft.yaml"}
+#: the reference spec that means "the material's own reference file"
+MATERIAL_REFERENCE = "material"
 
 
-def load_reference(spec: str | None) -> Reference | None:
-    """A shipped reference name (``si-dft``), a YAML/JSON file, or ``calc:<calculator spec>``; None for none."""
+def load_reference(spec: str | None, material=None) -> Reference | None:
+    """``material`` (the material's reference file), a shipped reference name (``<material>-dft``, e.g.
+    ``si-dft``), a YAML/JSON file, or ``calc:<calculator spec>``; None for none."""
+    from mlipscope.materials import load_material, reference_dir
+
     if spec is None or spec == "none":
         return None
     if spec.startswith("calc:"):
         calc_spec = spec[len("calc:") :]
         return CalculatorReference(make_calculator(calc_spec), name=f"reference calculator {calc_spec}")
-    if spec in SHIPPED_REFERENCES:
-        from importlib.resources import files
-
-        return TabulatedReference.from_file(
-            Path(str(files("mlipscope") / "package_data" / "reference" / SHIPPED_REFERENCES[spec]))
-        )
+    if spec == MATERIAL_REFERENCE:
+        chosen = load_material(material)
+        return TabulatedReference.from_file(chosen.reference) if chosen.reference else None
+    shipped = reference_dir() / (spec.replace("-", "_") + ".yaml")
+    if spec.endswith("-dft") and shipped.is_file():
+        return TabulatedReference.from_file(shipped)
     return TabulatedReference.from_file(spec)
 
 
@@ -56,8 +59,11 @@ def benchmark_calculator(
 
     model_id = model_id_for(family, {"calculator": calculator_spec}, None, "")
     store.register_model(family, {"calculator": calculator_spec}, path=calculator_spec, model_id=model_id)
+    from mlipscope.properties.context import MaterialContext
+
     outcomes, skipped = [], []
     versions = software_versions()
+    contexts: dict[str, MaterialContext] = {}  # one per material: the relaxed bulk is shared by its properties
     for prop in properties:
         config_hash = property_config_hash(prop)
         if store.has_evaluation(model_id, prop.label, config_hash):
@@ -68,7 +74,8 @@ def benchmark_calculator(
         if calculator is None:
             calculator = make_calculator(calculator_spec)
         start = time.perf_counter()
-        outcome = evaluate_property(prop, calculator, reference, time_limit_s=time_limit_s)
+        context = contexts.setdefault(prop.material.fingerprint(), MaterialContext(prop.material))
+        outcome = evaluate_property(prop, calculator, reference, time_limit_s=time_limit_s, context=context)
         if outcome.ok:
             store.add_evaluation(
                 model_id,
@@ -89,5 +96,5 @@ def benchmark_calculator(
     return BenchmarkRun(model_id, outcomes, skipped)
 
 
-def suite_properties(suite: str, labels: list[str] | None = None) -> list[Property]:
-    return build_suite(suite, labels)
+def suite_properties(suite: str, labels: list[str] | None = None, material: str | None = None) -> list[Property]:
+    return build_suite(suite, labels, material=material)

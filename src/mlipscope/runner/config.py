@@ -27,14 +27,16 @@ class EnsembleSpec:
     seeds: list[int] = field(default_factory=lambda: [0])
     training_sets: list[str] = field(default_factory=list)
     fixed: dict[str, Any] = field(default_factory=dict)
+    material: str | None = None  # material name or file (None: the run's material)
 
 
 @dataclass
 class PotentialSpec:
-    """An existing potential registered as a model (no fitting)."""
+    """An existing potential registered as a model (no fitting), benchmarked on ``material``."""
 
     name: str
     calculator: str
+    material: str | None = None
 
 
 @dataclass
@@ -54,6 +56,12 @@ class RunConfig:
     suite_overrides: dict[str, dict[str, Any]]
     reference: str
     analysis: dict[str, Any]
+    material: str = "si"  # the run's material: a shipped name or an absolute file path
+
+    def materials(self) -> list[str]:
+        """Every material the run evaluates, the run's own first."""
+        used = [self.material] + [s.material or self.material for s in (*self.ensembles, *self.potentials)]
+        return list(dict.fromkeys(used))
 
 
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -66,6 +74,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "workers": int,
     },
     "data": {"training_sets": list},
+    "material": {"name": str, "file": str},
     "suite": {"name": str, "properties": list, "reference": str, "overrides": dict},
 }
 _ENSEMBLE_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -76,9 +85,10 @@ _ENSEMBLE_KEYS: dict[str, type | tuple[type, ...]] = {
     "seeds": list,
     "training_sets": list,
     "fixed": dict,
+    "material": str,
 }
-_POTENTIAL_KEYS: dict[str, type | tuple[type, ...]] = {"name": str, "calculator": str}
-_TOP_LEVEL = {"run", "data", "ensemble", "potentials", "suite", "analysis", "quick"}
+_POTENTIAL_KEYS: dict[str, type | tuple[type, ...]] = {"name": str, "calculator": str, "material": str}
+_TOP_LEVEL = {"run", "data", "material", "ensemble", "potentials", "suite", "analysis", "quick"}
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -123,6 +133,19 @@ def _resolve_dataset(path: Path, where: str, name: str) -> str:
     return str(candidate.resolve())
 
 
+def _resolve_material(path: Path, where: str, spec: str) -> str:
+    """A shipped material name stays as is; a file is made absolute (relative to the config); both are loaded
+    here, so a bad material file is reported against the config before any work."""
+    from mlipscope.materials import load_material, shipped_material_names
+
+    candidate = Path(spec) if Path(spec).is_absolute() else path.parent / spec
+    resolved = str(candidate.resolve()) if candidate.is_file() else spec
+    if resolved == spec and spec not in shipped_material_names():
+        raise InputError(path, where, f"a shipped material {shipped_material_names()} or a material file", got=spec)
+    load_material(resolved)
+    return resolved
+
+
 def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
     """Read and validate a run config; with ``quick`` the ``[quick]`` table is deep-merged over the rest."""
     path = Path(path)
@@ -147,6 +170,13 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
         _check_table(path, section, raw.get(section, {}), schema)
     run, data, suite = raw.get("run", {}), raw.get("data", {}), raw.get("suite", {})
     base = path.parent
+    material_table = raw.get("material", {})
+    if len(material_table) > 1:
+        raise InputError(path, "material", "one of 'name' (a shipped material) or 'file' (a material YAML)")
+    suite_name = suite.get("name", "default")
+    suite_material = suite_name.rpartition("-")[0]
+    material_spec = material_table.get("name") or material_table.get("file") or suite_material or "si"
+    run_material = _resolve_material(path, "material." + (next(iter(material_table), "name")), material_spec)
 
     def _path(key: str, default: str) -> Path:
         p = Path(run.get(key, default))
@@ -193,38 +223,61 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
                 seeds=[int(s) for s in table.get("seeds", [0])],
                 training_sets=sets,
                 fixed=dict(table.get("fixed", {})),
+                material=_resolve_material(path, f"{where}.material", table["material"])
+                if "material" in table
+                else None,
             )
         )
     potentials = []
     for i, table in enumerate(raw.get("potentials", [])):
         _check_table(path, f"potentials[{i}]", table, _POTENTIAL_KEYS)
-        if set(table) != set(_POTENTIAL_KEYS):
-            raise InputError(path, f"potentials[{i}]", "keys 'name' and 'calculator'")
+        if not {"name", "calculator"} <= set(table):
+            raise InputError(path, f"potentials[{i}]", "keys 'name' and 'calculator' (and optionally 'material')")
+        if "material" in table:
+            table = {**table, "material": _resolve_material(path, f"potentials[{i}].material", table["material"])}
         potentials.append(PotentialSpec(**table))
     if not ensembles and not potentials:
         raise InputError(path, "ensemble", "at least one [[ensemble]] or [[potentials]] entry")
 
     from mlipscope.properties.suite import build_suite
 
-    suite_name = suite.get("name", "si-default")
+    kind = suite_name.rpartition("-")[2]
     labels = suite.get("properties") or None
     overrides = suite.get("overrides", {})
-    try:  # instantiating the selected properties checks the suite name, the labels and the override settings
-        build_suite(suite_name, labels, overrides)
-    except InputError as exc:
-        field = "suite.name" if exc.field == "suite" else f"suite.{exc.field.removeprefix('suite.')}"
-        raise InputError(path, field, exc.expected, got=exc.got) from None
-    reference = suite.get("reference", "si-dft")
-    if reference not in ("si-dft", "none") and not reference.startswith("calc:"):
+    materials = list(dict.fromkeys([run_material] + [s.material or run_material for s in (*ensembles, *potentials)]))
+    for material in materials:
+        # instantiating the selected properties checks the suite name, the labels and the override settings; a run
+        # over several materials selects, in each, the listed labels that its suite has
+        try:
+            name = suite_name if material == run_material else kind
+            if len(materials) > 1:
+                from mlipscope.properties.suite import suite_entries
+
+                known = {e.label for e in suite_entries(name, material=material)}
+                mine = [label for label in labels if label in known] if labels else None
+                build_suite(name, mine or None, {k: v for k, v in overrides.items() if k in known}, material=material)
+            else:
+                build_suite(name, labels, overrides, material=material)
+        except InputError as exc:
+            field = "suite.name" if exc.field == "suite" else f"suite.{exc.field.removeprefix('suite.')}"
+            raise InputError(path, field, exc.expected, got=exc.got) from None
+    reference = suite.get("reference", "material")
+    if reference not in ("material", "none") and not reference.startswith("calc:"):
+        from mlipscope.materials import reference_dir
+
         ref_path = Path(reference) if Path(reference).is_absolute() else base / reference
-        if not ref_path.is_file():
+        shipped = reference_dir() / (reference.replace("-", "_") + ".yaml")
+        if reference.endswith("-dft") and shipped.is_file():
+            pass
+        elif not ref_path.is_file():
             raise InputError(
                 path,
                 "suite.reference",
-                "si-dft, none, calc:<spec> or an existing YAML/JSON file",
+                "material, <material>-dft, none, calc:<spec> or an existing YAML/JSON file",
                 got=reference,
             )
-        reference = str(ref_path.resolve())
+        else:
+            reference = str(ref_path.resolve())
     analysis = raw.get("analysis", {})
     if not isinstance(analysis, dict):
         raise InputError(path, "analysis", "a table", got=analysis)
@@ -244,4 +297,5 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
         suite_overrides=overrides,
         reference=reference,
         analysis=analysis,
+        material=run_material,
     )

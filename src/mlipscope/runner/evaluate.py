@@ -7,6 +7,7 @@ out or produces non-physical output becomes a failed outcome carrying its reason
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import time
@@ -18,6 +19,7 @@ from ase.calculators.calculator import Calculator
 
 from mlipscope.errors import EvaluationError
 from mlipscope.properties.base import ErrorRecord, Property
+from mlipscope.properties.context import MaterialContext
 from mlipscope.properties.references import Reference, compare
 from mlipscope.runner.guarded import GuardedCalculator, TaskTimeout
 
@@ -50,13 +52,15 @@ def evaluate_property(
     reference: Reference | None,
     *,
     time_limit_s: float | None = None,
+    context: MaterialContext | None = None,
 ) -> EvaluationOutcome:
-    """Run ``prop`` with ``calculator`` (guarded by a deadline and sanity checks) and compare with ``reference``."""
+    """Run ``prop`` with ``calculator`` (guarded by a deadline and sanity checks) and compare with ``reference``.
+    ``context``: the model's shared results for the property's material (its relaxed bulk), reused across calls."""
     deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
     guarded = GuardedCalculator(calculator, deadline=deadline)
     start = time.perf_counter()
     try:
-        result = prop.compute(guarded)
+        result = prop.compute(guarded, context) if _takes_context(prop) else prop.compute(guarded)
         reference_values = reference.values_for(prop) if reference is not None else {}
         records = compare(result, reference_values)
     except TaskTimeout:
@@ -75,6 +79,15 @@ def evaluate_property(
         calculator_time_s=guarded.seconds_inside,
         details=result.details,
     )
+
+
+def _takes_context(prop: Property) -> bool:
+    """Whether ``prop.compute`` accepts the material context (properties written before it take the calculator
+    only, and still run)."""
+    try:
+        return len(inspect.signature(prop.compute).parameters) >= 2
+    except (TypeError, ValueError):
+        return True
 
 
 def _failed(prop: Property, reason: str, start: float, guarded: GuardedCalculator) -> EvaluationOutcome:

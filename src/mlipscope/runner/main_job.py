@@ -48,7 +48,9 @@ class RunSummary:
         return dict(vars(self))
 
 
-def plan_models(spec: EnsembleSpec, models_dir: Path, dataset_hashes: dict[str, str]) -> list[PlannedModel]:
+def plan_models(
+    spec: EnsembleSpec, models_dir: Path, dataset_hashes: dict[str, str], material: str | None = None
+) -> list[PlannedModel]:
     """Deterministic list of members: sampled hyperparameters × training sets × seeds, with store ids."""
     from mlipscope.models.registry import get_family
     from mlipscope.models.sampling import MemberSpec, ensemble_plan
@@ -65,7 +67,13 @@ def plan_models(spec: EnsembleSpec, models_dir: Path, dataset_hashes: dict[str, 
         if model_id not in seen:  # fixed hyperparameters can make sampled points identical
             seen.add(model_id)
             planned.append(
-                PlannedModel(model_id, member, dataset_hashes[member.training_set], str(models_dir / spec.family))
+                PlannedModel(
+                    model_id,
+                    member,
+                    dataset_hashes[member.training_set],
+                    str(models_dir / spec.family),
+                    material=material or spec.material,
+                )
             )
     return planned
 
@@ -108,8 +116,20 @@ class MainJob:
         self.show_progress = show_progress
         self.summary = RunSummary()
 
-    def properties(self) -> list[Property]:
-        return build_suite(self.config.suite, self.config.suite_properties, self.config.suite_overrides)
+    def properties(self, material: str | None = None) -> list[Property]:
+        """The suite's properties for ``material`` (default: the run's). In a run over several materials each
+        gets the suite kind of the run, restricted to the listed labels it has."""
+        cfg = self.config
+        material = material or cfg.material
+        if len(cfg.materials()) == 1:
+            return build_suite(cfg.suite, cfg.suite_properties, cfg.suite_overrides, material=material)
+        from mlipscope.properties.suite import suite_entries
+
+        name = cfg.suite if material == cfg.material else cfg.suite.rpartition("-")[2]
+        known = {e.label for e in suite_entries(name, material=material)}
+        labels = [label for label in cfg.suite_properties if label in known] if cfg.suite_properties else None
+        overrides = {k: v for k, v in cfg.suite_overrides.items() if k in known}
+        return build_suite(name, labels, overrides, material=material)
 
     def run(self) -> RunSummary:
         from mlipscope.store.duckdb_store import ResultsStore
@@ -129,48 +149,80 @@ class MainJob:
         from mlipscope.store.duckdb_store import model_id_for
 
         cfg = self.config
+        from mlipscope.calculators import calculator_species, check_species
+        from mlipscope.errors import InputError
+        from mlipscope.materials import load_material
         from mlipscope.runner.benchmark import load_reference
 
-        load_reference(cfg.reference)  # a bad reference is a config error: fail before any work starts
+        for material in cfg.materials():  # a bad reference is a config error: fail before any work starts
+            load_reference(cfg.reference, material)
         for spec in cfg.ensembles:
             ok, why = get_family(spec.family).available() if spec.n else (True, "")
             if not ok:
-                from mlipscope.errors import InputError
-
                 raise InputError(cfg.path, f"ensemble.family={spec.family}", f"an installed family ({why})")
         hashes = {}
-        for name in {s for spec in cfg.ensembles for s in spec.training_sets}:
-            dataset = load_dataset_cached(name)
-            hashes[name] = store.add_dataset(dataset)
-        members = [m for spec in cfg.ensembles for m in plan_models(spec, cfg.models_dir, hashes)]
+        for spec in cfg.ensembles:
+            material = load_material(spec.material or cfg.material)
+            for name in spec.training_sets if spec.n else []:
+                dataset = load_dataset_cached(name)
+                missing = sorted(set(material.species) - set(dataset.species))
+                if missing:  # a model fitted on these data could not describe the material: refuse before any fit
+                    raise InputError(
+                        cfg.path,
+                        f"ensemble.family={spec.family}.training_sets",
+                        f"training data with every element of material '{material.name}' {list(material.species)}",
+                        got=f"{name}: species {dataset.species}",
+                    )
+                hashes[name] = store.add_dataset(dataset)
+        members = [
+            m
+            for spec in cfg.ensembles
+            for m in plan_models(spec, cfg.models_dir, hashes, spec.material or cfg.material)
+        ]
         potentials = []
         for pot in cfg.potentials:
-            model_id = model_id_for("external", {"calculator": pot.calculator}, None, "")
+            material_spec = pot.material or cfg.material
+            check_species(pot.name, calculator_species(pot.calculator), load_material(material_spec))
+            key = {"calculator": pot.calculator}
+            if material_spec != cfg.material:  # the same potential may be benchmarked on several materials
+                key["material"] = load_material(material_spec).name
+            model_id = model_id_for("external", key, None, "")
             store.register_model(
                 "external",
-                {"calculator": pot.calculator, "name": pot.name},
+                {**key, "name": pot.name},
                 path=pot.calculator,
                 model_id=model_id,
                 training_set_name=pot.name,
             )
-            potentials.append((model_id, pot.calculator))
+            potentials.append((model_id, pot.calculator, material_spec))
         return members, potentials
 
     def _execute(self, store) -> None:
         members, potentials = self._plan(store)
-        props = self.properties()
-        hashes = {p.label: property_config_hash(p) for p in props}
+        cfg = self.config
+        props_of = {m: self.properties(m) for m in cfg.materials()}
+        hashes = {id(p): property_config_hash(p) for props in props_of.values() for p in props}
+        self.model_materials = {m.model_id: m.material or cfg.material for m in members}
+        self.model_materials.update({model_id: material for model_id, _, material in potentials})
         self.summary.n_models_planned = len(members) + len(potentials)
         stored_models = [(m, store.get_model(m.model_id)) for m in members]
         to_fit = [m for m, row in stored_models if row is None]
-        fitted_ok = [(m.model_id, m.model_dir) for m, row in stored_models if row and row["status"] == "ok"]
+        fitted_ok = [
+            (m.model_id, m.model_dir, m.material or cfg.material)
+            for m, row in stored_models
+            if row and row["status"] == "ok"
+        ]
         self.summary.n_fits_failed = sum(1 for _, row in stored_models if row and row["status"] != "ok")
         ready_models = fitted_ok + potentials
 
         def pending_props(model_id: str) -> list[Property]:
-            todo = [p for p in props if not store.has_evaluation(model_id, p.label, hashes[p.label])]
+            props = props_of[self.model_materials[model_id]]
+            todo = [p for p in props if not store.has_evaluation(model_id, p.label, hashes[id(p)])]
             self.summary.n_skipped_stored += len(props) - len(todo)
             return todo
+
+        def n_props(model_id: str) -> int:
+            return len(props_of[self.model_materials[model_id]])
 
         from dask.distributed import as_completed
 
@@ -178,13 +230,13 @@ class MainJob:
         try:
             with RunProgress(self.console, disable=not self.show_progress) as progress:
                 progress.stage("fits", len(members), already_done=len(members) - len(to_fit))
-                n_models_expected = len(members) + len(potentials)
-                progress.stage("evaluations", n_models_expected * len(props))
+                n_expected = sum(n_props(m.model_id) for m in members) + sum(n_props(p[0]) for p in potentials)
+                progress.stage("evaluations", n_expected)
                 futures = as_completed()
                 already = 0
-                for model_id, model in ready_models:
+                for model_id, model, _ in ready_models:
                     todo = pending_props(model_id)
-                    already += len(props) - len(todo)
+                    already += n_props(model_id) - len(todo)
                     self._submit_evals(client, futures, model_id, model, todo, hashes)
                 for member in to_fit:
                     futures.add(client.submit(fit_planned, member, key=f"fit-{member.model_id}", pure=False))
@@ -200,11 +252,11 @@ class MainJob:
                         if result.status == "ok":
                             planned = result.planned
                             todo = pending_props(planned.model_id)
-                            for _ in range(len(props) - len(todo)):
+                            for _ in range(n_props(planned.model_id) - len(todo)):
                                 progress.advance("evaluations", True)
                             self._submit_evals(client, futures, planned.model_id, planned.model_dir, todo, hashes)
                         else:
-                            progress.add_total("evaluations", -len(props))
+                            progress.add_total("evaluations", -n_props(result.planned.model_id))
                     else:
                         model_id, config_hash, outcome = result
                         self._store_eval(store, model_id, config_hash, outcome)
@@ -232,7 +284,7 @@ class MainJob:
                     model_id,
                     str(model),
                     prop,
-                    hashes[prop.label],
+                    hashes[id(prop)],
                     cfg.reference,
                     cfg.task_timeout_s,
                     key=f"eval-{model_id}-{prop.label}",
@@ -308,21 +360,41 @@ class MainJob:
             **self.summary.as_dict(),
             "stored_failed_evaluations_by_property": dict(Counter(failures["property_label"])) if len(failures) else {},
         }
+        table = store.error_table(include_hyperparameters=True)
         try:
-            path = write_analysis_report(
-                store.error_table(include_hyperparameters=True),
-                cfg.analysis,
-                cfg.out_dir,
-                title=cfg.name,
-                run_summary=run_summary,
-                settings_source=cfg.path,
-            )
+            if len(cfg.materials()) == 1:
+                path = write_analysis_report(
+                    table, cfg.analysis, cfg.out_dir, title=cfg.name, run_summary=run_summary, settings_source=cfg.path
+                )
+            else:
+                path = self._cross_material_report(table, run_summary)
         except Exception as exc:  # noqa: BLE001 - the stored results are safe; say why the report is missing
             self.console.print(f"[red]analysis/report failed: {type(exc).__name__}: {exc}")
             log.exception("analysis failed")
             return None
         self.console.print(f"report: {path}")
         return path
+
+    def _cross_material_report(self, table, run_summary: dict[str, Any]) -> Path:
+        """One analysis report per material (``<out>/<material>/index.html``) and an index page comparing the
+        materials: per material and MLIP family, the number of models and the median error of each property."""
+        from mlipscope.materials import load_material
+        from mlipscope.report.cross_material import write_cross_material_index
+
+        cfg = self.config
+        sections = {}
+        for spec in cfg.materials():
+            name = load_material(spec).name
+            ids = [m for m, mat in self.model_materials.items() if mat == spec and m in table.index]
+            if not ids:
+                continue
+            sub = table.loc[ids].dropna(axis=1, how="all")
+            sub.to_csv(cfg.out_dir / f"errors_{name}.csv")
+            report = write_analysis_report(
+                sub, cfg.analysis, cfg.out_dir / name, title=f"{cfg.name}: {name}", settings_source=cfg.path
+            )
+            sections[name] = (sub, report)
+        return write_cross_material_index(sections, cfg.out_dir, title=cfg.name, run_summary=run_summary)
 
 
 def _short(reason: str) -> str:

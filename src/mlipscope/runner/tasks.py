@@ -25,6 +25,7 @@ class PlannedModel:
     member: MemberSpec
     training_set_hash: str
     models_root: str  # the model goes to <models_root>/<member.member_id>
+    material: str | None = None  # material name or file: its bulk is the evaluation-cost probe
 
     @property
     def model_dir(self) -> str:
@@ -59,18 +60,32 @@ def calculator_for(model: str):
     return make_calculator(model)
 
 
-@functools.lru_cache(maxsize=8)
-def reference_for(spec: str):
+@functools.lru_cache(maxsize=32)
+def reference_for(spec: str, material: str | None = None):
     from mlipscope.runner.benchmark import load_reference
 
-    return load_reference(spec)
+    return load_reference(spec, material)
 
 
-def measure_eval_cost(calculator, n_steps: int = 5) -> float:
-    """Seconds per atom per energy+force call on a 64-atom diamond Si cell (the 'cost per atom-step')."""
-    from ase.build import bulk
+@functools.lru_cache(maxsize=64)
+def context_for(model: str, material: str):
+    """The shared per-model results (relaxed bulk) of ``model`` for ``material``, kept per worker process."""
+    from mlipscope.materials import load_material
+    from mlipscope.properties.context import MaterialContext
 
-    atoms = bulk("Si", "diamond", 5.43, cubic=True).repeat(2)
+    return MaterialContext(load_material(material))
+
+
+def measure_eval_cost(calculator, material: str | None = None, n_steps: int = 5) -> float:
+    """Seconds per atom per energy+force call on the material's bulk, repeated to at least 50 atoms and rattled
+    (the 'cost per atom-step')."""
+    from mlipscope.materials import load_material
+
+    unit = load_material(material).conventional_cell()
+    repeats = 1
+    while len(unit) * repeats**3 < 50:
+        repeats += 1
+    atoms = unit.repeat(repeats)
     atoms.rattle(0.02, seed=1)
     atoms.calc = calculator
     atoms.get_forces()  # warm-up (first call may compile / allocate)
@@ -102,7 +117,7 @@ def _fit_and_measure(planned: PlannedModel) -> FitOutcome:
     if not record.ok:
         return FitOutcome(planned, "failed", reason=record.reason[:500], fit_wall_time_s=record.fit_wall_time_s)
     try:
-        cost = measure_eval_cost(family.load_calculator(Path(planned.model_dir)))
+        cost = measure_eval_cost(family.load_calculator(Path(planned.model_dir)), planned.material)
         meta = read_model_meta(Path(planned.model_dir))
     except Exception as exc:  # noqa: BLE001 - a model that fits but cannot be evaluated is a failed fit
         reason = f"fitted model does not evaluate: {type(exc).__name__}: {exc}"
@@ -128,8 +143,10 @@ def evaluate_task(
     """Evaluate one (model, property) pair in a worker."""
     try:
         calculator = calculator_for(model)
-        reference = reference_for(reference_spec)
+        reference = reference_for(reference_spec, prop.material.source or prop.material.name)
     except Exception as exc:  # noqa: BLE001 - a model that cannot even load fails all its properties, as data
         outcome = EvaluationOutcome(prop.label, "failed", reason=f"model load failed: {type(exc).__name__}: {exc}")
         return model_id, config_hash, outcome
-    return model_id, config_hash, evaluate_property(prop, calculator, reference, time_limit_s=time_limit_s)
+    context = context_for(model, prop.material.source or prop.material.name)
+    outcome = evaluate_property(prop, calculator, reference, time_limit_s=time_limit_s, context=context)
+    return model_id, config_hash, outcome

@@ -1,19 +1,30 @@
+"""Defect cells of the diamond prototype (silicon): the geometry of each named site."""
+
 import numpy as np
 import pytest
 
 from mlipscope.errors import EvaluationError, InputError
-from mlipscope.properties.structures import (
-    DEFECTS,
+from mlipscope.materials import load_material
+from mlipscope.materials.defects import (
     VACANCY_INWARD_FRACTION,
-    defect_cell,
-    perfect_cell,
-    relax,
-    relaxed_bulk,
-    repeats_for_size,
-    starting_defect_cell,
+    defect_sites,
+    perfect_supercell,
 )
+from mlipscope.materials.defects import defect_cell as material_defect_cell
+from mlipscope.materials.defects import starting_defect_cell as material_starting_defect_cell
+from mlipscope.properties.structures import relax, relaxed_bulk
 
 A = 5.431
+SI = load_material("si")
+DEFECTS = [s.name for s in defect_sites(SI)]
+
+
+def defect_cell(defect, repeats, a):
+    return material_defect_cell(SI, defect, repeats, a)
+
+
+def starting_defect_cell(defect, repeats, a, **kwargs):
+    return material_starting_defect_cell(SI, defect, repeats, a, **kwargs)
 
 
 def _distances_from(atoms, point):
@@ -25,13 +36,13 @@ def _distances_from(atoms, point):
 
 @pytest.mark.parametrize(("size", "repeats"), [(8, 1), (64, 2), (216, 3)])
 def test_repeats_for_size(size, repeats):
-    assert repeats_for_size(size) == repeats
-    assert len(perfect_cell("Si", repeats, A)) == size
+    assert SI.repeats_for_size(size) == repeats
+    assert len(perfect_supercell(SI, repeats, A)) == size
 
 
 def test_bad_size_and_defect_name_the_field():
     with pytest.raises(InputError, match="'size'.*64"):
-        repeats_for_size(100)
+        SI.repeats_for_size(100)
     with pytest.raises(InputError, match="'defect'"):
         defect_cell("octahedral", 2, a=A)
 
@@ -88,7 +99,7 @@ def test_vacancy_start_pulls_the_four_neighbours_inward():
 
 def test_relaxed_bulk_sw_lattice_constant(sw_calc):
     # Stillinger & Weber, PRB 31, 5262 (1985): a = 5.431 Å by construction of sigma = 2.0951 Å
-    atoms, a = relaxed_bulk(sw_calc, a_guess=5.5)
+    atoms, a = relaxed_bulk(sw_calc, SI, a_guess=5.5)
     assert a == pytest.approx(5.431, abs=0.002)
     assert atoms.get_potential_energy() / len(atoms) == pytest.approx(-4.3366, abs=1e-4)
 

@@ -1,0 +1,60 @@
+"""The material layer: a material is data (species, crystal, datasets, defects, surfaces, references, suites).
+
+Shipped materials are YAML files in ``package_data/materials``; a user's own material is a file of the same form
+(see :mod:`mlipscope.materials.material`), passed with ``--material my.yaml`` or ``[material]`` in a run config.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib.resources import files
+from pathlib import Path
+
+import yaml
+
+from mlipscope.errors import InputError
+from mlipscope.materials.material import Material, material_from_dict
+
+#: the seed study's material, used when nothing else is named
+DEFAULT_MATERIAL = "si"
+
+
+def shipped_dir() -> Path:
+    return Path(str(files("mlipscope") / "package_data" / "materials"))
+
+
+def reference_dir() -> Path:
+    return Path(str(files("mlipscope") / "package_data" / "reference"))
+
+
+def shipped_material_names() -> list[str]:
+    return sorted(p.stem for p in shipped_dir().glob("*.yaml"))
+
+
+def load_material(spec: str | Path | Material | None = None) -> Material:
+    """A shipped material by name, or a material file (YAML); None gives the default material."""
+    if isinstance(spec, Material):
+        return spec
+    spec = DEFAULT_MATERIAL if spec is None else str(spec)
+    path = Path(spec)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        if not path.is_file():
+            raise InputError(path, "material file", "an existing YAML material file")
+        return _load_file(str(path.resolve()), path.stat().st_mtime_ns)
+    if spec not in shipped_material_names():
+        expected = f"a material file or one of the shipped materials {shipped_material_names()}"
+        raise InputError(None, "material", expected, got=spec)
+    return _load_file(str(shipped_dir() / f"{spec}.yaml"), 0)
+
+
+@functools.lru_cache(maxsize=32)
+def _load_file(path: str, mtime_ns: int) -> Material:
+    source = Path(path)
+    try:
+        data = yaml.safe_load(source.read_text())
+    except yaml.YAMLError as exc:
+        raise InputError(source, "file contents", f"valid YAML ({exc})") from None
+    return material_from_dict(data, source, shipped_dir=reference_dir())
+
+
+__all__ = ["DEFAULT_MATERIAL", "Material", "load_material", "shipped_material_names"]
