@@ -1,8 +1,9 @@
-"""The shipped silicon datasets: all load, labels have the right shapes, the RE extras are kept."""
+"""The shipped datasets (silicon and the mlearn elements): all load, labels have the right shapes, RE extras kept."""
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +23,26 @@ N_FRAMES = {
     "si_vacancy_re_test": 100,
     "si_interstitial_re_test": 100,
     "si_enhanced_validation": 50,
+    "ge_mlearn_train": 228,
+    "ge_mlearn_test": 25,
+    "mo_mlearn_train": 194,
+    "mo_mlearn_test": 23,
+    "li_mlearn_train": 241,
+    "li_mlearn_test": 29,
+    "cu_mlearn_test": 31,
+    "ni_mlearn_test": 31,
 }
+GROUND_STATE_EV_ATOM = {"Si": -5.425, "Ge": -4.494, "Mo": -10.852, "Li": -1.899, "Cu": -4.101, "Ni": -5.780}
+SHARED_OTHER = Path(__file__).resolve().parents[3] / "shared" / "data" / "other"
+
+
+@pytest.mark.skipif(not SHARED_OTHER.is_dir(), reason="needs ../shared/data/other beside the project")
+def test_mlearn_copies_are_the_corrected_shared_files():
+    """The Mo/Ni/Cu shear stresses were corrected in the shared data on 2026-12-01: the shipped copies must be
+    byte-identical to the shared files."""
+    for name, info in EXAMPLES.items():
+        if info.folder == "mlearn":
+            assert example_path(name).read_bytes() == (SHARED_OTHER / info.filename).read_bytes(), name
 
 
 def test_registry_names_every_shipped_file():
@@ -39,12 +59,14 @@ def test_registry_names_every_shipped_file():
 def test_every_example_loads_with_valid_labels(name):
     data = load_example(name)
     assert data.name == name and len(data) == N_FRAMES[name]
-    assert data.species == ["Si"]
+    element = name.split("_")[0].capitalize()
+    assert data.species == [element]
     assert len(set(data.sources)) == 1
     energies = data.energies_ev()
     per_atom = energies / np.array([len(a) for a in data])
-    # VASP PBE Si: diamond is -5.425 eV/atom; nothing in these sets is more than 0.1 eV/atom below it
-    assert np.all(per_atom > -5.53) and np.all(per_atom < -3.0)
+    # VASP PBE ground states (eV/atom; Si diamond -5.425): nothing in these sets is more than 0.1 eV/atom below
+    ground = GROUND_STATE_EV_ATOM[element]
+    assert np.all(per_atom > ground - 0.1) and np.all(per_atom < ground + 2.5)
     for atoms in data:
         assert atoms.arrays[FORCES_KEY].shape == (len(atoms), 3)
         assert np.all(np.isfinite(atoms.arrays[FORCES_KEY]))

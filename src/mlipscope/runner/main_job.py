@@ -160,11 +160,12 @@ class MainJob:
             ok, why = get_family(spec.family).available() if spec.n else (True, "")
             if not ok:
                 raise InputError(cfg.path, f"ensemble.family={spec.family}", f"an installed family ({why})")
-        hashes = {}
+        # every check first, then the writes: a config error leaves the store untouched
+        datasets = {}
         for spec in cfg.ensembles:
             material = load_material(spec.material or cfg.material)
             for name in spec.training_sets if spec.n else []:
-                dataset = load_dataset_cached(name)
+                dataset = datasets.setdefault(name, load_dataset_cached(name))
                 missing = sorted(set(material.species) - set(dataset.species))
                 if missing:  # a model fitted on these data could not describe the material: refuse before any fit
                     raise InputError(
@@ -173,16 +174,17 @@ class MainJob:
                         f"training data with every element of material '{material.name}' {list(material.species)}",
                         got=f"{name}: species {dataset.species}",
                     )
-                hashes[name] = store.add_dataset(dataset)
+        for pot in cfg.potentials:
+            check_species(pot.name, calculator_species(pot.calculator), load_material(pot.material or cfg.material))
+        hashes = {name: store.add_dataset(dataset) for name, dataset in datasets.items()}
         members = [
-            m
+            member
             for spec in cfg.ensembles
-            for m in plan_models(spec, cfg.models_dir, hashes, spec.material or cfg.material)
+            for member in plan_models(spec, cfg.models_dir, hashes, spec.material or cfg.material)
         ]
         potentials = []
         for pot in cfg.potentials:
             material_spec = pot.material or cfg.material
-            check_species(pot.name, calculator_species(pot.calculator), load_material(material_spec))
             key = {"calculator": pot.calculator}
             if material_spec != cfg.material:  # the same potential may be benchmarked on several materials
                 key["material"] = load_material(material_spec).name
