@@ -92,3 +92,19 @@ def test_inp_elastic_constants_match_independent_lammps():
     assert result.values["c11_gpa"] == pytest.approx(c11, abs=1.0)
     assert result.values["c12_gpa"] == pytest.approx(c12, abs=1.0)
     assert result.values["c44_gpa"] == pytest.approx(c44, abs=1.0)
+
+
+def test_structure_file_material_gets_generated_interstitials():
+    pytest.importorskip("pymatgen.analysis.defects", reason="pip install 'mlipscope[defects]'")
+    from mlipscope.materials.defects import defect_cell
+
+    inp = load_material("inp")
+    generated = [s for s in defect_sites(inp) if s.kind == "interstitial"]
+    assert [s.name for s in generated] == ["interstitial_In_1", "interstitial_P_1"]
+    a = 5.83
+    for site in generated:
+        atoms = defect_cell(inp, site.name, 2, a)
+        assert len(atoms) == 65 and atoms.get_chemical_symbols()[-1] == site.species
+        d = np.sort(np.linalg.norm(find_mic(atoms.positions[:-1] - atoms.positions[-1], atoms.cell)[0], axis=1))
+        # the largest void of zincblende is a tetrahedral site: four neighbours at the bond length sqrt(3)/4 a
+        assert d[:4] == pytest.approx(np.sqrt(3) / 4 * a, abs=1e-6) and d[4] > d[3] + 0.3

@@ -15,6 +15,7 @@ reconstructed, 1.5 eV lower state).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,8 @@ from ase import Atoms
 
 from mlipscope.errors import InputError
 from mlipscope.materials.material import Material
+
+log = logging.getLogger(__name__)
 
 #: the vacancy's neighbours start this fraction of the way toward the empty site (diamond-structure materials)
 VACANCY_INWARD_FRACTION = 0.2
@@ -40,6 +43,7 @@ class DefectSite:
     kind: str
     host: int
     species: str
+    site_fraction: tuple[float, float, float] | None = None  # generated interstitials: fractional coordinates
 
 
 def vacancy_sites(material: Material) -> list[DefectSite]:
@@ -70,7 +74,33 @@ def defect_sites(material: Material) -> list[DefectSite]:
     """The material's point defects: its vacancies (if enabled) then its listed interstitials."""
     sites = vacancy_sites(material) if material.vacancy else []
     sites += [DefectSite(name, "interstitial", 0, material.species[0]) for name in material.interstitials]
-    return sites
+    return sites + generated_sites(material)
+
+
+_GENERATED: dict[str, list[DefectSite]] = {}
+
+
+def generated_sites(material: Material) -> list[DefectSite]:
+    """The material's generated interstitials (``defects.generated_interstitials``), computed once per process
+    from its conventional cell by pymatgen-analysis-defects (fractional coordinates do not depend on a)."""
+    if not material.generated_interstitials:
+        return []
+    key = material.fingerprint() + repr(sorted(material.generated_interstitials.items()))
+    if key not in _GENERATED:
+        from mlipscope.materials.generated_sites import generated_interstitial_sites
+
+        cell = material.conventional_cell()
+        try:
+            generated_interstitial_sites(cell, material.species[0], 1)
+        except InputError as exc:  # the optional package is missing: the material keeps its other defects
+            log.warning("%s: no generated interstitials (%s)", material.name, exc.expected)
+            return []
+        _GENERATED[key] = [
+            DefectSite(name, "interstitial", 0, element, tuple(float(x) for x in frac))  # type: ignore[arg-type]
+            for element, n in material.generated_interstitials.items()
+            for name, frac in generated_interstitial_sites(cell, element, n)
+        ]
+    return _GENERATED[key]
 
 
 def get_defect(material: Material, name: str) -> DefectSite:
@@ -109,6 +139,10 @@ def defect_cell(material: Material, defect: str, repeats: int, a: float | None =
     vectors = conventional_vectors(material, a)
     if site.kind == "vacancy":
         del atoms[site.host]
+    elif site.site_fraction is not None:  # a generated site: fractional position in the conventional cell
+        first = material.conventional_cell(a).positions[site.host]  # where the host sat before the shift
+        atoms.append(site.species)
+        atoms.positions[-1] = origin + np.asarray(site.site_fraction) @ vectors - first
     else:
         proto = material.prototype
         assert proto is not None  # interstitials need a prototype (checked when the material is loaded)

@@ -15,6 +15,7 @@ A material file (YAML) looks like::
       supercells: [3]              # conventional cells per side of the perfect supercell (sizes follow)
       vacancy: true                # one per symmetry-inequivalent sublattice for compounds
       interstitials: [octahedral, tetrahedral, dumbbell_110, dumbbell_111]   # standard sites of the prototype
+      generated_interstitials: {Mo: 2}   # any structure: sites found by pymatgen-analysis-defects (Voronoi)
       elastic: [vacancy]           # defect cells whose elastic constants are computed
     surfaces: [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
     polymorphs: {}                 # energy ranking: phase -> DFT energy above the ground state (eV/atom)
@@ -57,6 +58,7 @@ _KEYS = {
     "suites",
     "md",
     "liquid",
+    "chemical_potentials",
 }
 
 
@@ -69,6 +71,7 @@ class Structure:
     a: float | None = None
     c: float | None = None
     file: str | None = None  # absolute path (resolved at load time)
+    ase_reference: bool = False  # ASE's reference crystal of the (single) element (ase.build.bulk(symbol))
 
     def proto(self) -> Prototype | None:
         return get_prototype(self.prototype) if self.prototype else None
@@ -79,6 +82,8 @@ class Structure:
         For a structure file, ``a`` scales the file's cell isotropically by ``a / a_file`` where ``a_file`` is the
         length of its first cell vector (so ``a`` is that length).
         """
+        if self.ase_reference:
+            return bulk(self.species[0])
         if self.file is not None:
             from ase.io import read
 
@@ -98,6 +103,8 @@ class Structure:
 
     def content(self) -> dict[str, Any]:
         out: dict[str, Any] = {"prototype": self.prototype, "species": list(self.species), "a": self.a, "c": self.c}
+        if self.ase_reference:
+            out["ase_reference"] = True
         if self.file is not None:
             out["file_sha256"] = hashlib.sha256(Path(self.file).read_bytes()).hexdigest()
         return out
@@ -115,6 +122,8 @@ class Material:
     supercells: tuple[int, ...] = (2,)
     vacancy: bool = True
     interstitials: tuple[str, ...] = ()
+    #: interstitials generated for structure files: species -> number of sites (pymatgen-analysis-defects)
+    generated_interstitials: dict[str, int] = field(default_factory=dict)
     elastic_defects: tuple[str, ...] = ()
     surfaces: tuple[tuple[int, int, int], ...] = ()
     polymorphs: dict[str, Any] = field(default_factory=dict)
@@ -124,6 +133,8 @@ class Material:
     suites: dict[str, tuple[str, ...]] = field(default_factory=dict)
     md: dict[str, Any] = field(default_factory=dict)
     liquid: dict[str, Any] = field(default_factory=dict)
+    #: elemental ground states of a compound's species (their relaxed energies are the rich-limit chemical potentials)
+    elemental_references: dict[str, Structure] = field(default_factory=dict)
     source: str = ""
 
     # -- derived facts ---------------------------------------------------------------------------------------
@@ -238,6 +249,15 @@ def material_from_dict(data: Any, source: Path, shipped_dir: Path | None = None)
             f"standard interstitials of the prototype: {[s.name for s in proto.interstitials] if proto else []}",
             got=site,
         )
+    generated = defects.get("generated_interstitials") or {}
+    _expect(
+        isinstance(generated, dict)
+        and all(s in species and isinstance(n, int) and n > 0 for s, n in generated.items()),
+        source,
+        "defects.generated_interstitials",
+        "a mapping of the material's species to a number of sites, e.g. {In: 2}",
+        got=generated,
+    )
     elastic_defects = tuple(defects.get("elastic", []))
     vacancy = bool(defects.get("vacancy", True))
     allowed_cells = (["vacancy"] if vacancy else []) + list(interstitials)
@@ -260,6 +280,15 @@ def material_from_dict(data: Any, source: Path, shipped_dir: Path | None = None)
     suites = {str(k): tuple(v) for k, v in (data.get("suites") or {}).items()}
     for suite, patterns in suites.items():
         _expect(all(isinstance(p, str) for p in patterns), source, f"suites.{suite}", "a list of label globs")
+    elemental = {}
+    for element, spec in (data.get("chemical_potentials") or {}).items():
+        where = f"chemical_potentials.{element}"
+        _expect(element in species, source, where, f"one of the material's species {species}", got=element)
+        _expect(isinstance(spec, dict), source, where, "{ase_reference: true}, {prototype, a} or {file}", got=spec)
+        if spec.get("ase_reference"):
+            elemental[element] = Structure(None, (element,), ase_reference=True)
+        else:
+            elemental[element] = _structure(spec, (element,), source)
     return Material(
         name=name,
         species=tuple(species),
@@ -269,6 +298,7 @@ def material_from_dict(data: Any, source: Path, shipped_dir: Path | None = None)
         supercells=supercells,
         vacancy=vacancy,
         interstitials=interstitials,
+        generated_interstitials=dict(generated),
         elastic_defects=elastic_defects,
         surfaces=surfaces,  # type: ignore[arg-type]
         polymorphs=dict(data.get("polymorphs") or {}),
@@ -278,6 +308,7 @@ def material_from_dict(data: Any, source: Path, shipped_dir: Path | None = None)
         suites=suites,
         md=dict(data.get("md") or {}),
         liquid=dict(data.get("liquid") or {}),
+        elemental_references=elemental,
         source=str(source),
     )
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
+from mlipscope.errors import EvaluationError
 from mlipscope.materials.material import Material
 from mlipscope.properties.structures import relaxed_bulk
 
@@ -42,6 +43,7 @@ class MaterialContext:
 
     material: Material
     _bulk: RelaxedBulk | None = field(default=None, repr=False)
+    _elements: dict[str, float] = field(default_factory=dict, repr=False)
 
     def relaxed_bulk(self, calculator: Calculator) -> RelaxedBulk:
         """The relaxed bulk crystal, relaxed with ``calculator`` on first use and reused afterwards."""
@@ -52,3 +54,22 @@ class MaterialContext:
             atoms.calc = None
             self._bulk = RelaxedBulk(atoms, a, energy)
         return self._bulk
+
+    def elemental_energy_ev(self, calculator: Calculator, element: str) -> float:
+        """Energy per atom (eV) of the material's elemental reference crystal of ``element``, relaxed (cell and
+        ions, within its space group) on first use: the ``element``-rich chemical potential."""
+        if element not in self._elements:
+            structure = self.material.elemental_references[element]
+            elemental = Material(
+                name=f"{self.material.name}-{element}",
+                species=(element,),
+                structure=structure,
+                source=self.material.source,
+            )
+            start = elemental.conventional_cell()
+            atoms, _ = relaxed_bulk(calculator, elemental, **BULK_RELAXATION)  # type: ignore[arg-type]
+            ratio = atoms.get_volume() / len(atoms) / (start.get_volume() / len(start))
+            if not 0.5 < ratio < 2.0:
+                raise EvaluationError(f"the {element} reference crystal relaxed to volume x{ratio:.2f} (collapse)")
+            self._elements[element] = float(atoms.get_potential_energy()) / len(atoms)
+        return self._elements[element]

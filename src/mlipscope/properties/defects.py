@@ -1,17 +1,21 @@
 """Formation energy of one point defect (vacancy or self-interstitial) in a supercell of any material.
 
-Elements: E_f = E_defect - N_defect * E_bulk/atom, with E_bulk/atom the energy per atom of the model's relaxed
-crystal (shared by all its properties). Compounds: E_f = E_defect - Σ_s n_s μ_s with the chemical potentials μ_s
-of the stoichiometric crystal split by the elemental ground states (:func:`chemical_potentials_ev`), i.e. the
-formation energy at the elemental-rich limit of each removed/added species where the elemental references are
-known, otherwise μ_s = E_bulk/atom for every species (said in ``details``). E_defect is the energy of the defect
-cell and E_defect that of the defect cell with relaxed ions at the same, fixed cell (or, with
-``relax_cell``, at zero pressure: volume only, the supercell stays cubic, since free cell shape lets a 216-atom
-hexagonal interstitial cell shear into an unrelated state).
+E_f = E_defect - Σ_s n_s μ_s over the atoms of the defect cell, E_defect its energy with relaxed ions at the
+model's relaxed lattice constant (fixed cell; with ``relax_cell`` at zero pressure: volume only, the supercell
+keeps its shape, since free cell shape lets a 216-atom hexagonal interstitial cell shear into an unrelated state).
+
+- ``formation_energy_ev``: μ_s = E_bulk/atom of the model's relaxed crystal (shared by all its properties) for
+  every species: for an element E_f = E_defect - N_defect E_bulk/atom; for a compound the stoichiometric average.
+- ``formation_energy_<X>_rich_ev`` (binary compounds whose material names the elemental ground states under
+  ``chemical_potentials``): μ_X = E(X crystal)/atom relaxed by the same model, the other species from the compound
+  (:func:`rich_limit_potentials`).
+
 Geometries and starting perturbations: :mod:`mlipscope.materials.defects`.
 """
 
 from __future__ import annotations
+
+import math
 
 from ase.calculators.calculator import Calculator
 
@@ -90,23 +94,57 @@ class DefectFormationEnergy(Property):
             what=f"{self.defect} cell ({len(atoms)} atoms)",
         )
         formation_ev = relaxation.energy_ev - reservoir_ev(atoms)
+        values = {"formation_energy_ev": formation_ev}
+        rich, why = rich_limit_potentials(self.context_for(context), calculator, bulk)
+        for element, mu_rich in rich.items():
+            values[f"formation_energy_{element}_rich_ev"] = (
+                relaxation.energy_ev - sum(mu_rich[s] for s in atoms.get_chemical_symbols()) if mu_rich else math.nan
+            )
         details = {
             "n_atoms": len(atoms),
             "lattice_constant_a": a_bulk,
             "bulk_energy_per_atom_ev": bulk.energy_per_atom_ev,
             "chemical_potentials_ev": mu,
+            "rich_limit_chemical_potentials_ev": rich,
+            "rich_limit_failures": why,
             "unrelaxed_formation_energy_ev": unrelaxed_ev,
             "relaxation_steps": relaxation.n_steps,
             "relaxed_volume_a3": float(atoms.get_volume()),
         }
-        return self.result({"formation_energy_ev": formation_ev}, {"formation_energy_ev": "eV"}, details=details)
+        return self.result(values, dict.fromkeys(values, "eV"), details=details)
 
 
 def chemical_potentials_ev(material, bulk_energy_per_atom_ev: float) -> dict[str, float]:
-    """Chemical potential of each species (eV/atom) for formation energies.
+    """Chemical potential of each species (eV/atom) for ``formation_energy_ev``.
 
-    An element: the bulk energy per atom. A compound: every species at the bulk energy per atom, i.e. the
-    stoichiometric average (the elemental ground states would need their own relaxed crystals for each model;
-    this choice makes the formation energy independent of any energy zero and is the same for every model).
+    An element: the bulk energy per atom. A compound: every species at the bulk energy per atom (the stoichiometric
+    average: independent of any elemental reference, the same definition for every model).
     """
     return dict.fromkeys(material.species, bulk_energy_per_atom_ev)
+
+
+def rich_limit_potentials(context, calculator: Calculator, bulk) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+    """For a binary compound whose material names the elemental ground states (``chemical_potentials``): per
+    species X, the chemical potentials at the X-rich limit, μ_X = E(X crystal)/atom from the model and the other
+    species from the compound, E_bulk per formula unit = Σ n_s μ_s; empty for other materials. A model that cannot
+    relax an elemental crystal (a compound potential need not know the elements) gets an empty entry for that
+    limit and the reason in the second mapping: the stoichiometric value still counts."""
+    material = context.material
+    if len(material.species) != 2 or set(material.elemental_references) != set(material.species):
+        return {}, {}
+    symbols = bulk.atoms.get_chemical_symbols()
+    counts = {s: symbols.count(s) for s in material.species}
+    e_cell = bulk.energy_per_atom_ev * len(symbols)
+    out: dict[str, dict[str, float]] = {}
+    failures: dict[str, str] = {}
+    for rich in material.species:
+        (other,) = [s for s in material.species if s != rich]
+        try:
+            mu_rich = context.elemental_energy_ev(calculator, rich)
+        except Exception as exc:  # noqa: BLE001 - one failed elemental reference leaves that limit undefined
+            if type(exc).__name__ == "TaskTimeout":
+                raise
+            out[rich], failures[rich] = {}, f"{type(exc).__name__}: {exc}"[:300]
+            continue
+        out[rich] = {rich: mu_rich, other: (e_cell - counts[rich] * mu_rich) / counts[other]}
+    return out, failures

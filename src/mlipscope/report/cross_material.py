@@ -39,7 +39,9 @@ def write_cross_material_index(
     combined = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if len(combined):
         combined.to_csv(out_dir / "cross_material_medians.csv", index=False)
-        common = [c for c in combined.columns if combined[c].notna().all()]
+        # headline values only (no per-config-type breakdown, no MAE twins) that every material has
+        headline = [c for c in combined.columns if c.count(".") == 1 and "_mae_" not in c]
+        common = ["material", "family", "n_models"] + [c for c in headline if combined[c].notna().all()]
         parts.append("<h2>Median absolute error per material and MLIP family (properties every material has)</h2>")
         parts.append(combined[common].to_html(index=False, float_format=lambda x: f"{x:.4g}", border=0))
         parts.append(
