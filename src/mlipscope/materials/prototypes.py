@@ -59,6 +59,8 @@ class Prototype:
     interstitial_hop: tuple[str, tuple[float, float, float]] | None = None
     #: default c/a (hcp only)
     covera: float | None = None
+    #: phonon values carry the mode names of the seed study's Si reference (gamma_lto, x_la_lo, ...; X and L only)
+    seed_phonon_names: bool = False
 
     def interstitial(self, name: str) -> InterstitialSite:
         for site in self.interstitials:
@@ -87,6 +89,7 @@ PROTOTYPES: dict[str, Prototype] = {
         (0.25, 0.25, 0.25),
         _DIAMOND_SITES,
         ("tetrahedral", (0.25, 0.25, 0.25)),
+        seed_phonon_names=True,
     ),
     "zincblende": Prototype(
         "zincblende",

@@ -228,7 +228,7 @@ class Phonons(Property):
     def _perfect(self, calculator: Calculator, unit: Atoms, a: float) -> PropertyResult:
         phonon = phonopy_with_forces(unit, calculator, self.supercell, "auto", self.displacement_a, self.symprec)
         proto = self.material.prototype
-        values = high_symmetry_frequencies(phonon, diamond_names=proto is not None and proto.name == "diamond")
+        values = high_symmetry_frequencies(phonon, diamond_names=proto is not None and proto.seed_phonon_names)
         units = dict.fromkeys(values, "THz")
         details = {"lattice_constant_a": a, "n_displacements": len(phonon.displacements)}
         details.update(self._band_structure(phonon))
