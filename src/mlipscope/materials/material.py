@@ -18,7 +18,8 @@ A material file (YAML) looks like::
       generated_interstitials: {Mo: 2}   # any structure: sites found by pymatgen-analysis-defects (Voronoi)
       elastic: [vacancy]           # defect cells whose elastic constants are computed
     surfaces: [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
-    polymorphs: {}                 # energy ranking: phase -> DFT energy above the ground state (eV/atom)
+    polymorphs: {phases: {fcc: {energy_above_ev_atom: 0.42, source: ...}}}   # energy ranking (eV/atom above)
+    chemical_potentials: {}        # compounds: elemental ground states, {El: {ase_reference: true} | {file: ...}}
     phonons: {cells: [perfect, vacancy]}
     migration: [vacancy]           # NEB paths: vacancy, interstitial (where the prototype has a hop)
     reference: mo_dft.yaml         # reference values (and thresholds), relative to the file or shipped
