@@ -74,3 +74,19 @@ def test_bad_reference_files(tmp_path, text, field):
     with pytest.raises(InputError) as info:
         TabulatedReference.from_file(path)
     assert str(path) in str(info.value) and f"'{field}'" in str(info.value)
+
+
+def test_reference_file_thresholds_name_their_source(tmp_path):
+    path = tmp_path / "ref.yaml"
+    path.write_text(
+        "name: t\nsource: mine\nvalues:\n  eos.lattice_constant_a: 3.17\n"
+        "thresholds:\n  eos.lattice_constant_a: {value: 0.02, source: 'default tolerance'}\n  eos.bulk_modulus_gpa: 10\n"
+    )
+    ref = TabulatedReference.from_file(path)
+    assert ref.thresholds == {
+        "eos.lattice_constant_a": (0.02, "default tolerance"),
+        "eos.bulk_modulus_gpa": (10.0, "mine"),
+    }
+    path.write_text("name: t\nvalues: {}\nthresholds:\n  eos.lattice_constant_a: -1\n")
+    with pytest.raises(InputError, match="thresholds.eos.lattice_constant_a"):
+        TabulatedReference.from_file(path)

@@ -7,7 +7,11 @@ A tabulated reference file (YAML or JSON) looks like::
       eos.lattice_constant_a: {value: 5.461, source: "CASTEP PW91, GAP-18 testing framework"}
       elastic_perfect.c11_gpa: 153.29          # a bare number is fine too
 
-Keys are full value names (``label.key``, see :mod:`mlipscope.properties.base`).
+    thresholds:                              # optional: acceptable absolute errors, same keys and units
+      eos.lattice_constant_a: {value: 0.02, source: "default tolerance: 0.4 % of a"}
+
+Keys are full value names (``label.key``, see :mod:`mlipscope.properties.base`). Thresholds feed the analysis
+(pass shares, difficulty ranking); a run config's ``[analysis] thresholds`` override them.
 """
 
 from __future__ import annotations
@@ -35,9 +39,15 @@ class Reference(ABC):
 class TabulatedReference(Reference):
     """Reference values read from a YAML/JSON file (see the module docstring for the format)."""
 
-    def __init__(self, values: dict[str, tuple[float, str]], name: str = "tabulated") -> None:
+    def __init__(
+        self,
+        values: dict[str, tuple[float, str]],
+        name: str = "tabulated",
+        thresholds: dict[str, tuple[float, str]] | None = None,
+    ) -> None:
         self.values = values
         self.name = name
+        self.thresholds = thresholds or {}
 
     @classmethod
     def from_file(cls, path: str | Path) -> TabulatedReference:
@@ -51,21 +61,32 @@ class TabulatedReference(Reference):
             raise InputError(path, "file contents", f"valid {path.suffix.lstrip('.') or 'YAML'} ({exc})") from None
         if not isinstance(data, dict) or not isinstance(data.get("values"), dict):
             raise InputError(path, "values", "a mapping of 'label.key' to a number or {value, source}")
-        values: dict[str, tuple[float, str]] = {}
         default_source = str(data.get("source", data.get("name", path.name)))
-        for key, entry in data["values"].items():
-            if isinstance(entry, dict):
-                raw, source = entry.get("value"), str(entry.get("source", default_source))
-            else:
-                raw, source = entry, default_source
-            if isinstance(raw, bool) or not isinstance(raw, int | float):
-                raise InputError(path, f"values.{key}", "a number (or a mapping with a numeric 'value')", got=raw)
-            values[str(key)] = (float(raw), source)
-        return cls(values, name=str(data.get("name", path.stem)))
+        values = _entries(path, "values", data["values"], default_source)
+        thresholds = _entries(path, "thresholds", data.get("thresholds") or {}, default_source)
+        for key, (value, _) in thresholds.items():
+            if not value > 0:
+                raise InputError(path, f"thresholds.{key}", "a positive acceptable error", got=value)
+        return cls(values, name=str(data.get("name", path.stem)), thresholds=thresholds)
 
     def values_for(self, prop: Property) -> dict[str, tuple[float, str]]:
         prefix = prop.label + "."
         return {k: v for k, v in self.values.items() if k.startswith(prefix)}
+
+
+def _entries(path: Path, section: str, table: object, default_source: str) -> dict[str, tuple[float, str]]:
+    if not isinstance(table, dict):
+        raise InputError(path, section, "a mapping of 'label.key' to a number or {value, source}", got=table)
+    out: dict[str, tuple[float, str]] = {}
+    for key, entry in table.items():
+        if isinstance(entry, dict):
+            raw, source = entry.get("value"), str(entry.get("source", default_source))
+        else:
+            raw, source = entry, default_source
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise InputError(path, f"{section}.{key}", "a number (or a mapping with a numeric 'value')", got=raw)
+        out[str(key)] = (float(raw), source)
+    return out
 
 
 class CalculatorReference(Reference):

@@ -365,8 +365,9 @@ class MainJob:
         table = store.error_table(include_hyperparameters=True)
         try:
             if len(cfg.materials()) == 1:
+                settings = self._analysis_settings(cfg.material)
                 path = write_analysis_report(
-                    table, cfg.analysis, cfg.out_dir, title=cfg.name, run_summary=run_summary, settings_source=cfg.path
+                    table, settings, cfg.out_dir, title=cfg.name, run_summary=run_summary, settings_source=cfg.path
                 )
             else:
                 path = self._cross_material_report(table, run_summary)
@@ -376,6 +377,18 @@ class MainJob:
             return None
         self.console.print(f"report: {path}")
         return path
+
+    def _analysis_settings(self, material: str) -> dict[str, Any]:
+        """The config's ``[analysis]`` settings, with the acceptable-error thresholds of the material's reference
+        file under those the config sets itself."""
+        from mlipscope.runner.benchmark import load_reference
+
+        settings = dict(self.config.analysis)
+        reference = load_reference(self.config.reference, material)
+        shipped = {k: v for k, (v, _) in getattr(reference, "thresholds", {}).items()}
+        if shipped:
+            settings["thresholds"] = {**shipped, **settings.get("thresholds", {})}
+        return settings
 
     def _cross_material_report(self, table, run_summary: dict[str, Any]) -> Path:
         """One analysis report per material (``<out>/<material>/index.html``) and an index page comparing the
@@ -392,8 +405,9 @@ class MainJob:
                 continue
             sub = table.loc[ids].dropna(axis=1, how="all")
             sub.to_csv(cfg.out_dir / f"errors_{name}.csv")
+            settings = self._analysis_settings(spec)
             report = write_analysis_report(
-                sub, cfg.analysis, cfg.out_dir / name, title=f"{cfg.name}: {name}", settings_source=cfg.path
+                sub, settings, cfg.out_dir / name, title=f"{cfg.name}: {name}", settings_source=cfg.path
             )
             sections[name] = (sub, report)
         return write_cross_material_index(sections, cfg.out_dir, title=cfg.name, run_summary=run_summary)
