@@ -80,7 +80,8 @@ def test_reference_file_thresholds_name_their_source(tmp_path):
     path = tmp_path / "ref.yaml"
     path.write_text(
         "name: t\nsource: mine\nvalues:\n  eos.lattice_constant_a: 3.17\n"
-        "thresholds:\n  eos.lattice_constant_a: {value: 0.02, source: 'default tolerance'}\n  eos.bulk_modulus_gpa: 10\n"
+        "thresholds:\n  eos.lattice_constant_a: {value: 0.02, source: 'default tolerance'}\n"
+        "  eos.bulk_modulus_gpa: 10\n"
     )
     ref = TabulatedReference.from_file(path)
     assert ref.thresholds == {
