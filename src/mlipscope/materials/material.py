@@ -186,13 +186,14 @@ class Material:
             ) from None
 
     def fingerprint(self) -> str:
-        """Hash of everything that changes what a property computes (for provenance and stored-result keys)."""
-        payload = {
-            "name": self.name,
-            "species": list(self.species),
-            "structure": self.structure.content(),
-        }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        """Hash of the material's identity and crystal (name, species, structure, a structure file's content); each
+        property's own settings (defect, supercell, ...) are part of its configuration. Computed once."""
+        cached = self.__dict__.get("_fingerprint")
+        if cached is None:
+            payload = {"name": self.name, "species": list(self.species), "structure": self.structure.content()}
+            cached = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+            object.__setattr__(self, "_fingerprint", cached)  # frozen dataclass: a cache, not a field
+        return cached
 
     def __reduce__(self):
         # a material loaded from a file travels as its path (properties stay small for Dask); workers reload it
