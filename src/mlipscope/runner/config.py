@@ -63,6 +63,20 @@ class RunConfig:
         used = [self.material] + [s.material or self.material for s in (*self.ensembles, *self.potentials)]
         return list(dict.fromkeys(used))
 
+    def properties_for(self, material: str | None = None) -> list:
+        """The suite's properties for ``material`` (default: the run's). In a run over several materials each
+        material gets the run's suite kind, restricted to the listed labels (and overrides) its suite has."""
+        from mlipscope.properties.suite import build_suite, suite_entries
+
+        material = material or self.material
+        if len(self.materials()) == 1:
+            return build_suite(self.suite, self.suite_properties, self.suite_overrides, material=material)
+        name = self.suite if material == self.material else self.suite.rpartition("-")[2]
+        known = {e.label for e in suite_entries(name, material=material)}
+        labels = [label for label in self.suite_properties if label in known] if self.suite_properties else None
+        overrides = {k: v for k, v in self.suite_overrides.items() if k in known}
+        return build_suite(name, labels, overrides, material=material)
+
 
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "run": {
@@ -239,28 +253,8 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
     if not ensembles and not potentials:
         raise InputError(path, "ensemble", "at least one [[ensemble]] or [[potentials]] entry")
 
-    from mlipscope.properties.suite import build_suite
-
-    kind = suite_name.rpartition("-")[2]
     labels = suite.get("properties") or None
     overrides = suite.get("overrides", {})
-    materials = list(dict.fromkeys([run_material] + [s.material or run_material for s in (*ensembles, *potentials)]))
-    for material in materials:
-        # instantiating the selected properties checks the suite name, the labels and the override settings; a run
-        # over several materials selects, in each, the listed labels that its suite has
-        try:
-            name = suite_name if material == run_material else kind
-            if len(materials) > 1:
-                from mlipscope.properties.suite import suite_entries
-
-                known = {e.label for e in suite_entries(name, material=material)}
-                mine = [label for label in labels if label in known] if labels else None
-                build_suite(name, mine or None, {k: v for k, v in overrides.items() if k in known}, material=material)
-            else:
-                build_suite(name, labels, overrides, material=material)
-        except InputError as exc:
-            field = "suite.name" if exc.field == "suite" else f"suite.{exc.field.removeprefix('suite.')}"
-            raise InputError(path, field, exc.expected, got=exc.got) from None
     reference = suite.get("reference", "material")
     if reference not in ("material", "none") and not reference.startswith("calc:"):
         from mlipscope.materials import reference_dir
@@ -281,7 +275,7 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
     analysis = raw.get("analysis", {})
     if not isinstance(analysis, dict):
         raise InputError(path, "analysis", "a table", got=analysis)
-    return RunConfig(
+    config = RunConfig(
         path=path,
         name=run.get("name", path.stem),
         db_path=_path("db", f"{path.stem}.duckdb"),
@@ -299,3 +293,10 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
         analysis=analysis,
         material=run_material,
     )
+    for material in config.materials():
+        try:  # instantiating the selected properties checks the suite name, the labels and the override settings
+            config.properties_for(material)
+        except InputError as exc:
+            field = "suite.name" if exc.field == "suite" else f"suite.{exc.field.removeprefix('suite.')}"
+            raise InputError(path, field, exc.expected, got=exc.got) from None
+    return config

@@ -20,7 +20,6 @@ from typing import Any
 from rich.console import Console
 
 from mlipscope.properties.base import Property
-from mlipscope.properties.suite import build_suite
 from mlipscope.runner.config import EnsembleSpec, RunConfig, load_config
 from mlipscope.runner.evaluate import EvaluationOutcome, property_config_hash
 from mlipscope.runner.progress import RunProgress
@@ -117,19 +116,7 @@ class MainJob:
         self.summary = RunSummary()
 
     def properties(self, material: str | None = None) -> list[Property]:
-        """The suite's properties for ``material`` (default: the run's). In a run over several materials each
-        gets the suite kind of the run, restricted to the listed labels it has."""
-        cfg = self.config
-        material = material or cfg.material
-        if len(cfg.materials()) == 1:
-            return build_suite(cfg.suite, cfg.suite_properties, cfg.suite_overrides, material=material)
-        from mlipscope.properties.suite import suite_entries
-
-        name = cfg.suite if material == cfg.material else cfg.suite.rpartition("-")[2]
-        known = {e.label for e in suite_entries(name, material=material)}
-        labels = [label for label in cfg.suite_properties if label in known] if cfg.suite_properties else None
-        overrides = {k: v for k, v in cfg.suite_overrides.items() if k in known}
-        return build_suite(name, labels, overrides, material=material)
+        return self.config.properties_for(material)
 
     def run(self) -> RunSummary:
         from mlipscope.store.duckdb_store import ResultsStore
