@@ -173,18 +173,6 @@ class Material:
         d = neighbor_list("d", atoms, 0.6 * float(min(atoms.cell.lengths())) + 4.0)
         return float(d.min())
 
-    @property
-    def interstitial_species(self) -> tuple[str, ...]:
-        return self.species
-
-    def dataset(self, role: str, short_name: str) -> str:
-        try:
-            return self.datasets[role][short_name]
-        except KeyError:
-            raise InputError(
-                self.source or None, f"datasets.{role}", f"a dataset named '{short_name}'", got=self.datasets.get(role)
-            ) from None
-
     def fingerprint(self) -> str:
         """Hash of the material's identity and crystal (name, species, structure, a structure file's content); each
         property's own settings (defect, supercell, ...) are part of its configuration. Computed once."""

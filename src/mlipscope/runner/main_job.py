@@ -505,7 +505,7 @@ def analyze_command(
 
         if not db_path.is_file():
             raise InputError(db_path, "--db", "an existing mlipscope results database")
-        with ResultsStore(db_path) as store:
+        with ResultsStore(db_path, read_only=True) as store:  # analysing never writes to the database
             table = store.error_table(include_hyperparameters=True)
     else:
         table = table_path

@@ -63,6 +63,37 @@ _MODEL_FIELDS = (
 _JSON_FIELDS = ("hyperparameters", "software_versions", "details")
 
 
+def check_is_results_database(path: Path) -> None:
+    """Refuse a file that is not an intact mlipscope results database, opening it read-only (nothing is written:
+    a truncated file or another program's DuckDB file keeps every byte)."""
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            path, "file contents", f"an intact mlipscope results database (it cannot be opened: {first[:200]})"
+        ) from None
+    try:
+        tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        version = None
+        if "meta" in tables:
+            row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = row[0] if row else None
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise InputError(
+            path, "file contents", f"an intact mlipscope results database (it cannot be read: {first[:200]})"
+        ) from None
+    finally:
+        con.close()
+    missing = {"meta", "models", "evaluations", "property_values"} - tables
+    if version is None or missing:
+        shown = sorted(tables)[:8]
+        raise InputError(
+            path, "tables", f"an mlipscope results database (tables meta, models, evaluations, ...); it has {shown}"
+        )
+
+
 class ResultsStore:
     """The results database. Use as a context manager or call :meth:`close`."""
 
@@ -72,6 +103,8 @@ class ResultsStore:
             raise InputError(self.path, "path", "an existing mlipscope results database")
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_file() and self.path.stat().st_size > 0:
+            check_is_results_database(self.path)  # before any write: a foreign or damaged file stays as it is
         try:
             self._con = duckdb.connect(str(self.path), read_only=read_only)
             if not read_only:
