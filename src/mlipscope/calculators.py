@@ -129,20 +129,7 @@ def make_calculator(spec: str) -> Calculator:
 
         return load_model_calculator(path)
     if ":" in spec:
-        module_name, _, func_name = spec.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise InputError(
-                None, "calculator", f"an importable module in 'module:function' ({exc})", got=spec
-            ) from None
-        factory = getattr(module, func_name, None)
-        if not callable(factory):
-            raise InputError(None, "calculator", f"a callable '{func_name}' in module '{module_name}'", got=spec)
-        calc = factory()
-        if not isinstance(calc, Calculator) and not hasattr(calc, "get_potential_energy"):
-            raise InputError(None, "calculator", f"'{spec}' to return an ASE calculator", got=type(calc).__name__)
-        return calc
+        return _from_factory(spec)
     raise InputError(
         None,
         "calculator",
@@ -150,3 +137,34 @@ def make_calculator(spec: str) -> Calculator:
         "'module:function', or a fitted model path",
         got=spec,
     )
+
+
+def _from_factory(spec: str) -> Calculator:
+    """``module:function``: import the module, call the factory with no arguments, check it gave a calculator.
+    Every failure is one clear error naming the module, the function and the exception's message."""
+    module_name, _, func_name = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - any import failure (ImportError, SyntaxError, ...) is the user's spec
+        raise InputError(
+            None, "calculator", f"an importable module '{module_name}' ({type(exc).__name__}: {exc})", got=spec
+        ) from None
+    factory = getattr(module, func_name, None)
+    if not callable(factory):
+        raise InputError(None, "calculator", f"a callable '{func_name}' in module '{module_name}'", got=spec)
+    try:
+        calc = factory()
+    except TypeError as exc:
+        raise InputError(
+            None, "calculator", f"'{module_name}:{func_name}' callable with no arguments ({exc})", got=spec
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - a factory that fails is reported, not a traceback
+        raise InputError(
+            None,
+            "calculator",
+            f"'{module_name}:{func_name}' to return a calculator, but it raised {type(exc).__name__}: {exc}",
+            got=spec,
+        ) from None
+    if not isinstance(calc, Calculator) and not hasattr(calc, "get_potential_energy"):
+        raise InputError(None, "calculator", f"'{spec}' to return an ASE calculator", got=type(calc).__name__)
+    return calc

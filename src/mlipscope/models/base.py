@@ -33,6 +33,18 @@ class Hyperparameter:
     choices: tuple[Any, ...] = ()
     description: str = ""
 
+    def type_error(self, value: Any) -> str | None:
+        """What a fixed ``value`` should have been, when its type does not fit this hyperparameter (else None)."""
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if self.scale == "categorical":
+            kinds = {type(c) for c in self.choices}
+            if type(value) not in kinds and not (numeric and kinds <= {int, float}):
+                return f"one of {list(self.choices)} (a {' or '.join(sorted(k.__name__ for k in kinds))})"
+            return None
+        if self.scale == "int":
+            return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+        return None if numeric else "a number"
+
     def from_unit(self, u: float) -> Any:
         """Map u in [0, 1) to a value of this hyperparameter (used by the random / LHS / Sobol samplers)."""
         u = min(max(float(u), 0.0), 1.0 - 1e-12)

@@ -214,10 +214,17 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
             raise InputError(path, f"{where}.family", f"one of {sorted(FAMILIES)}", got=table["family"])
         from mlipscope.models.registry import get_family
 
-        names = get_family(table["family"]).hyperparameter_space().names
-        for key in table.get("fixed", {}):
+        space = get_family(table["family"]).hyperparameter_space()
+        names = space.names
+        for key, value in table.get("fixed", {}).items():
             if key not in names:
                 raise InputError(path, f"{where}.fixed.{key}", f"a hyperparameter of {table['family']}: {names}")
+            expected = space.parameters[names.index(key)].type_error(value)
+            if expected:
+                raise InputError(path, f"{where}.fixed.{key}", expected, got=value)
+        for j, seed in enumerate(table.get("seeds", [0])):
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise InputError(path, f"{where}.seeds[{j}]", "a non-negative integer seed", got=seed)
         if table["n"] < 0:
             raise InputError(path, f"{where}.n", "a non-negative integer", got=table["n"])
         if table.get("sampler", "sobol") not in SAMPLERS:
@@ -275,14 +282,23 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
     analysis = raw.get("analysis", {})
     if not isinstance(analysis, dict):
         raise InputError(path, "analysis", "a table", got=analysis)
+    from mlipscope.analysis import AnalysisConfig
+
+    AnalysisConfig.from_dict(analysis, source=path)  # a bad analysis setting is found now, not after the run
+    workers = run.get("workers", os.cpu_count() or 1)
+    if workers < 1:
+        raise InputError(path, "run.workers", "at least 1 worker", got=workers)
+    timeout = run.get("task_timeout_s", 900)
+    if not timeout > 0:
+        raise InputError(path, "run.task_timeout_s", "a positive time limit in seconds", got=timeout)
     config = RunConfig(
         path=path,
         name=run.get("name", path.stem),
         db_path=_path("db", f"{path.stem}.duckdb"),
         out_dir=_path("out", f"{path.stem}-report"),
         models_dir=_path("models_dir", f"{path.stem}-models"),
-        task_timeout_s=float(run.get("task_timeout_s", 900)),
-        workers=int(run.get("workers", os.cpu_count() or 1)),
+        task_timeout_s=float(timeout),
+        workers=int(workers),
         training_sets=training_sets,
         ensembles=ensembles,
         potentials=potentials,

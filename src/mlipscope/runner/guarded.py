@@ -49,15 +49,26 @@ class GuardedCalculator(Calculator):
         try:
             # get_property, not atoms.get_forces(): constraints are applied once, by the caller's Atoms
             wanted = ["energy"] + [p for p in ("forces", "stress") if p in properties]
-            results = {name: np.array(self.inner.get_property(name, self.atoms)) for name in wanted}
-            results["energy"] = float(results["energy"])
+            results = {name: np.array(self.inner.get_property(name, self.atoms), dtype=float) for name in wanted}
         finally:
             self.seconds_inside += time.perf_counter() - start
             self.n_calls += 1
+        _check_shapes(results, len(self.atoms))
         energy = float(results["energy"])
         if not math.isfinite(energy) or any(not np.all(np.isfinite(v)) for v in results.values()):
             raise EvaluationError("calculator returned non-finite energy, forces or stress")
         if abs(energy) / max(len(self.atoms), 1) > self.max_abs_energy_per_atom_ev:
             raise EvaluationError(f"exploding energy: {energy / len(self.atoms):.3g} eV/atom")
-        results["free_energy"] = energy
+        results["energy"] = results["free_energy"] = energy
         self.results = results
+
+
+def _check_shapes(results: dict[str, np.ndarray], n_atoms: int) -> None:
+    """Refuse results of the wrong shape with a message that says so (not a numpy broadcast error later)."""
+    if results["energy"].size != 1:
+        raise EvaluationError(f"calculator returned an energy of shape {results['energy'].shape}, expected a scalar")
+    results["energy"] = results["energy"].reshape(())
+    if "forces" in results and results["forces"].shape != (n_atoms, 3):
+        raise EvaluationError(f"calculator returned forces of shape {results['forces'].shape} for {n_atoms} atoms")
+    if "stress" in results and results["stress"].shape not in ((6,), (3, 3)):
+        raise EvaluationError(f"calculator returned a stress of shape {results['stress'].shape}, expected (6,)")

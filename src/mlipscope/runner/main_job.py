@@ -26,6 +26,8 @@ from mlipscope.runner.progress import RunProgress
 from mlipscope.runner.tasks import FitOutcome, PlannedModel, evaluate_task, fit_planned, load_dataset_cached
 
 log = logging.getLogger(__name__)
+#: above this many planned ensemble members the run warns with the counts before planning
+LARGE_ENSEMBLE = 20_000
 
 
 @dataclass
@@ -110,10 +112,15 @@ class MainJob:
     ) -> None:
         self.config = config
         self.scheduler = scheduler
+        if n_workers is not None and n_workers < 1:
+            from mlipscope.errors import InputError
+
+            raise InputError(None, "--workers", "at least 1 worker", got=n_workers)
         self.n_workers = n_workers or config.workers
         self.console = console or Console(stderr=True)
         self.show_progress = show_progress
         self.summary = RunSummary()
+        self.report_error = ""
 
     def properties(self, material: str | None = None) -> list[Property]:
         return self.config.properties_for(material)
@@ -127,7 +134,14 @@ class MainJob:
         with ResultsStore(cfg.db_path) as store:
             self._execute(store)
             self.summary.wall_time_s = time.perf_counter() - start
-            self._report(store)
+            report = self._report(store)
+        if report is None:
+            from mlipscope.errors import MlipscopeError
+
+            raise MlipscopeError(
+                f"every result is stored in {cfg.db_path}, but the report could not be made: {self.report_error}"
+                f" (rerun `mlipscope analyze --db {cfg.db_path}` once fixed)"
+            )
         return self.summary
 
     # -- stages -------------------------------------------------------------------------------------------------
@@ -136,7 +150,7 @@ class MainJob:
         from mlipscope.store.duckdb_store import model_id_for
 
         cfg = self.config
-        from mlipscope.calculators import calculator_species, check_species
+        from mlipscope.calculators import calculator_species, check_species, make_calculator
         from mlipscope.errors import InputError
         from mlipscope.materials import load_material
         from mlipscope.runner.benchmark import load_reference
@@ -161,8 +175,13 @@ class MainJob:
                         f"training data with every element of material '{material.name}' {list(material.species)}",
                         got=f"{name}: species {dataset.species}",
                     )
-        for pot in cfg.potentials:
+        for i, pot in enumerate(cfg.potentials):
             check_species(pot.name, calculator_species(pot.calculator), load_material(pot.material or cfg.material))
+            try:  # importable, builds, returns a calculator: found now, not after the fits
+                make_calculator(pot.calculator)
+            except InputError as exc:
+                raise InputError(cfg.path, f"potentials[{i}].calculator", exc.expected, got=pot.calculator) from None
+        self._warn_if_large()
         hashes = {name: store.add_dataset(dataset) for name, dataset in datasets.items()}
         members = [
             member
@@ -185,6 +204,17 @@ class MainJob:
             )
             potentials.append((model_id, pot.calculator, material_spec))
         return members, potentials
+
+    def _warn_if_large(self) -> None:
+        """Say what a very large config plans before planning it (10⁶ members take minutes and gigabytes)."""
+        cfg = self.config
+        n_members = sum(s.n * max(len(s.training_sets), 1) * max(len(s.seeds), 1) for s in cfg.ensembles)
+        if n_members > LARGE_ENSEMBLE:
+            n_props = max(len(self.properties(m)) for m in cfg.materials())
+            self.console.print(
+                f"[yellow]warning: {cfg.path}: {n_members:,} ensemble members planned "
+                f"(× {n_props} properties ≈ {n_members * n_props:,} evaluations)"
+            )
 
     def _execute(self, store) -> None:
         members, potentials = self._plan(store)
@@ -359,8 +389,8 @@ class MainJob:
             else:
                 path = self._cross_material_report(table, run_summary)
         except Exception as exc:  # noqa: BLE001 - the stored results are safe; say why the report is missing
-            self.console.print(f"[red]analysis/report failed: {type(exc).__name__}: {exc}")
-            log.exception("analysis failed")
+            self.report_error = f"{type(exc).__name__}: {exc}"
+            log.debug("analysis failed", exc_info=True)
             return None
         self.console.print(f"report: {path}")
         return path
@@ -476,11 +506,31 @@ def sample_command(
             'properties = ["errors_mlearn_test"]',
         ]
     )
+    from mlipscope.errors import InputError
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "sample.toml"
         path.write_text(text)
-        config = load_config(path)
+        try:
+            config = load_config(path)
+        except InputError as exc:  # name the user's argument, not the file written for them
+            key = exc.field.removeprefix("ensemble[0].").split(".")[0].split("[")[0]
+            arg = SAMPLE_ARGUMENTS.get(key, exc.field)
+            raise InputError("mlipscope sample", arg, exc.expected, got=exc.got) from None
     MainJob(config).run()
+
+
+#: config keys of the TOML that ``mlipscope sample`` writes -> the command-line arguments they come from
+SAMPLE_ARGUMENTS = {
+    "family": "--family",
+    "n": "--n",
+    "training_sets": "--training-sets",
+    "seeds": "--seeds",
+    "sampler": "--sampler",
+    "sampler_seed": "--sampler-seed",
+    "db": "--db",
+    "models_dir": "--models-dir",
+}
 
 
 def _abs_or_name(name: str) -> str:
