@@ -8,7 +8,7 @@ import math
 import sys
 from pathlib import Path
 
-from mlipscope.errors import MlipscopeError
+from mlipscope.errors import InputError, MlipscopeError
 
 
 def _add_benchmark(sub) -> None:
@@ -103,6 +103,8 @@ def cmd_benchmark(args) -> int:
     from mlipscope.store.duckdb_store import ResultsStore
 
     console = Console(stderr=True)
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise InputError(None, "--time-limit", "a positive time limit in seconds", got=args.time_limit)
     properties = suite_properties(args.suite, args.properties, material=args.material)
     material = properties[0].material if properties else None
     if material is not None:
@@ -134,6 +136,7 @@ def cmd_benchmark(args) -> int:
             calculator=calculator,
             time_limit_s=args.time_limit,
             on_progress=on_progress,
+            isolate_with_reference=args.reference,
         )
         rows = store.evaluations()
     labels = {p.label for p in properties}

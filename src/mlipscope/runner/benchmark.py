@@ -52,9 +52,12 @@ def benchmark_calculator(
     calculator=None,
     time_limit_s: float | None = None,
     on_progress: Callable[[str, EvaluationOutcome | None], None] | None = None,
+    isolate_with_reference: str | None = None,
 ) -> BenchmarkRun:
     """Evaluate ``properties`` for one calculator spec, storing each outcome as it completes (resumable).
-    ``calculator``: the calculator built from the spec, if the caller already has it (else built on first need)."""
+    ``calculator``: the calculator built from the spec, if the caller already has it (else built on first need).
+    ``isolate_with_reference``: a reference spec; evaluations then run in a sandbox child (:mod:`.sandbox`), so a
+    crash or hang of the calculator is a stored failure and a hard time limit holds."""
     from mlipscope.store.duckdb_store import model_id_for, software_versions
 
     model_id = model_id_for(family, {"calculator": calculator_spec}, None, "")
@@ -71,11 +74,18 @@ def benchmark_calculator(
             if on_progress:
                 on_progress(prop.label, None)
             continue
-        if calculator is None:
-            calculator = make_calculator(calculator_spec)
         start = time.perf_counter()
-        context = contexts.setdefault(prop.material.fingerprint(), MaterialContext(prop.material))
-        outcome = evaluate_property(prop, calculator, reference, time_limit_s=time_limit_s, context=context)
+        if isolate_with_reference is not None:
+            from mlipscope.runner.tasks import evaluate_task
+
+            *_, outcome = evaluate_task(
+                model_id, calculator_spec, prop, config_hash, isolate_with_reference, time_limit_s
+            )
+        else:
+            if calculator is None:
+                calculator = make_calculator(calculator_spec)
+            context = contexts.setdefault(prop.material.fingerprint(), MaterialContext(prop.material))
+            outcome = evaluate_property(prop, calculator, reference, time_limit_s=time_limit_s, context=context)
         if outcome.ok:
             store.add_evaluation(
                 model_id,

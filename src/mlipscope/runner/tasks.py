@@ -139,8 +139,35 @@ def evaluate_task(
     config_hash: str,
     reference_spec: str,
     time_limit_s: float | None,
+    isolate: bool = True,
 ) -> tuple[str, str, EvaluationOutcome]:
-    """Evaluate one (model, property) pair in a worker."""
+    """Evaluate one (model, property) pair in a worker: in the worker's sandbox child (:mod:`.sandbox`), so that
+    a crash or a hang inside a calculator call is recorded as a failed evaluation; ``isolate=False`` runs it in
+    this process."""
+    args = (model_id, model, prop, config_hash, reference_spec, time_limit_s)
+    if not isolate:
+        return evaluate_in_process(*args)
+    from mlipscope.runner.sandbox import SandboxCrash, hard_limit_s, worker_sandbox
+
+    start = time.perf_counter()
+    try:
+        return worker_sandbox().call(
+            "mlipscope.runner.tasks:evaluate_in_process", args, timeout_s=hard_limit_s(time_limit_s)
+        )
+    except SandboxCrash as crash:
+        outcome = EvaluationOutcome(prop.label, "failed", reason=crash.reason, wall_time_s=time.perf_counter() - start)
+        return model_id, config_hash, outcome
+
+
+def evaluate_in_process(
+    model_id: str,
+    model: str,
+    prop: Property,
+    config_hash: str,
+    reference_spec: str,
+    time_limit_s: float | None,
+) -> tuple[str, str, EvaluationOutcome]:
+    """Evaluate one (model, property) pair in this process (the sandbox child calls this)."""
     try:
         calculator = calculator_for(model)
         reference = reference_for(reference_spec, prop.material.source or prop.material.name)
