@@ -83,11 +83,43 @@ def _dataset_name(name_or_path: str) -> str:
     return Path(name_or_path).stem if "/" in name_or_path else name_or_path
 
 
+def check_scheduler_address(address: str, timeout_s: float = 3.0) -> tuple[str, int]:
+    """``tcp://host:port`` of a Dask scheduler that accepts connections, checked at once (a bad address would
+    otherwise hang for Dask's connect timeout, then end in a traceback)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from mlipscope.errors import InputError
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if parts.scheme not in ("tcp", "tls") or not host or not port:
+        raise InputError(None, "--scheduler", "a Dask scheduler address tcp://host:port", got=address)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InputError(
+            None, "--scheduler", f"a running Dask scheduler at {host}:{port} (cannot connect: {reason})", got=address
+        ) from None
+    return host, port
+
+
 def _make_client(scheduler: str | None, n_workers: int):
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
-        return Client(scheduler), None
+        check_scheduler_address(scheduler)
+        try:
+            return Client(scheduler, timeout="15s"), None
+        except (OSError, TimeoutError) as exc:
+            from mlipscope.errors import InputError
+
+            raise InputError(None, "--scheduler", f"a Dask scheduler that answers ({exc})", got=scheduler) from None
     cluster = LocalCluster(
         n_workers=n_workers,
         threads_per_worker=1,
@@ -130,6 +162,8 @@ class MainJob:
 
         start = time.perf_counter()
         cfg = self.config
+        if self.scheduler:
+            check_scheduler_address(self.scheduler)  # at once, before the store is touched
         cfg.db_path.parent.mkdir(parents=True, exist_ok=True)
         with ResultsStore(cfg.db_path) as store:
             self._execute(store)
