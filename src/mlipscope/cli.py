@@ -33,6 +33,7 @@ def _add_benchmark(sub) -> None:
     )
     p.add_argument("--db", default="results.duckdb", help="results database (DuckDB file)")
     p.add_argument("--time-limit", type=float, default=None, help="per-property time limit, s")
+    p.add_argument("--retry-failed", action="store_true", help="evaluate stored failures again")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
 
 
@@ -43,6 +44,7 @@ def _add_run(sub) -> None:
     p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:port)")
     p.add_argument("--workers", type=int, default=None, help="LocalCluster workers (default: number of cores)")
     p.add_argument("--db", type=Path, default=None, help="override the config's database path")
+    p.add_argument("--retry-failed", action="store_true", help="evaluate every stored failure again")
     p.add_argument("--out", type=Path, default=None, help="override the config's output directory")
 
 
@@ -137,6 +139,7 @@ def cmd_benchmark(args) -> int:
             time_limit_s=args.time_limit,
             on_progress=on_progress,
             isolate_with_reference=args.reference,
+            retry_failed=args.retry_failed,
         )
         rows = store.evaluations()
     labels = {p.label for p in properties}
@@ -214,6 +217,7 @@ def cmd_run(args) -> int:
         quick=args.quick,
         scheduler=args.scheduler,
         n_workers=args.workers,
+        retry_failed=args.retry_failed,
         db_path=args.db,
         out_dir=args.out,
     )

@@ -107,6 +107,11 @@ class Property(ABC):
             return context
         return MaterialContext(self.material)
 
+    def input_paths(self) -> list[str]:
+        """Files this property reads (their content is part of its evaluations' stored keys): the material file
+        and, in subclasses, datasets and reference curves."""
+        return [self.material.source] if self.material.source else []
+
     def config(self) -> dict[str, Any]:
         """Configuration as a JSON-able dict (stored with each evaluation for provenance)."""
         out = {k: v for k, v in vars(self).items() if not k.startswith("_")}

@@ -79,6 +79,17 @@ def load_dataset(spec: Dataset | str | Path) -> Dataset:
     return _load_cached(str(spec), 0)
 
 
+def dataset_path(spec: Dataset | str | Path) -> str | None:
+    """The file a dataset spec names (a path, or a shipped example's file); None for in-memory datasets."""
+    if isinstance(spec, Dataset):
+        return str(spec.path) if spec.path else None
+    if Path(spec).is_file():
+        return str(Path(spec).resolve())
+    from mlipscope.data.examples import EXAMPLES, example_path
+
+    return str(example_path(str(spec))) if str(spec) in EXAMPLES else None
+
+
 class DatasetErrors(Property):
     """RMSE and MAE of energies, forces and stresses of a model on a labelled dataset.
 
@@ -101,6 +112,9 @@ class DatasetErrors(Property):
         self.dataset = dataset if isinstance(dataset, Dataset) else str(dataset)
         self.per_config_type = per_config_type
         self.progress = progress
+
+    def input_paths(self) -> list[str]:
+        return super().input_paths() + [p for p in [dataset_path(self.dataset)] if p]
 
     def config(self) -> dict[str, Any]:
         out = super().config()

@@ -100,6 +100,13 @@ class EnergyRanking(Property):
         self.fmax = fmax
         self.max_steps = max_steps
 
+    def input_paths(self) -> list[str]:
+        from mlipscope.properties.dataset_errors import dataset_path
+
+        if self.structures == POLYMORPHS:
+            return super().input_paths()
+        return super().input_paths() + [p for p in [dataset_path(self.structures)] if p]
+
     def config(self) -> dict[str, Any]:
         out = super().config()
         if isinstance(self.structures, Dataset):

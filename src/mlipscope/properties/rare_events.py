@@ -170,6 +170,11 @@ class RareEventForces(Property):
         self.dataset = str(dataset)
         self.max_frames = max_frames
 
+    def input_paths(self) -> list[str]:
+        from mlipscope.properties.dataset_errors import dataset_path
+
+        return super().input_paths() + [p for p in [dataset_path(self.dataset)] if p]
+
     def compute(self, calculator: Calculator, context=None) -> PropertyResult:
         data = load_re_dataset(self.dataset)
         frames = data.frames[: self.max_frames] if self.max_frames else data.frames

@@ -150,6 +150,10 @@ class LiquidRDF(Property):
             details["reference_peak_a"] = first_peak(r_ref, g_ref)[0]
         return self.result(values, units, error_metrics=error_metrics, details=details)
 
+    def input_paths(self) -> list[str]:
+        ref = self._reference_path()
+        return super().input_paths() + ([str(ref)] if ref is not None else [])
+
     def _reference_path(self) -> Path | None:
         """The reference curve: a file path, or a file shipped in ``package_data/reference`` (the material's
         ``liquid.reference_rdf``); None without one."""

@@ -10,7 +10,13 @@ from mlipscope.calculators import make_calculator
 from mlipscope.properties.base import Property
 from mlipscope.properties.references import CalculatorReference, Reference, TabulatedReference
 from mlipscope.properties.suite import build_suite
-from mlipscope.runner.evaluate import EvaluationOutcome, evaluate_property, property_config_hash
+from mlipscope.runner.evaluate import (
+    EvaluationOutcome,
+    evaluate_property,
+    evaluation_base_key,
+    evaluation_key,
+    model_content_key,
+)
 
 #: the reference spec that means "the material's own reference file"
 MATERIAL_REFERENCE = "material"
@@ -53,6 +59,8 @@ def benchmark_calculator(
     time_limit_s: float | None = None,
     on_progress: Callable[[str, EvaluationOutcome | None], None] | None = None,
     isolate_with_reference: str | None = None,
+    retry_failed: bool = False,
+    max_attempts: int = 2,
 ) -> BenchmarkRun:
     """Evaluate ``properties`` for one calculator spec, storing each outcome as it completes (resumable).
     ``calculator``: the calculator built from the spec, if the caller already has it (else built on first need).
@@ -67,9 +75,15 @@ def benchmark_calculator(
     outcomes, skipped = [], []
     versions = software_versions()
     contexts: dict[str, MaterialContext] = {}  # one per material: the relaxed bulk is shared by its properties
+    model_key = model_content_key(calculator_spec)
     for prop in properties:
-        config_hash = property_config_hash(prop)
-        if store.has_evaluation(model_id, prop.label, config_hash):
+        # the stored key holds the content of everything read: a changed dataset or reference is evaluated again
+        config_hash = evaluation_key(
+            evaluation_base_key(prop, isolate_with_reference or _spec_of(reference)), model_key
+        )
+        if not store.needs_evaluation(
+            model_id, prop.label, config_hash, max_attempts=max_attempts, retry_failed=retry_failed
+        ):
             skipped.append(prop.label)
             if on_progress:
                 on_progress(prop.label, None)
@@ -104,6 +118,13 @@ def benchmark_calculator(
         if on_progress:
             on_progress(prop.label, outcome)
     return BenchmarkRun(model_id, outcomes, skipped)
+
+
+def _spec_of(reference: Reference | None) -> str:
+    """A stand-in spec for a reference object (for the stored key): its file, name or 'none'."""
+    if reference is None:
+        return "none"
+    return str(getattr(reference, "path", None) or getattr(reference, "name", type(reference).__name__))
 
 
 def suite_properties(suite: str, labels: list[str] | None = None, material: str | None = None) -> list[Property]:

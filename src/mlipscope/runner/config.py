@@ -57,6 +57,7 @@ class RunConfig:
     reference: str
     analysis: dict[str, Any]
     material: str = "si"  # the run's material: a shipped name or an absolute file path
+    max_attempts: int = 2  # attempts of an evaluation whose failure is transient (timeout, crash, ...)
 
     def materials(self) -> list[str]:
         """Every material the run evaluates, the run's own first."""
@@ -86,6 +87,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "models_dir": str,
         "task_timeout_s": (int, float),
         "workers": int,
+        "max_attempts": int,
     },
     "data": {"training_sets": list},
     "material": {"name": str, "file": str},
@@ -288,6 +290,9 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
     workers = run.get("workers", os.cpu_count() or 1)
     if workers < 1:
         raise InputError(path, "run.workers", "at least 1 worker", got=workers)
+    max_attempts = run.get("max_attempts", 2)
+    if max_attempts < 1:
+        raise InputError(path, "run.max_attempts", "at least 1 attempt", got=max_attempts)
     timeout = run.get("task_timeout_s", 900)
     if not timeout > 0:
         raise InputError(path, "run.task_timeout_s", "a positive time limit in seconds", got=timeout)
@@ -308,6 +313,7 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
         reference=reference,
         analysis=analysis,
         material=run_material,
+        max_attempts=int(max_attempts),
     )
     for material in config.materials():
         try:  # instantiating the selected properties checks the suite name, the labels and the override settings

@@ -13,6 +13,7 @@ import math
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ase.calculators.calculator import Calculator
@@ -40,10 +41,61 @@ class EvaluationOutcome:
 
 
 def property_config_hash(prop: Property) -> str:
-    """Stable hash of a property's class and configuration: a stored evaluation with the same hash is reused."""
+    """Stable hash of a property's class and configuration."""
     payload = {"class": f"{type(prop).__module__}.{type(prop).__qualname__}", "config": prop.config()}
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: str | Path) -> str:
+    """Content hash of a file, cached per (path, mtime, size) in this process."""
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _FILE_HASHES:
+        _FILE_HASHES[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return _FILE_HASHES[key]
+
+
+def reference_content(reference_spec: str | None, prop: Property) -> str:
+    """What the reference of ``prop`` is made of: the content hash of its file, or the spec itself."""
+    from mlipscope.materials import reference_dir
+
+    spec = reference_spec or "none"
+    if spec == "material":
+        return file_sha256(prop.material.reference) if prop.material.reference else "none"
+    if spec.endswith("-dft") and (reference_dir() / (spec.replace("-", "_") + ".yaml")).is_file():
+        return file_sha256(reference_dir() / (spec.replace("-", "_") + ".yaml"))
+    return file_sha256(spec) if Path(spec).is_file() else spec
+
+
+def evaluation_base_key(prop: Property, reference_spec: str | None) -> str:
+    """Hash of everything an evaluation reads except the model: the property's class and settings, the content of
+    every file it reads (datasets, reference curves, the material file) and of the reference table."""
+    inputs = {str(p): file_sha256(p) for p in prop.input_paths() if Path(p).is_file()}
+    payload = {
+        "property": property_config_hash(prop),
+        "inputs": inputs,
+        "reference": reference_content(reference_spec, prop),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def evaluation_key(base_key: str, model_key: str) -> str:
+    """The stored key of one (model, property) evaluation: the property's inputs and the model's content, so that
+    a changed dataset, reference table or model file at the same path is evaluated again."""
+    return hashlib.sha256(f"{base_key}:{model_key}".encode()).hexdigest()[:16]
+
+
+def model_content_key(spec: str, model_file_hash: str = "") -> str:
+    """A model's content: its model file hash (fitted models), else its spec plus the hash of a file it names."""
+    if model_file_hash:
+        return model_file_hash
+    path = Path(spec)
+    return f"{spec}:{file_sha256(path)}" if path.is_file() else spec
 
 
 def evaluate_property(

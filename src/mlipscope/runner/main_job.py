@@ -21,7 +21,7 @@ from rich.console import Console
 
 from mlipscope.properties.base import Property
 from mlipscope.runner.config import EnsembleSpec, RunConfig, load_config
-from mlipscope.runner.evaluate import EvaluationOutcome, property_config_hash
+from mlipscope.runner.evaluate import EvaluationOutcome, evaluation_base_key, evaluation_key, model_content_key
 from mlipscope.runner.progress import RunProgress
 from mlipscope.runner.tasks import FitOutcome, PlannedModel, evaluate_task, fit_planned, load_dataset_cached
 
@@ -141,6 +141,7 @@ class MainJob:
         n_workers: int | None = None,
         console: Console | None = None,
         show_progress: bool = True,
+        retry_failed: bool = False,
     ) -> None:
         self.config = config
         self.scheduler = scheduler
@@ -153,6 +154,7 @@ class MainJob:
         self.show_progress = show_progress
         self.summary = RunSummary()
         self.report_error = ""
+        self.retry_failed = retry_failed
 
     def properties(self, material: str | None = None) -> list[Property]:
         return self.config.properties_for(material)
@@ -254,7 +256,9 @@ class MainJob:
         members, potentials = self._plan(store)
         cfg = self.config
         props_of = {m: self.properties(m) for m in cfg.materials()}
-        hashes = {id(p): property_config_hash(p) for props in props_of.values() for p in props}
+        # stored keys hold the content of every input: property settings, datasets, reference table, model files
+        self.base_keys = {id(p): evaluation_base_key(p, cfg.reference) for props in props_of.values() for p in props}
+        self.model_keys = {model_id: model_content_key(spec) for model_id, spec, _ in potentials}
         self.model_materials = {m.model_id: m.material or cfg.material for m in members}
         self.model_materials.update({model_id: material for model_id, _, material in potentials})
         self.summary.n_models_planned = len(members) + len(potentials)
@@ -265,12 +269,25 @@ class MainJob:
             for m, row in stored_models
             if row and row["status"] == "ok"
         ]
+        for m, row in stored_models:
+            if row:
+                self.model_keys[m.model_id] = model_content_key(m.model_dir, str(row.get("model_file_hash") or ""))
         self.summary.n_fits_failed = sum(1 for _, row in stored_models if row and row["status"] != "ok")
         ready_models = fitted_ok + potentials
 
         def pending_props(model_id: str) -> list[Property]:
             props = props_of[self.model_materials[model_id]]
-            todo = [p for p in props if not store.has_evaluation(model_id, p.label, hashes[id(p)])]
+            todo = [
+                p
+                for p in props
+                if store.needs_evaluation(
+                    model_id,
+                    p.label,
+                    self._key(model_id, p),
+                    max_attempts=cfg.max_attempts,
+                    retry_failed=self.retry_failed,
+                )
+            ]
             self.summary.n_skipped_stored += len(props) - len(todo)
             return todo
 
@@ -290,7 +307,7 @@ class MainJob:
                 for model_id, model, _ in ready_models:
                     todo = pending_props(model_id)
                     already += n_props(model_id) - len(todo)
-                    self._submit_evals(client, futures, model_id, model, todo, hashes)
+                    self._submit_evals(client, futures, model_id, model, todo)
                 for member in to_fit:
                     futures.add(client.submit(fit_planned, member, key=f"fit-{member.model_id}", pure=False))
                 progress.add_total("evaluations", 0)
@@ -304,10 +321,13 @@ class MainJob:
                         progress.advance("fits", result.status == "ok")
                         if result.status == "ok":
                             planned = result.planned
+                            self.model_keys[planned.model_id] = model_content_key(
+                                planned.model_dir, result.model_file_hash
+                            )
                             todo = pending_props(planned.model_id)
                             for _ in range(n_props(planned.model_id) - len(todo)):
                                 progress.advance("evaluations", True)
-                            self._submit_evals(client, futures, planned.model_id, planned.model_dir, todo, hashes)
+                            self._submit_evals(client, futures, planned.model_id, planned.model_dir, todo)
                         else:
                             progress.add_total("evaluations", -n_props(result.planned.model_id))
                     else:
@@ -328,7 +348,10 @@ class MainJob:
         with open(self.config.out_dir / "events.jsonl", "a") as fh:
             fh.write(line + "\n")
 
-    def _submit_evals(self, client, futures, model_id, model, todo, hashes) -> None:
+    def _key(self, model_id: str, prop: Property) -> str:
+        return evaluation_key(self.base_keys[id(prop)], self.model_keys.get(model_id, ""))
+
+    def _submit_evals(self, client, futures, model_id, model, todo) -> None:
         cfg = self.config
         for prop in todo:
             futures.add(
@@ -337,7 +360,7 @@ class MainJob:
                     model_id,
                     str(model),
                     prop,
-                    hashes[id(prop)],
+                    self._key(model_id, prop),
                     cfg.reference,
                     cfg.task_timeout_s,
                     key=f"eval-{model_id}-{prop.label}",
@@ -409,8 +432,13 @@ class MainJob:
         models = store.models()
         self.summary.n_models_ok = int((models["status"] == "ok").sum()) if len(models) else 0
         failures = store.failures()
+        from mlipscope.runner.failures import failure_kind
+
+        kinds = Counter(failure_kind(str(r)) for r in failures["reason"]) if len(failures) else Counter()
         run_summary = {
             **self.summary.as_dict(),
+            "stored_failed_evaluations_deterministic": kinds.get("deterministic", 0),
+            "stored_failed_evaluations_transient": kinds.get("transient", 0),
             "stored_failed_evaluations_by_property": dict(Counter(failures["property_label"])) if len(failures) else {},
         }
         table = store.error_table(include_hyperparameters=True)
@@ -491,6 +519,7 @@ def run_from_config(
     quick: bool = False,
     scheduler: str | None = None,
     n_workers: int | None = None,
+    retry_failed: bool = False,
     db_path: Path | None = None,
     out_dir: Path | None = None,
 ) -> RunSummary:
@@ -499,7 +528,7 @@ def run_from_config(
         config.db_path = db_path
     if out_dir is not None:
         config.out_dir = out_dir
-    summary = MainJob(config, scheduler=scheduler, n_workers=n_workers).run()
+    summary = MainJob(config, scheduler=scheduler, n_workers=n_workers, retry_failed=retry_failed).run()
     Console(stderr=True).print(
         f"{summary.n_models_planned} models ({summary.n_fits_failed} failed fits), "
         f"{summary.n_evaluations} evaluations this run ({summary.n_evaluations_failed} failed), "

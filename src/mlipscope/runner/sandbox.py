@@ -72,6 +72,7 @@ class Sandbox:
     def __init__(self) -> None:
         self._proc: subprocess.Popen | None = None
         self._log_path: Path | None = None
+        self._import_path: str = ""
 
     def _start(self) -> subprocess.Popen:
         log_dir = Path(os.environ.get("MLIPSCOPE_SANDBOX_LOG_DIR") or tempfile.gettempdir())
@@ -80,7 +81,8 @@ class Sandbox:
         os.close(fd)
         self._log_path = Path(name)
         # the child imports what this process can (factories of ``module:function`` specs on a runtime sys.path)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p and Path(p).exists())}
+        self._import_path = _import_path()
+        env = {**os.environ, "PYTHONPATH": self._import_path}
         with open(self._log_path, "wb") as log:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "mlipscope.runner.sandbox"],
@@ -94,6 +96,8 @@ class Sandbox:
 
     def call(self, function: str, args: tuple, *, timeout_s: float | None) -> Any:
         """Run ``function(*args)`` in the child; its return value, or :class:`SandboxCrash` with the reason."""
+        if self._proc is not None and self._import_path != _import_path():
+            self.close()  # this process can import more (or less) than the child: start one that matches
         proc = self._proc if self._proc is not None and self._proc.poll() is None else self._start()
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         try:
@@ -139,6 +143,10 @@ class Sandbox:
             except (OSError, subprocess.TimeoutExpired):
                 self.kill()
         self._proc = None
+
+
+def _import_path() -> str:
+    return os.pathsep.join(p for p in sys.path if p and Path(p).exists())
 
 
 def hard_limit_s(time_limit_s: float | None) -> float | None:

@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS property_values (
     model_id VARCHAR NOT NULL, property_label VARCHAR NOT NULL, config_hash VARCHAR NOT NULL,
     name VARCHAR NOT NULL, value DOUBLE, reference DOUBLE, unit VARCHAR, absolute_error DOUBLE,
     relative_error DOUBLE, reference_source VARCHAR);
+ALTER TABLE evaluations ADD COLUMN IF NOT EXISTS attempts INTEGER DEFAULT 1;
 """
 
 _MODEL_FIELDS = (
@@ -223,6 +224,26 @@ class ResultsStore:
         ).fetchone()
         return bool(row and row[0])
 
+    def needs_evaluation(
+        self, model_id: str, property_label: str, config_hash: str, *, max_attempts: int = 2, retry_failed: bool = False
+    ) -> bool:
+        """Whether to (re)run this evaluation: not stored; or failed with a transient reason (timeout, crash,
+        missing module, lost worker; :func:`mlipscope.runner.failures.is_transient`) in fewer than ``max_attempts``
+        attempts; or failed at all with ``retry_failed``. Deterministic failures (non-physical output) stay."""
+        from mlipscope.runner.failures import is_transient
+
+        row = self._con.execute(
+            "SELECT status, reason, attempts FROM evaluations WHERE model_id = ? AND property_label = ? "
+            "AND config_hash = ?",
+            [model_id, property_label, config_hash],
+        ).fetchone()
+        if row is None:
+            return True
+        status, reason, attempts = row
+        if status == "ok":
+            return False
+        return retry_failed or (is_transient(reason or "") and int(attempts or 1) < max_attempts)
+
     def done_evaluations(self, *, retry_failed: bool = False) -> set[tuple[str, str, str]]:
         """Every stored (model_id, property_label, config_hash); ``retry_failed`` leaves failed ones out."""
         where = "WHERE status = 'ok'" if retry_failed else ""
@@ -276,14 +297,16 @@ class ResultsStore:
         con.execute("BEGIN TRANSACTION")
         try:
             # the primary-key lookup is cheap; the delete scans property_values, so only run it on a re-run
-            found = con.execute(f"SELECT count(*) FROM evaluations WHERE {key}", evaluation[:3]).fetchone()
-            if found and found[0]:
+            found = con.execute(f"SELECT attempts FROM evaluations WHERE {key}", evaluation[:3]).fetchone()
+            attempts = 1
+            if found:
+                attempts = int(found[0] or 1) + 1  # an evaluation run again (a retried failure) counts its attempts
                 con.execute(f"DELETE FROM property_values WHERE {key}", evaluation[:3])
                 con.execute(f"DELETE FROM evaluations WHERE {key}", evaluation[:3])
             con.execute(
                 "INSERT INTO evaluations (model_id, property_label, config_hash, status, reason, "
-                "wall_time_s, software_versions, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                evaluation,
+                "wall_time_s, software_versions, details, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [*evaluation, attempts],
             )
             if values:  # one multi-row statement: much cheaper than executemany for a few rows
                 rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(values))
@@ -317,7 +340,7 @@ class ResultsStore:
         """Failed evaluations with their reasons (failed fits are in :meth:`models`, status ``failed``)."""
         return self._con.execute(
             """SELECT e.model_id, m.family, e.property_label, e.config_hash, e.reason, e.wall_time_s,
-                      e.created FROM evaluations e LEFT JOIN models m USING (model_id)
+                      e.attempts, e.created FROM evaluations e LEFT JOIN models m USING (model_id)
                WHERE e.status = 'failed' ORDER BY e.created, e.model_id"""
         ).df()
 
