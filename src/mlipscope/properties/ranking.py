@@ -104,6 +104,10 @@ class EnergyRanking(Property):
         from mlipscope.properties.dataset_errors import dataset_path
 
         if self.structures == POLYMORPHS:
+            if self.material.polymorphs.get("table") == SI_TABLE:
+                from mlipscope.materials import reference_dir
+
+                return [*super().input_paths(), str(reference_dir() / "si_reference_properties.json")]
             return super().input_paths()
         return super().input_paths() + [p for p in [dataset_path(self.structures)] if p]
 
