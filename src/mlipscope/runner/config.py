@@ -58,6 +58,7 @@ class RunConfig:
     analysis: dict[str, Any]
     material: str = "si"  # the run's material: a shipped name or an absolute file path
     max_attempts: int = 2  # attempts of an evaluation whose failure is transient (timeout, crash, ...)
+    no_worker_wait_s: float = 300.0  # how long a run waits with no Dask worker before it stops
 
     def materials(self) -> list[str]:
         """Every material the run evaluates, the run's own first."""
@@ -88,6 +89,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "task_timeout_s": (int, float),
         "workers": int,
         "max_attempts": int,
+        "no_worker_wait_s": (int, float),
     },
     "data": {"training_sets": list},
     "material": {"name": str, "file": str},
@@ -314,6 +316,7 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
         analysis=analysis,
         material=run_material,
         max_attempts=int(max_attempts),
+        no_worker_wait_s=float(run.get("no_worker_wait_s", 300.0)),
     )
     for material in config.materials():
         try:  # instantiating the selected properties checks the suite name, the labels and the override settings

@@ -155,6 +155,7 @@ class MainJob:
         self.summary = RunSummary()
         self.report_error = ""
         self.retry_failed = retry_failed
+        self._task_info: dict[str, tuple] = {}  # Dask key -> what the task was (to store a lost one as failed)
 
     def properties(self, material: str | None = None) -> list[Property]:
         return self.config.properties_for(material)
@@ -309,12 +310,14 @@ class MainJob:
                     already += n_props(model_id) - len(todo)
                     self._submit_evals(client, futures, model_id, model, todo)
                 for member in to_fit:
-                    futures.add(client.submit(fit_planned, member, key=f"fit-{member.model_id}", pure=False))
+                    key = f"fit-{member.model_id}"
+                    self._task_info[key] = ("fit", member)
+                    futures.add(client.submit(fit_planned, member, key=key, pure=False))
                 progress.add_total("evaluations", 0)
                 for _ in range(already):
                     progress.advance("evaluations", True)
-                for future in futures:
-                    result = future.result()
+                for future in self._completed(client, futures):
+                    result = self._result_or_lost(future, client)
                     if isinstance(result, FitOutcome):
                         self._store_fit(store, result)
                         self._log_event("fit", result.planned.model_id, result.status)
@@ -341,6 +344,78 @@ class MainJob:
             if cluster is not None:
                 cluster.close()
 
+    def _completed(self, client, futures):
+        """Finished futures as they come, watching the cluster between them: a lost worker is logged (Dask runs
+        its tasks elsewhere); with no worker left the run waits ``run.no_worker_wait_s`` and then stops; a
+        scheduler that stops answering ends the run with one line (everything finished is stored: rerun to
+        resume)."""
+        from mlipscope.errors import MlipscopeError
+
+        workers = set(client.scheduler_info().get("workers", {}))
+        alone_since = None
+        last_check = time.monotonic()
+        while True:
+            batch = futures.next_batch(block=False)
+            if batch:
+                yield from batch
+                continue
+            if futures.is_empty():
+                return
+            time.sleep(0.05)
+            if time.monotonic() - last_check < 2.0:
+                continue
+            last_check = time.monotonic()
+            try:
+                now = set(client.scheduler_info().get("workers", {}))
+            except Exception as exc:  # noqa: BLE001 - any comm error means the scheduler is gone
+                raise MlipscopeError(self._scheduler_lost(exc)) from None
+            if client.status not in ("running", "connecting", "newly-created"):
+                raise MlipscopeError(self._scheduler_lost(client.status))
+            for lost in sorted(workers - now):
+                self.console.print(f"[yellow]Dask worker lost: {lost}; its tasks run again on the other workers")
+                log.warning("Dask worker lost: %s", lost)
+            workers = now
+            if now:
+                alone_since = None
+                continue
+            alone_since = alone_since or time.monotonic()
+            waited = time.monotonic() - alone_since
+            if waited == 0 or int(waited) % 30 < 2:
+                self.console.print(
+                    f"[yellow]no Dask worker left; waiting up to {self.config.no_worker_wait_s:g} s for one"
+                )
+            if waited > self.config.no_worker_wait_s:
+                raise MlipscopeError(
+                    f"no Dask worker for {waited:.0f} s (run.no_worker_wait_s); every finished result is stored "
+                    f"in {self.config.db_path}: start workers and run again to resume"
+                )
+
+    def _scheduler_lost(self, why: object) -> str:
+        return (
+            f"the Dask scheduler stopped answering ({why}); every finished result is stored in "
+            f"{self.config.db_path}: run again to resume"
+        )
+
+    def _result_or_lost(self, future, client):
+        """The task's result; a task whose workers kept dying (Dask's KilledWorker) comes back as a failure; a
+        task cancelled because the scheduler is gone ends the run (its result is not stored: rerun to resume)."""
+        from mlipscope.errors import MlipscopeError
+
+        try:
+            return future.result()
+        except Exception as exc:  # noqa: BLE001 - a lost task is a (transient) failed result, not the run's end
+            if client.status != "running" or "Cancelled" in type(exc).__name__:
+                raise MlipscopeError(self._scheduler_lost(f"{type(exc).__name__}: {exc}"[:200])) from None
+            kind, *info = self._task_info.get(future.key, ("?",))
+            reason = f"worker lost: {type(exc).__name__}: {exc}"[:500]
+            if kind == "fit":
+                (planned,) = info
+                return FitOutcome(planned, "failed", reason=reason, fit_wall_time_s=math.nan)
+            if kind == "eval":
+                model_id, config_hash, label = info
+                return model_id, config_hash, EvaluationOutcome(label, "failed", reason=reason)
+            raise
+
     def _log_event(self, task: str, model_id: str, status: str) -> None:
         """Append one line per stored result to ``<out>/events.jsonl`` (a tail-able record of the run's progress)."""
         self.config.out_dir.mkdir(parents=True, exist_ok=True)
@@ -354,6 +429,7 @@ class MainJob:
     def _submit_evals(self, client, futures, model_id, model, todo) -> None:
         cfg = self.config
         for prop in todo:
+            self._task_info[f"eval-{model_id}-{prop.label}"] = ("eval", model_id, self._key(model_id, prop), prop.label)
             futures.add(
                 client.submit(
                     evaluate_task,

@@ -1,0 +1,157 @@
+"""Dask faults with a real `dask scheduler` and `dask worker` started by the test on 127.0.0.1: a killed worker's
+tasks run on the other worker and nothing is lost or duplicated; with no worker left the run stops after a bounded
+wait; a scheduler that dies ends the run with one line and the restart resumes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from mlipscope.errors import MlipscopeError
+from mlipscope.runner.config import load_config
+from mlipscope.runner.main_job import MainJob
+from mlipscope.store.duckdb_store import ResultsStore
+
+DASK = str(Path(sys.executable).with_name("dask"))
+CONFIG = """
+[run]
+db = "run.duckdb"
+out = "report"
+no_worker_wait_s = 6
+[[potentials]]
+name = "SW"
+calculator = "sw"
+[[potentials]]
+name = "Tersoff"
+calculator = "tersoff"
+[suite]
+name = "si-default"
+properties = ["eos", "vacancy_64", "migration_vacancy", "phonons_perfect", "elastic_perfect", "surface_100"]
+"""
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [DASK, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    port = _port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = _start("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")
+    workers = [_start("worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard") for _ in range(2)]
+    from dask.distributed import Client
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with Client(address, timeout="2s") as client:
+                if len(client.scheduler_info()["workers"]) == 2:
+                    break
+        except OSError:
+            pass
+        time.sleep(0.5)
+    else:
+        pytest.fail("the test cluster did not start")
+    (tmp_path / "run.toml").write_text(CONFIG)
+    yield address, scheduler, workers
+    for proc in [*workers, scheduler]:
+        _kill(proc)
+
+
+def _stored(db: Path):
+    with ResultsStore(db, read_only=True) as store:
+        return store.evaluations().drop_duplicates(["model_id", "property_label"])
+
+
+def _kill_when(events: Path, victims, n_stored: int) -> threading.Thread:
+    """Kill ``victims`` once the run has stored ``n_stored`` results (its events log says so)."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if events.exists() and len(events.read_text().splitlines()) >= n_stored:
+                break
+            time.sleep(0.05)
+        for proc in victims:
+            _kill(proc)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_killed_worker_loses_nothing(cluster, tmp_path):
+    address, _, workers = cluster
+    config = load_config(tmp_path / "run.toml")
+    watcher = _kill_when(tmp_path / "report" / "events.jsonl", [workers[0]], 2)
+    MainJob(config, scheduler=address, show_progress=False).run()
+    watcher.join()
+    stored = _stored(tmp_path / "run.duckdb")
+    assert len(stored) == 12  # 2 models x 6 properties, none lost
+    failed = stored[stored["status"] != "ok"]
+    assert failed["reason"].str.startswith("non-physical").all(), failed["reason"].tolist()  # physics, not faults
+    import duckdb
+
+    con = duckdb.connect(str(tmp_path / "run.duckdb"), read_only=True)
+    try:  # and none stored twice: one evaluation row per (model, property)
+        assert con.execute("SELECT count(*) FROM evaluations").fetchone()[0] == 12
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_no_worker_left_stops_after_a_bounded_wait_and_the_rerun_resumes(cluster, tmp_path):
+    address, _, workers = cluster
+    config = load_config(tmp_path / "run.toml")
+    watcher = _kill_when(tmp_path / "report" / "events.jsonl", workers, 2)
+    start = time.monotonic()
+    with pytest.raises(MlipscopeError, match="no Dask worker for .* run again to resume"):
+        MainJob(config, scheduler=address, show_progress=False).run()
+    watcher.join()
+    assert time.monotonic() - start < 90
+    before = len(_stored(tmp_path / "run.duckdb"))
+    assert 2 <= before < 12
+    summary = MainJob(load_config(tmp_path / "run.toml"), n_workers=2, show_progress=False).run()  # local cluster
+    assert summary.n_skipped_stored == before and len(_stored(tmp_path / "run.duckdb")) == 12
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_scheduler_death_is_one_line_and_the_rerun_resumes(cluster, tmp_path):
+    address, scheduler, _ = cluster
+    config = load_config(tmp_path / "run.toml")
+    watcher = _kill_when(tmp_path / "report" / "events.jsonl", [scheduler], 2)
+    with pytest.raises(MlipscopeError, match="scheduler stopped answering"):
+        MainJob(config, scheduler=address, show_progress=False).run()
+    watcher.join()
+    before = len(_stored(tmp_path / "run.duckdb"))
+    summary = MainJob(load_config(tmp_path / "run.toml"), n_workers=2, show_progress=False).run()
+    assert summary.n_skipped_stored == before and len(_stored(tmp_path / "run.duckdb")) == 12
