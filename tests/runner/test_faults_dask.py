@@ -4,6 +4,7 @@ wait; a scheduler that dies ends the run with one line and the restart resumes."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -45,16 +46,12 @@ def _port() -> int:
 
 
 def _start(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [DASK, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+    return subprocess.Popen([DASK, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 def _kill(proc: subprocess.Popen) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()
 
 
