@@ -84,3 +84,15 @@ def test_sample_reports_errors_against_the_arguments(tmp_path, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "mlipscope sample: field '--training-sets'" in err and "sample.toml" not in err
+
+
+def test_override_dataset_is_loaded_and_validated_at_config_load(tmp_path, monkeypatch):
+    bad = tmp_path / "bad.extxyz"
+    bad.write_text("not an xyz file\n")
+    path = tmp_path / "run.toml"
+    path.write_text(
+        '[run]\ndb = "r.duckdb"\n[[potentials]]\nname = "SW"\ncalculator = "sw"\n[suite]\nname = "si-quick"\n'
+        f'properties = ["errors_mlearn_test"]\noverrides = {{ errors_mlearn_test = {{ dataset = "{bad}" }} }}\n'
+    )
+    with pytest.raises(InputError, match=r"bad.extxyz.*extended XYZ.*read by suite property"):
+        load_config(path)

@@ -107,6 +107,12 @@ class Property(ABC):
             return context
         return MaterialContext(self.material)
 
+    def validate_inputs(self) -> None:
+        """Load and check the files this property will read, raising InputError on a bad one (called before a
+        run's first fit, so a bad dataset named in a config override is found at once). The default reads
+        nothing beyond the material, which is loaded when the property is built."""
+        return None
+
     def input_paths(self) -> list[str]:
         """Files this property reads (their content is part of its evaluations' stored keys): the material file
         and, in subclasses, datasets and reference curves."""

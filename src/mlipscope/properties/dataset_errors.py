@@ -116,6 +116,9 @@ class DatasetErrors(Property):
     def input_paths(self) -> list[str]:
         return super().input_paths() + [p for p in [dataset_path(self.dataset)] if p]
 
+    def validate_inputs(self) -> None:
+        load_dataset(self.dataset)
+
     def config(self) -> dict[str, Any]:
         out = super().config()
         if isinstance(self.dataset, Dataset):

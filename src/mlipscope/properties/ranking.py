@@ -111,6 +111,12 @@ class EnergyRanking(Property):
             return super().input_paths()
         return super().input_paths() + [p for p in [dataset_path(self.structures)] if p]
 
+    def validate_inputs(self) -> None:
+        if self.structures == POLYMORPHS:
+            material_polymorphs(self.material)
+        else:
+            load_dataset(self.structures)
+
     def config(self) -> dict[str, Any]:
         out = super().config()
         if isinstance(self.structures, Dataset):

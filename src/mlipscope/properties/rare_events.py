@@ -175,6 +175,9 @@ class RareEventForces(Property):
 
         return super().input_paths() + [p for p in [dataset_path(self.dataset)] if p]
 
+    def validate_inputs(self) -> None:
+        load_re_dataset(self.dataset)
+
     def compute(self, calculator: Calculator, context=None) -> PropertyResult:
         data = load_re_dataset(self.dataset)
         frames = data.frames[: self.max_frames] if self.max_frames else data.frames

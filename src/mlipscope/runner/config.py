@@ -319,9 +319,13 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
         no_worker_wait_s=float(run.get("no_worker_wait_s", 300.0)),
     )
     for material in config.materials():
-        try:  # instantiating the selected properties checks the suite name, the labels and the override settings
-            config.properties_for(material)
+        try:  # instantiating the selected properties checks the suite name, labels, override settings and files
+            for prop in config.properties_for(material):
+                prop.validate_inputs()
         except InputError as exc:
+            if exc.source not in (None, "<input>"):  # a bad file names itself; say which property reads it
+                raise InputError(exc.source, exc.field, f"{exc.expected} (read by suite property in {path})",
+                                 frame=exc.frame, got=exc.got) from None  # fmt: skip
             field = "suite.name" if exc.field == "suite" else f"suite.{exc.field.removeprefix('suite.')}"
             raise InputError(path, field, exc.expected, got=exc.got) from None
     return config

@@ -317,6 +317,10 @@ class MainJob:
                 for _ in range(already):
                     progress.advance("evaluations", True)
                 for future in self._completed(client, futures):
+                    if future.status not in ("finished", "error", "cancelled"):
+                        # its result was on a worker that died: Dask computes it again; wait for it once more
+                        futures.add(future)
+                        continue
                     result = self._result_or_lost(future, client)
                     if isinstance(result, FitOutcome):
                         self._store_fit(store, result)
