@@ -1,7 +1,8 @@
 """Results of a benchmark run in one DuckDB file: datasets, models, evaluations and their property values.
 
 One process writes (the runner's client); every write method commits before it returns, so a run killed
-at any point keeps everything stored so far and a restart skips it (:meth:`ResultsStore.has_evaluation`).
+at any point keeps everything stored so far and a restart skips it (:meth:`ResultsStore.needs_evaluation`:
+stored results and deterministic failures are skipped, transient failures retried).
 A failed fit or evaluation is a stored result too, with its reason.
 
 Tables:
