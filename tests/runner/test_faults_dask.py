@@ -152,3 +152,48 @@ def test_scheduler_death_is_one_line_and_the_rerun_resumes(cluster, tmp_path):
     before = len(_stored(tmp_path / "run.duckdb"))
     summary = MainJob(load_config(tmp_path / "run.toml"), n_workers=2, show_progress=False).run()
     assert summary.n_skipped_stored == before and len(_stored(tmp_path / "run.duckdb")) == 12
+
+
+class _StuckFuture:
+    """A future whose result cannot be fetched: Dask moved it back to ``status_after`` (its worker died after it
+    finished) or still calls it finished."""
+
+    key = "eval-m-vacancy_64"
+
+    def __init__(self, status_after: str) -> None:
+        self.status = "finished"
+        self._status_after = status_after
+        self.calls = 0
+
+    def result(self, timeout=None):
+        assert timeout is not None, "an unbounded fetch can hang forever when no worker is left"
+        self.calls += 1
+        self.status = self._status_after
+        raise TimeoutError
+
+
+class _RunningClient:
+    status = "running"
+
+
+def test_result_lost_between_finish_and_fetch_is_awaited_again(monkeypatch):
+    import mlipscope.runner.main_job as main_job
+
+    monkeypatch.setattr(main_job, "_FETCH_POLL_S", 0.01)
+    job = MainJob.__new__(MainJob)
+    job._task_info = {}
+    future = _StuckFuture("pending")
+    assert job._result_or_lost(future, _RunningClient()) is main_job._RESULT_LOST
+    assert future.calls == 1
+
+
+def test_result_that_never_arrives_becomes_a_failed_evaluation(monkeypatch):
+    import mlipscope.runner.main_job as main_job
+
+    monkeypatch.setattr(main_job, "_FETCH_POLL_S", 0.01)
+    monkeypatch.setattr(main_job, "_FETCH_GIVE_UP_S", 0.05)
+    job = MainJob.__new__(MainJob)
+    job._task_info = {"eval-m-vacancy_64": ("eval", "m", "key", "vacancy_64")}
+    model_id, key, outcome = job._result_or_lost(_StuckFuture("finished"), _RunningClient())
+    assert (model_id, key, outcome.status) == ("m", "key", "failed")
+    assert "could not be fetched" in outcome.reason

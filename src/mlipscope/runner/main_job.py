@@ -26,6 +26,12 @@ from mlipscope.runner.progress import RunProgress
 from mlipscope.runner.tasks import FitOutcome, PlannedModel, evaluate_task, fit_planned, load_dataset_cached
 
 log = logging.getLogger(__name__)
+
+# fetching a finished task's result: poll this often, and give up (a transient failure, retried on the next run)
+# after this long while Dask still calls it finished
+_FETCH_POLL_S = 5.0
+_FETCH_GIVE_UP_S = 60.0
+_RESULT_LOST = object()  # marker: the result's worker died before the fetch; the task is being recomputed
 #: above this many planned ensemble members the run warns with the counts before planning
 LARGE_ENSEMBLE = 20_000
 
@@ -322,6 +328,10 @@ class MainJob:
                         futures.add(future)
                         continue
                     result = self._result_or_lost(future, client)
+                    if result is _RESULT_LOST:
+                        # the worker holding it died between "finished" and our fetch: Dask computes it again
+                        futures.add(future)
+                        continue
                     if isinstance(result, FitOutcome):
                         self._store_fit(store, result)
                         self._log_event("fit", result.planned.model_id, result.status)
@@ -406,7 +416,18 @@ class MainJob:
         from mlipscope.errors import MlipscopeError
 
         try:
-            return future.result()
+            # a bounded fetch: the worker holding a finished result can die before we gather it, and an unbounded
+            # ``result()`` then waits for a recomputation that, with no worker left, never comes
+            waited_s = 0.0
+            while True:
+                try:
+                    return future.result(timeout=_FETCH_POLL_S)
+                except TimeoutError:
+                    waited_s += _FETCH_POLL_S
+                    if future.status != "finished":
+                        return _RESULT_LOST
+                    if waited_s >= _FETCH_GIVE_UP_S:
+                        raise TimeoutError(f"its result could not be fetched in {waited_s:.0f} s") from None
         except Exception as exc:  # noqa: BLE001 - a lost task is a (transient) failed result, not the run's end
             if client.status != "running" or "Cancelled" in type(exc).__name__:
                 raise MlipscopeError(self._scheduler_lost(f"{type(exc).__name__}: {exc}"[:200])) from None
@@ -524,9 +545,15 @@ class MainJob:
         table = store.error_table(include_hyperparameters=True)
         try:
             if len(cfg.materials()) == 1:
-                settings = self._analysis_settings(cfg.material)
+                settings, cheaper = self._analysis_settings(cfg.material)
                 path = write_analysis_report(
-                    table, settings, cfg.out_dir, title=cfg.name, run_summary=run_summary, settings_source=cfg.path
+                    table,
+                    settings,
+                    cfg.out_dir,
+                    title=cfg.name,
+                    run_summary=run_summary,
+                    settings_source=cfg.path,
+                    cheaper_dft=cheaper,
                 )
             else:
                 path = self._cross_material_report(table, run_summary)
@@ -537,17 +564,22 @@ class MainJob:
         self.console.print(f"report: {path}")
         return path
 
-    def _analysis_settings(self, material: str) -> dict[str, Any]:
-        """The config's ``[analysis]`` settings, with the acceptable-error thresholds of the material's reference
-        file under those the config sets itself."""
+    def _analysis_settings(self, material: str) -> tuple[dict[str, Any], Any]:
+        """The config's ``[analysis]`` settings with the acceptable errors of the material's suite (reference-file
+        defaults, then the cheaper-DFT errors the data allow, then the config's own thresholds) and their sources;
+        and the cheaper-DFT table for the report."""
+        from mlipscope.properties.acceptable_errors import acceptable_errors
         from mlipscope.runner.benchmark import load_reference
 
         settings = dict(self.config.analysis)
         reference = load_reference(self.config.reference, material)
-        shipped = {k: v for k, (v, _) in getattr(reference, "thresholds", {}).items()}
-        if shipped:
-            settings["thresholds"] = {**shipped, **settings.get("thresholds", {})}
-        return settings
+        chosen, cheaper = acceptable_errors(
+            self.config.properties_for(material), reference, settings.get("thresholds", {})
+        )
+        if chosen:
+            settings["thresholds"] = {k: v for k, (v, _) in chosen.items()}
+            settings["threshold_sources"] = {k: src for k, (_, src) in chosen.items()}
+        return settings, cheaper
 
     def _cross_material_report(self, table, run_summary: dict[str, Any]) -> Path:
         """One analysis report per material (``<out>/<material>/index.html``) and an index page comparing the
@@ -564,9 +596,14 @@ class MainJob:
                 continue
             sub = table.loc[ids].dropna(axis=1, how="all")
             sub.to_csv(cfg.out_dir / f"errors_{name}.csv")
-            settings = self._analysis_settings(spec)
+            settings, cheaper = self._analysis_settings(spec)
             report = write_analysis_report(
-                sub, settings, cfg.out_dir / name, title=f"{cfg.name}: {name}", settings_source=cfg.path
+                sub,
+                settings,
+                cfg.out_dir / name,
+                title=f"{cfg.name}: {name}",
+                settings_source=cfg.path,
+                cheaper_dft=cheaper,
             )
             sections[name] = (sub, report)
         return write_cross_material_index(sections, cfg.out_dir, title=cfg.name, run_summary=run_summary)
@@ -584,13 +621,14 @@ def write_analysis_report(
     title: str,
     run_summary: dict[str, Any] | None = None,
     settings_source: Path | None = None,
+    cheaper_dft=None,
 ) -> Path:
     from mlipscope.analysis import AnalysisConfig, load_error_table, run_all
     from mlipscope.report import write_report
 
     config = AnalysisConfig.from_dict(analysis_settings, source=settings_source)
     results = run_all(load_error_table(table), config)
-    return write_report(results, out_dir, title=title, run_summary=run_summary)
+    return write_report(results, out_dir, title=title, run_summary=run_summary, cheaper_dft=cheaper_dft)
 
 
 def run_from_config(
