@@ -36,3 +36,51 @@ def test_metric_that_tracks_the_others_selects_good_models():
     assert set(picked) == set(errors["good_metric"].nsmallest(20).index)
     assert summary.loc["good_metric", ["other1", "other2"]].max() < 15
     assert 25 < summary.loc["unrelated", ["other1", "other2"]].mean() < 75
+
+
+def test_default_metrics_are_re_metrics_and_whole_set_force_rmses():
+    from mlipscope.analysis.selection import default_selection_metrics
+
+    columns = [
+        "re_vacancy.re_f_ev_a",
+        "re_vacancy.re_a",
+        "re_vacancy.re_m_ev_a",
+        "re_vacancy.force_rmse_ev_a",
+        "errors_test.force_rmse_ev_a",
+        "errors_test.force_rmse_ev_a.surface",
+        "eos.lattice_constant_a",
+    ]
+    assert default_selection_metrics(columns) == [
+        "re_vacancy.re_f_ev_a",
+        "re_vacancy.re_a",
+        "re_vacancy.force_rmse_ev_a",
+        "errors_test.force_rmse_ev_a",
+    ]
+
+
+def test_comparison_scores_each_metrics_picks_in_absolute_terms():
+    """A metric tied to the barrier picks models with small barrier errors; one unrelated to it does not. The
+    medians and shares are those of the picks, computed here by hand."""
+    from mlipscope.analysis.selection import compare_selections
+
+    rng = np.random.default_rng(1)
+    quality = rng.normal(size=400)
+    errors = pd.DataFrame(
+        {
+            "re.re_f_ev_a": np.exp(quality + 0.3 * rng.normal(size=400)),
+            "errors.force_rmse_ev_a": np.exp(rng.normal(size=400)),
+            "migration.barrier_ev": -0.1 * np.exp(quality + 0.3 * rng.normal(size=400)),  # signed errors
+        }
+    )
+    met = errors.abs().le(0.1)
+    by_metric, _, _ = select_by_metrics(errors, ["re.re_f_ev_a", "errors.force_rmse_ev_a"], n=25)
+    table = compare_selections(errors, met, by_metric).set_index(["metric", "property"])
+    re_picks = errors["re.re_f_ev_a"].nsmallest(25).index
+    row = table.loc[("re.re_f_ev_a", "migration.barrier_ev")]
+    assert row["median_abs_error"] == pytest.approx(errors.loc[re_picks, "migration.barrier_ev"].abs().median())
+    assert row["share_within_threshold"] == pytest.approx(met.loc[re_picks, "migration.barrier_ev"].mean())
+    rmse_row = table.loc[("errors.force_rmse_ev_a", "migration.barrier_ev")]
+    baseline = table.loc[("all models", "migration.barrier_ev")]
+    assert row["median_abs_error"] < 0.5 * rmse_row["median_abs_error"]
+    assert row["share_within_threshold"] > baseline["share_within_threshold"]
+    assert ("re.re_f_ev_a", "re.re_f_ev_a") not in table.index  # a metric is not scored on itself

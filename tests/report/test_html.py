@@ -38,3 +38,27 @@ def test_report_of_degenerate_analysis(tmp_path, degenerate_results):
     assert "(skipped: see the notes)" in page and "No thresholds were given" in page
     assert "figures/distributions.png" in page
     assert not (tmp_path / "small" / "figures" / "pareto_front.png").exists()
+
+
+def test_report_shows_threshold_sources_cheaper_dft_and_selection_comparison(tmp_path, small_results):
+    names = small_results.table.properties
+    cheaper = pd.DataFrame(
+        {
+            "value": [names[0], names[0]],
+            "setting": ["Γ-only", "2×2×2"],
+            "error": [0.17, 0.04],
+            "threshold": [True, False],
+            "source": ["computed", "computed"],
+        }
+    )
+    index = write_report(small_results, tmp_path / "rep", title="t", cheaper_dft=cheaper)
+    page = index.read_text()
+    assert "Acceptable errors from cheaper DFT" in page and "Used as thresholds: Γ-only" in page
+    assert "Share within threshold per MLIP type" in page
+    for type_name in small_results.table.type_names:
+        assert type_name in page
+    assert "Selecting by rare-event metrics vs by force RMSE" in page
+    comparison = pd.read_csv(tmp_path / "rep" / "tables" / "selection_comparison.csv")
+    assert set(comparison["metric"]) == {"all models", names[0]}
+    assert pd.read_csv(tmp_path / "rep" / "tables" / "cheaper_dft.csv")["error"].tolist() == [0.17, 0.04]
+    assert "source" in pd.read_csv(tmp_path / "rep" / "tables" / "difficulty.csv").columns

@@ -7,6 +7,7 @@ YAML example (every key optional)::
     n_bootstrap: 200
     lasso: {alpha: 0.02, n_splits: 5}
     properties: [eos.lattice_constant_a, elastic_perfect.c11_gpa]
+    selection_metrics: [re_vacancy.re_f_ev_a, errors_mlearn_test.force_rmse_ev_a]   # default: RE and RMSE columns
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ class AnalysisConfig:
     """Everything the analyses can be told; defaults suit an ensemble of a few hundred to a few thousand models.
 
     ``thresholds`` are acceptable absolute errors per property (same units as the table, e.g. the DFT k-point
-    error); ``reference_values`` are needed only for the ``relative`` transform. ``transform`` is what the
-    correlation, prediction and clustering analyses see; ``distribution_transform`` is what the figures show.
+    error), ``threshold_sources`` say where each comes from (shown in the report); ``reference_values`` are needed
+    only for the ``relative`` transform. ``transform`` is what the correlation, prediction and clustering analyses
+    see; ``distribution_transform`` is what the figures show.
     ``pareto_properties`` are the objectives for the Pareto front quality (default: the representative properties
     of the correlation graph, at most ``max_pareto_objectives``). ``null_correlations`` are the equicorrelations of
     the random null model (default: 0 and the observed mean correlation).
@@ -49,6 +51,7 @@ class AnalysisConfig:
 
     properties: list[str] | None = None
     thresholds: dict[str, float] = field(default_factory=dict)
+    threshold_sources: dict[str, str] = field(default_factory=dict)
     reference_values: dict[str, float] = field(default_factory=dict)
     transform: str = "zlog10"
     distribution_transform: str = "log10"
@@ -66,7 +69,7 @@ class AnalysisConfig:
     cluster_neighbors: int = 10
     louvain_resolution: float = 1.0
     logistic_c: float = 0.5
-    selection_metrics: list[str] = field(default_factory=list)
+    selection_metrics: list[str] | None = None  # None: rare-event metrics and force RMSEs (analysis.selection)
     n_selected: int = 10
     type_column: str = "family"
     seed: int = 0
@@ -138,12 +141,16 @@ def _check(key: str, value: Any, source: str | Path | None) -> Any:
             return LassoSettings(**{k: (int(v) if k == "n_splits" else float(v)) for k, v in value.items()})
         except (TypeError, ValueError):
             raise InputError(source, where, "numbers for every lasso setting", got=value) from None
+    if key == "threshold_sources":
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise InputError(source, where, "a mapping of property name to a text naming the source", got=value)
+        return {str(k): v for k, v in value.items()}
     if key in ("thresholds", "reference_values"):
         if not isinstance(value, dict):
             raise InputError(source, where, "a mapping of property name to a number", got=value)
         return {str(k): _number(v, source, f"{where}.{k}") for k, v in value.items()}
     if key in ("properties", "pareto_properties", "selection_metrics"):
-        if value is None and key != "selection_metrics":
+        if value is None:
             return None
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise InputError(source, where, "a list of property names", got=value)

@@ -168,6 +168,8 @@ def run_all(table: ErrorTable, config: AnalysisConfig | None = None, *, show_pro
 def _thresholds(results: AnalysisResults) -> None:
     table = results.table
     results.thresholds = evaluate_thresholds(table.errors, table.types, results.config.thresholds)
+    sources = results.config.threshold_sources
+    results.thresholds.difficulty["source"] = [sources.get(p, "") for p in results.thresholds.difficulty["property"]]
     if not results.thresholds.thresholds:
         results.notes.append("no thresholds given: no pass shares or difficulty ranking")
 

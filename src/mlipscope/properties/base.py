@@ -118,6 +118,12 @@ class Property(ABC):
         and, in subclasses, datasets and reference curves."""
         return [self.material.source] if self.material.source else []
 
+    def cheaper_setting_result(self, forces_key: str, energy_key: str | None = None) -> PropertyResult | None:
+        """This property computed with a cheaper DFT setting stored on its dataset's frames (forces array
+        ``forces_key``, energies ``energy_key``) in place of a model: the setting's errors, i.e. the acceptable
+        errors of :mod:`mlipscope.properties.acceptable_errors`. None when the property reads no such frames."""
+        return None
+
     def config(self) -> dict[str, Any]:
         """Configuration as a JSON-able dict (stored with each evaluation for provenance)."""
         out = {k: v for k, v in vars(self).items() if not k.startswith("_")}

@@ -178,6 +178,13 @@ class RareEventForces(Property):
     def validate_inputs(self) -> None:
         load_re_dataset(self.dataset)
 
+    def cheaper_setting_result(self, forces_key: str, energy_key: str | None = None) -> PropertyResult | None:
+        data = load_re_dataset(self.dataset)
+        frames = data.frames[: self.max_frames] if self.max_frames else data.frames
+        if not all(forces_key in a.arrays and (energy_key is None or energy_key in a.info) for a in frames):
+            return None
+        return self.compute(StoredForcesCalculator(frames, forces_key, energy_key))
+
     def compute(self, calculator: Calculator, context=None) -> PropertyResult:
         data = load_re_dataset(self.dataset)
         frames = data.frames[: self.max_frames] if self.max_frames else data.frames

@@ -10,8 +10,16 @@ A tabulated reference file (YAML or JSON) looks like::
     thresholds:                              # optional: acceptable absolute errors, same keys and units
       eos.lattice_constant_a: {value: 0.02, source: "default tolerance: 0.4 % of a"}
 
+    cheaper_dft:                             # optional: cheaper DFT settings stored beside the reference labels
+      - {name: "Γ-only k-points", forces: forces_K1, threshold: true}
+      - {name: "2×2×2 k-points", forces: forces_K2, energy: energy_K2}
+
 Keys are full value names (``label.key``, see :mod:`mlipscope.properties.base`). Thresholds feed the analysis
-(pass shares, difficulty ranking); a run config's ``[analysis] thresholds`` override them.
+(pass shares, difficulty ranking); a run config's ``[analysis] thresholds`` override them. A ``cheaper_dft`` setting
+names per-frame arrays of a dataset (forces, optionally energy) computed with a cheaper DFT setting: the error of
+that setting against the reference labels is the study's acceptable error of every dataset property (rare-event
+metrics, force RMSE) whose frames carry them; ``threshold: true`` makes one setting's errors thresholds
+(:mod:`mlipscope.properties.acceptable_errors`).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -44,10 +53,12 @@ class TabulatedReference(Reference):
         values: dict[str, tuple[float, str]],
         name: str = "tabulated",
         thresholds: dict[str, tuple[float, str]] | None = None,
+        cheaper_dft: list[CheaperDFT] | None = None,
     ) -> None:
         self.values = values
         self.name = name
         self.thresholds = thresholds or {}
+        self.cheaper_dft = cheaper_dft or []
 
     @classmethod
     def from_file(cls, path: str | Path) -> TabulatedReference:
@@ -67,7 +78,8 @@ class TabulatedReference(Reference):
         for key, (value, _) in thresholds.items():
             if not value > 0:
                 raise InputError(path, f"thresholds.{key}", "a positive acceptable error", got=value)
-        return cls(values, name=str(data.get("name", path.stem)), thresholds=thresholds)
+        cheaper = _cheaper_dft(path, data.get("cheaper_dft") or [])
+        return cls(values, name=str(data.get("name", path.stem)), thresholds=thresholds, cheaper_dft=cheaper)
 
     def values_for(self, prop: Property) -> dict[str, tuple[float, str]]:
         prefix = prop.label + "."
@@ -86,6 +98,41 @@ def _entries(path: Path, section: str, table: object, default_source: str) -> di
         if isinstance(raw, bool) or not isinstance(raw, int | float):
             raise InputError(path, f"{section}.{key}", "a number (or a mapping with a numeric 'value')", got=raw)
         out[str(key)] = (float(raw), source)
+    return out
+
+
+@dataclass(frozen=True)
+class CheaperDFT:
+    """A cheaper DFT setting stored on a dataset's frames: forces in ``atoms.arrays[forces]`` (eV/Å) and, if given,
+    energies in ``atoms.info[energy]`` (eV). ``threshold``: its errors are the acceptable errors of the analysis."""
+
+    name: str
+    forces: str
+    energy: str | None = None
+    threshold: bool = False
+
+
+def _cheaper_dft(path: Path, table: object) -> list[CheaperDFT]:
+    if not isinstance(table, list):
+        raise InputError(path, "cheaper_dft", "a list of {name, forces, energy (optional), threshold (optional)}")
+    out = []
+    for i, entry in enumerate(table):
+        where = f"cheaper_dft[{i}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("forces"), str):
+            raise InputError(path, f"{where}.forces", "the name of a per-atom forces array, e.g. forces_K1")
+        unknown = sorted(set(entry) - {"name", "forces", "energy", "threshold"})
+        if unknown:
+            raise InputError(path, f"{where}.{unknown[0]}", "one of name, forces, energy, threshold")
+        energy = entry.get("energy")
+        if energy is not None and not isinstance(energy, str):
+            raise InputError(path, f"{where}.energy", "the name of a per-frame energy (eV), e.g. energy_K2", got=energy)
+        if not isinstance(entry.get("threshold", False), bool):
+            raise InputError(path, f"{where}.threshold", "true or false", got=entry["threshold"])
+        out.append(
+            CheaperDFT(str(entry.get("name", entry["forces"])), entry["forces"], energy, entry.get("threshold", False))
+        )
+    if sum(c.threshold for c in out) > 1:
+        raise InputError(path, "cheaper_dft", "at most one setting with threshold: true")
     return out
 
 

@@ -40,12 +40,22 @@ nav a{margin-right:1em}
 
 
 def write_report(
-    results: AnalysisResults, out_dir: Path, *, title: str = "mlipscope report", run_summary: dict | None = None
+    results: AnalysisResults,
+    out_dir: Path,
+    *,
+    title: str = "mlipscope report",
+    run_summary: dict | None = None,
+    cheaper_dft: pd.DataFrame | None = None,
 ) -> Path:
-    """Write index.html, figures/*.png and tables/*.csv under ``out_dir``; return the path of index.html."""
+    """Write index.html, figures/*.png and tables/*.csv under ``out_dir``; return the path of index.html.
+    ``cheaper_dft``: the errors of cheaper DFT settings (:func:`mlipscope.properties.acceptable_errors`), shown
+    beside the difficulty ranking."""
     out_dir = Path(out_dir)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     tables = export_tables(results, out_dir / "tables")
+    if cheaper_dft is not None and not cheaper_dft.empty:
+        cheaper_dft.to_csv(out_dir / "tables" / "cheaper_dft.csv", index=False)
+        tables["cheaper_dft"] = "tables/cheaper_dft.csv"
     drawn: dict[str, str] = {}
     with Progress(
         TextColumn("[bold]report: {task.description}"),
@@ -62,18 +72,23 @@ def write_report(
                 figure.savefig(out_dir / "figures" / f"{key}.png", dpi=110)
                 drawn[key] = f"figures/{key}.png"
             progress.advance(task)
-    page = _page(results, title, run_summary, drawn, tables)
+    page = _page(results, title, run_summary, drawn, tables, cheaper_dft)
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
 
 
 def _page(
-    results: AnalysisResults, title: str, run_summary: dict | None, drawn: dict[str, str], tables: dict[str, str]
+    results: AnalysisResults,
+    title: str,
+    run_summary: dict | None,
+    drawn: dict[str, str],
+    tables: dict[str, str],
+    cheaper_dft: pd.DataFrame | None = None,
 ) -> str:
     sections = [
         ("summary", "Summary", _summary(results, run_summary)),
-        ("difficulty", "Difficulty ranking", _difficulty(results, drawn, tables)),
+        ("difficulty", "Difficulty ranking", _difficulty(results, drawn, tables, cheaper_dft)),
         ("distributions", "Distributions", _figure(drawn, "distributions") + _csv_link(tables, "distributions")),
         ("pareto", "Pareto fronts", _pareto(results, drawn, tables)),
         ("correlation", "Correlation graph", _correlation(results, drawn, tables)),
@@ -132,18 +147,34 @@ def _summary(results: AnalysisResults, run_summary: dict | None) -> str:
     return "\n".join(parts)
 
 
-def _difficulty(results: AnalysisResults, drawn: dict[str, str], tables: dict[str, str]) -> str:
+def _difficulty(
+    results: AnalysisResults, drawn: dict[str, str], tables: dict[str, str], cheaper_dft: pd.DataFrame | None = None
+) -> str:
     th = results.thresholds
     if th is None or th.difficulty.empty:
         return "<p>No thresholds were given (analysis setting <code>thresholds</code>): no difficulty ranking.</p>"
-    return (
-        "<p>Share of models whose |error| is within the property's acceptable threshold; a failed evaluation "
-        "counts as not meeting it.</p>"
-        + _figure(drawn, "difficulty")
-        + _df(th.difficulty)
-        + _csv_link(tables, "difficulty")
-        + _csv_link(tables, "pass_share")
-    )
+    parts = [
+        "<p>Share of models whose |error| is within the property's acceptable error (its source in the last "
+        "column); a failed evaluation counts as not meeting it. Hardest first.</p>",
+        _figure(drawn, "difficulty"),
+        _df(th.difficulty, rows=len(th.difficulty)),
+        _csv_link(tables, "difficulty"),
+        "<h3>Share within threshold per MLIP type</h3>",
+        _df(th.pass_share.loc[th.difficulty["property"]], index=True, rows=len(th.pass_share)),
+        _csv_link(tables, "pass_share"),
+    ]
+    if cheaper_dft is not None and not cheaper_dft.empty:
+        wide = cheaper_dft.pivot_table(index="value", columns="setting", values="error", aggfunc="first")
+        used = cheaper_dft[cheaper_dft["threshold"]]["setting"].unique()
+        parts += [
+            "<h3>Acceptable errors from cheaper DFT</h3>",
+            "<p>The error of each cheaper DFT setting stored with the data against the reference labels, i.e. what "
+            f"a DFT calculation at that setting would score. Used as thresholds: {html.escape(', '.join(used))}."
+            "</p>",
+            _df(wide, index=True, rows=len(wide)),
+            _csv_link(tables, "cheaper_dft"),
+        ]
+    return "\n".join(parts)
 
 
 def _pareto(results: AnalysisResults, drawn: dict[str, str], tables: dict[str, str]) -> str:
@@ -216,7 +247,22 @@ def _selection(results: AnalysisResults, tables: dict[str, str]) -> str:
     sel = results.selection
     if sel is None:
         return "<p>(skipped)</p>"
-    parts = ["<h3>Models meeting the most thresholds</h3>", _df(sel.most_thresholds), _csv_link(tables, "selection")]
+    parts = [
+        "<h3>Best models: the most thresholds met</h3>",
+        _df(sel.most_thresholds),
+        _csv_link(tables, "selection"),
+    ]
+    if sel.comparison is not None and not sel.comparison.empty:
+        parts += [
+            f"<h3>Selecting by rare-event metrics vs by force RMSE</h3><p>The {results.config.n_selected} models "
+            "each metric would pick, scored on every other property: median |error| and share within the "
+            "threshold, beside all models.</p>",
+            _selection_verdict(sel.comparison),
+            _df(_wide_comparison(sel.comparison, "median_abs_error"), index=True, rows=200),
+            "<p>Share within threshold:</p>",
+            _df(_wide_comparison(sel.comparison, "share_within_threshold").dropna(how="all"), index=True, rows=200),
+            _csv_link(tables, "selection_comparison"),
+        ]
     if not sel.metric_summary.empty:
         parts += [
             "<h3>Selected by a metric: median percentile (0 best) of its picks in every other property</h3>",
@@ -224,6 +270,35 @@ def _selection(results: AnalysisResults, tables: dict[str, str]) -> str:
             _csv_link(tables, "selection_by_metric"),
         ]
     return "\n".join(parts)
+
+
+def _wide_comparison(comparison: pd.DataFrame, column: str) -> pd.DataFrame:
+    wide = comparison.pivot_table(index="property", columns="metric", values=column, aggfunc="first", dropna=False)
+    order = ["all models"] + [m for m in dict.fromkeys(comparison["metric"]) if m != "all models"]
+    return wide[[m for m in order if m in wide.columns]]
+
+
+def _selection_verdict(comparison: pd.DataFrame) -> str:
+    """One sentence per barrier / defect-energy property: do the RE-metric picks beat the force-RMSE picks?"""
+    metrics = list(dict.fromkeys(comparison["metric"]))
+    re_metrics = [m for m in metrics if ".re_" in m]
+    rmse = [m for m in metrics if m.endswith("force_rmse_ev_a") and ".re_" not in m]
+    if not re_metrics or not rmse:
+        return ""
+    wide = _wide_comparison(comparison, "median_abs_error")
+    targets = [p for p in wide.index if p.endswith((".barrier_ev", ".formation_energy_ev"))]
+    items = []
+    for prop in targets:
+        best_re = wide.loc[prop, re_metrics].min()
+        best_rmse = wide.loc[prop, rmse].min()
+        if pd.isna(best_re) or pd.isna(best_rmse):
+            continue
+        verdict = "better" if best_re < best_rmse else "not better"
+        items.append(
+            f"<li>{html.escape(prop)}: RE-selected median |error| {best_re:.3g} vs RMSE-selected {best_rmse:.3g}"
+            f" (all models {wide.loc[prop, 'all models']:.3g}): RE selection {verdict}</li>"
+        )
+    return f"<ul>{''.join(items)}</ul>" if items else ""
 
 
 def _settings(results: AnalysisResults) -> dict[str, Any]:

@@ -45,6 +45,8 @@ def analysis_tables(results: AnalysisResults) -> dict[str, pd.DataFrame]:
         if sel.by_metric:
             out["selection_by_metric"] = pd.concat(sel.by_metric, names=["metric", "model_id"])
             out["selection_metric_summary"] = sel.metric_summary.rename_axis("metric")
+        if sel.comparison is not None:
+            out["selection_comparison"] = sel.comparison.set_index(["metric", "property"])
     if results.dropped_properties:
         out["dropped_properties"] = (
             pd.Series(results.dropped_properties, name="reason").rename_axis("property").to_frame()

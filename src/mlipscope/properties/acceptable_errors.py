@@ -1,0 +1,72 @@
+"""Acceptable errors: how far a property may be from DFT before a model counts as wrong, each with its source.
+
+The seed study's acceptable error of a property is how far a cheaper DFT setting is from the converged one: on the
+Si rare-event sets, the Γ-only (``forces_K1``) and 2×2×2 (``forces_K2``, ``energy_K2``) forces against 4×4×4.
+Those are computed here, from the arrays the frames carry, by running the property itself with the cheaper setting
+as the "model" (:class:`~mlipscope.properties.rare_events.StoredForcesCalculator`). Properties without such data get
+the documented default tolerances of the material's reference file. Precedence, lowest first: the reference file's
+``thresholds``, the cheaper-DFT errors of the setting marked ``threshold: true``, the run config's
+``[analysis] thresholds``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+
+from mlipscope.properties.base import Property
+from mlipscope.properties.references import Reference
+
+#: values of a dataset property that are counts or bookkeeping, not errors with an acceptable size
+NOT_ERRORS = ("n_re_atoms", "failed_frame_fraction")
+
+
+def cheaper_dft_errors(properties: Sequence[Property], reference: Reference | None) -> pd.DataFrame:
+    """One row per (value name, cheaper DFT setting): the setting's error against the reference labels.
+
+    Columns: ``value``, ``setting``, ``error``, ``threshold`` (the setting is the one used as threshold),
+    ``source``. Empty when the reference names no cheaper setting or no property's frames carry its arrays.
+    """
+    rows = []
+    for setting in getattr(reference, "cheaper_dft", []):
+        for prop in properties:
+            result = prop.cheaper_setting_result(setting.forces, setting.energy)
+            if result is None:
+                continue
+            for key in sorted(result.error_metrics):
+                error = result.values[key]
+                if key in NOT_ERRORS or not math.isfinite(error):
+                    continue
+                rows.append(
+                    {
+                        "value": f"{result.label}.{key}",
+                        "setting": setting.name,
+                        "error": abs(float(error)),
+                        "threshold": setting.threshold,
+                        "source": f"{setting.name} DFT vs the reference labels of {result.details.get('dataset', '?')}"
+                        " (computed from the data)",
+                    }
+                )
+    return pd.DataFrame(rows, columns=["value", "setting", "error", "threshold", "source"])
+
+
+def acceptable_errors(
+    properties: Sequence[Property], reference: Reference | None, overrides: dict[str, float] | None = None
+) -> tuple[dict[str, tuple[float, str]], pd.DataFrame]:
+    """(value name -> (acceptable |error|, source), the cheaper-DFT table) for a suite and its reference; file
+    thresholds of properties outside the suite are left out.
+
+    A cheaper setting that reproduces a value exactly (error 0, e.g. no atom with δF > 0.5 eV/Å) gives no threshold:
+    no model could meet a zero tolerance, so the file default (if any) stays.
+    """
+    labels = {prop.label for prop in properties}
+    chosen = {k: v for k, v in getattr(reference, "thresholds", {}).items() if k.split(".", 1)[0] in labels}
+    table = cheaper_dft_errors(properties, reference)
+    for row in table[table["threshold"]].itertuples():
+        if row.error > 0:
+            chosen[row.value] = (row.error, row.source)
+    for name, value in (overrides or {}).items():
+        chosen[name] = (float(value), "run config [analysis] thresholds")
+    return chosen, table
