@@ -242,7 +242,27 @@ def yaml_text(r: dict) -> str:
         + "".join(entry(key, r[name], source) for key, name, source in keys)
         + 'absent:\n  vacancy.formation_energy_ev: "no relaxed vacancy in the shipped data (the Vacancy frames are '
         'AIMD snapshots); no cited DFT value found"\n'
+        + threshold_text(r)
     )
+
+
+def threshold_text(r: dict) -> str:
+    """Default tolerances, the rules behind si_dft.yaml's absolute values scaled to the element: 0.4 % of a0, 6 % of
+    B, 7 % of C11 for every Cij; the study's 15 meV/atom and 0.12 eV/Å for the test-set RMSEs."""
+    a_tol, b_tol, c_tol = 0.004 * r["a0"], 0.06 * r["bulk"], 0.07 * r["c11"]
+    rows = [
+        ("eos.lattice_constant_a", a_tol, "0.4 % of a0 (Å)"),
+        ("elastic_perfect.lattice_constant_a", a_tol, "0.4 % of a0 (Å)"),
+        ("eos.bulk_modulus_gpa", b_tol, "6 % of B (GPa)"),
+        ("elastic_perfect.bulk_modulus_gpa", b_tol, "6 % of B (GPa)"),
+        *[(f"elastic_perfect.{k}_gpa", c_tol, "7 % of C11 (GPa)") for k in ("c11", "c12", "c44")],
+    ]
+    test = "errors_mlearn_test"  # the suite label of the materials' mlearn test set
+    text = "thresholds:\n"
+    text += "".join(f'  {k}: {{value: {v:#.3g}, source: "mlipscope default tolerance: {why}"}}\n' for k, v, why in rows)
+    text += f'  {test}.energy_rmse_mev_atom: {{value: 15.0, source: "Liu & Mo 2024: energy RMSE threshold"}}\n'
+    text += f'  {test}.force_rmse_ev_a: {{value: 0.12, source: "Liu & Mo 2024: force RMSE threshold"}}\n'
+    return text
 
 
 def main() -> None:
