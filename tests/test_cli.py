@@ -83,3 +83,14 @@ def test_suites_lists_labels(capsys):
     assert main(["suites", "--suite", "si-default"]) == 0
     out = capsys.readouterr().out
     assert "elastic_dumbbell" in out and "phonons_vacancy" in out
+
+
+def test_python_dash_m_runs_the_same_cli():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "mlipscope", "materials"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "si" in done.stdout and "mo" in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "mlipscope", "run", "missing.toml"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "missing.toml" in bad.stderr
