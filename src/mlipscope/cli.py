@@ -46,6 +46,8 @@ def _add_run(sub) -> None:
     p.add_argument("--db", type=Path, default=None, help="override the config's database path")
     p.add_argument("--retry-failed", action="store_true", help="evaluate every stored failure again")
     p.add_argument("--out", type=Path, default=None, help="override the config's output directory")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress or failure lines (errors and summary only)")
+    p.add_argument("--log-file", type=Path, default=None, help="the run's log (default: <out>/run.log)")
 
 
 def _add_sample(sub) -> None:
@@ -220,6 +222,8 @@ def cmd_run(args) -> int:
         retry_failed=args.retry_failed,
         db_path=args.db,
         out_dir=args.out,
+        quiet=args.quiet,
+        log_file=args.log_file,
     )
     return 0
 

@@ -152,7 +152,7 @@ def run_all(table: ErrorTable, config: AnalysisConfig | None = None, *, show_pro
             TimeElapsedColumn(),
             console=console,
             transient=True,
-            disable=not show_progress,
+            disable=not show_progress or not console.is_terminal,  # bars in a log file are blank lines
         ) as progress,
     ):
         task = progress.add_task("start", total=len(steps))

@@ -61,8 +61,9 @@ def write_report(
         TextColumn("[bold]report: {task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        console=Console(stderr=True),
+        console=(console := Console(stderr=True)),
         transient=True,
+        disable=not console.is_terminal,  # in a log file, bars are only blank lines
     ) as progress:
         task = progress.add_task("figures", total=len(FIGURES))
         for key, _, draw in FIGURES:

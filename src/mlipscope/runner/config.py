@@ -59,6 +59,7 @@ class RunConfig:
     material: str = "si"  # the run's material: a shipped name or an absolute file path
     max_attempts: int = 2  # attempts of an evaluation whose failure is transient (timeout, crash, ...)
     no_worker_wait_s: float = 300.0  # how long a run waits with no Dask worker before it stops
+    progress_interval_s: float = 30.0  # seconds between progress lines in batch mode and in the log file
 
     def materials(self) -> list[str]:
         """Every material the run evaluates, the run's own first."""
@@ -90,6 +91,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "workers": int,
         "max_attempts": int,
         "no_worker_wait_s": (int, float),
+        "progress_interval_s": (int, float),
     },
     "data": {"training_sets": list},
     "material": {"name": str, "file": str},
@@ -317,6 +319,7 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
         material=run_material,
         max_attempts=int(max_attempts),
         no_worker_wait_s=float(run.get("no_worker_wait_s", 300.0)),
+        progress_interval_s=_positive(path, "run.progress_interval_s", run.get("progress_interval_s", 30.0)),
     )
     for material in config.materials():
         try:  # instantiating the selected properties checks the suite name, labels, override settings and files
@@ -329,3 +332,9 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
             field = "suite.name" if exc.field == "suite" else f"suite.{exc.field.removeprefix('suite.')}"
             raise InputError(path, field, exc.expected, got=exc.got) from None
     return config
+
+
+def _positive(path: Path, where: str, value: float) -> float:
+    if not value > 0:
+        raise InputError(path, where, "a positive number of seconds", got=value)
+    return float(value)

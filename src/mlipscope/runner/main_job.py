@@ -8,6 +8,7 @@ task, so a run killed at any point loses at most the tasks in flight and a resta
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -148,8 +149,12 @@ class MainJob:
         console: Console | None = None,
         show_progress: bool = True,
         retry_failed: bool = False,
+        log_file: Path | None = None,
     ) -> None:
+        """``log_file``: where the run's log goes (progress lines, failures with reasons, the summary); default
+        ``<out>/run.log``."""
         self.config = config
+        self.log_file = log_file
         self.scheduler = scheduler
         if n_workers is not None and n_workers < 1:
             from mlipscope.errors import InputError
@@ -174,10 +179,12 @@ class MainJob:
         if self.scheduler:
             check_scheduler_address(self.scheduler)  # at once, before the store is touched
         cfg.db_path.parent.mkdir(parents=True, exist_ok=True)
-        with ResultsStore(cfg.db_path) as store:
+        with _run_log(self.log_file or cfg.out_dir / "run.log"), ResultsStore(cfg.db_path) as store:
+            log.info("run %s: config %s, database %s", cfg.name, cfg.path, cfg.db_path)
             self._execute(store)
             self.summary.wall_time_s = time.perf_counter() - start
             report = self._report(store)
+            log.info("summary: %s", json.dumps(self.summary.as_dict(), default=str))
         if report is None:
             from mlipscope.errors import MlipscopeError
 
@@ -305,7 +312,9 @@ class MainJob:
 
         client, cluster = _make_client(self.scheduler, self.n_workers)
         try:
-            with RunProgress(self.console, disable=not self.show_progress) as progress:
+            with RunProgress(
+                self.console, disable=not self.show_progress, interval_s=cfg.progress_interval_s
+            ) as progress:
                 progress.stage("fits", len(members), already_done=len(members) - len(to_fit))
                 n_expected = sum(n_props(m.model_id) for m in members) + sum(n_props(p[0]) for p in potentials)
                 progress.stage("evaluations", n_expected)
@@ -496,9 +505,16 @@ class MainJob:
             self.summary.fit_time_s += outcome.fit_wall_time_s
         else:
             self.summary.n_fits_failed += 1
+            self._failure_line(f"{p.model_id} fit ({m.family}): {outcome.reason}")
             self.summary.failure_reasons[f"fit: {_short(outcome.reason)}"] = (
                 self.summary.failure_reasons.get(f"fit: {_short(outcome.reason)}", 0) + 1
             )
+
+    def _failure_line(self, text: str) -> None:
+        """One line per failure with its reason: in the log, and on the console unless the run is quiet."""
+        log.warning("failed: %s", text)
+        if self.show_progress:
+            self.console.print(f"[red]failed[/]: {text}", highlight=False, soft_wrap=True)
 
     def _store_eval(self, store, model_id: str, config_hash: str, outcome: EvaluationOutcome) -> None:
         from mlipscope.store.duckdb_store import software_versions
@@ -522,6 +538,7 @@ class MainJob:
                 model_id, outcome.property_label, config_hash, outcome.reason, wall_time_s=outcome.wall_time_s
             )
             self.summary.n_evaluations_failed += 1
+            self._failure_line(f"{model_id} {outcome.property_label}: {outcome.reason}")
             key = f"{outcome.property_label}: {_short(outcome.reason)}"
             self.summary.failure_reasons[key] = self.summary.failure_reasons.get(key, 0) + 1
 
@@ -609,6 +626,27 @@ class MainJob:
         return write_cross_material_index(sections, cfg.out_dir, title=cfg.name, run_summary=run_summary)
 
 
+@contextlib.contextmanager
+def _run_log(path: Path):
+    """Log the run (``mlipscope.*`` loggers at INFO, with timestamps) to ``path`` while it lasts."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    package_log = logging.getLogger("mlipscope")
+    old_level = package_log.level
+    package_log.addHandler(handler)
+    if package_log.getEffectiveLevel() > logging.INFO:
+        package_log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        package_log.removeHandler(handler)
+        package_log.setLevel(old_level)
+        handler.close()
+
+
 def _short(reason: str) -> str:
     return reason.split(" (at ")[0][:80]
 
@@ -640,14 +678,26 @@ def run_from_config(
     retry_failed: bool = False,
     db_path: Path | None = None,
     out_dir: Path | None = None,
+    quiet: bool = False,
+    log_file: Path | None = None,
 ) -> RunSummary:
+    """``quiet``: no progress or failure lines on the console (errors and the closing summary only; the log file
+    still has everything)."""
     config = load_config(config_path, quick=quick)
     if db_path is not None:
         config.db_path = db_path
     if out_dir is not None:
         config.out_dir = out_dir
-    summary = MainJob(config, scheduler=scheduler, n_workers=n_workers, retry_failed=retry_failed).run()
-    Console(stderr=True).print(
+    summary = MainJob(
+        config,
+        scheduler=scheduler,
+        n_workers=n_workers,
+        retry_failed=retry_failed,
+        console=Console(stderr=True, quiet=quiet),
+        show_progress=not quiet,
+        log_file=log_file,
+    ).run()
+    Console(stderr=True, soft_wrap=True).print(
         f"{summary.n_models_planned} models ({summary.n_fits_failed} failed fits), "
         f"{summary.n_evaluations} evaluations this run ({summary.n_evaluations_failed} failed), "
         f"{summary.n_skipped_stored} already stored; {summary.wall_time_s:.0f} s"

@@ -1,15 +1,42 @@
-"""Live progress for the main job: done / failed / remaining counts and an ETA (rich)."""
+"""Progress of the main job: done / failed / remaining counts and an ETA.
+
+In a terminal the counts are live rich bars. When stderr is not a terminal (a batch job writing to a file: SLURM,
+nohup, CI) rich bars would print nothing until the end, so a plain line per stage is printed every
+``interval_s`` seconds instead. Either way the same lines go to the ``mlipscope.progress`` logger, i.e. to the
+run's log file.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+log = logging.getLogger("mlipscope.progress")
+
+#: seconds between plain progress lines (batch mode, log file)
+DEFAULT_INTERVAL_S = 30.0
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
 class RunProgress:
     """One bar per stage (fits, evaluations) with done / failed / remaining counts."""
 
-    def __init__(self, console: Console | None = None, disable: bool = False) -> None:
+    def __init__(
+        self, console: Console | None = None, disable: bool = False, interval_s: float = DEFAULT_INTERVAL_S
+    ) -> None:
+        self.console = console or Console(stderr=True)
+        #: plain lines instead of live bars: stderr is not a terminal
+        self.plain = not self.console.is_terminal
+        self.quiet = disable
+        self.interval_s = interval_s
         self.progress = Progress(
             TextColumn("[bold]{task.description:<12}"),
             BarColumn(),
@@ -17,11 +44,14 @@ class RunProgress:
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
-            console=console or Console(stderr=True),
-            disable=disable,
+            console=self.console,
+            disable=disable or self.plain,
         )
         self._tasks: dict[str, int] = {}
         self._counts: dict[str, list[int]] = {}
+        self._start = time.monotonic()
+        self._last_line = self._start
+        self._done_at_start: dict[str, int] = {}
 
     def __enter__(self) -> RunProgress:
         self.progress.__enter__()
@@ -29,9 +59,11 @@ class RunProgress:
 
     def __exit__(self, *exc) -> None:
         self.progress.__exit__(*exc)
+        self.emit_lines()
 
     def stage(self, name: str, total: int, already_done: int = 0) -> None:
         self._counts[name] = [already_done, 0, total]
+        self._done_at_start[name] = already_done
         self._tasks[name] = self.progress.add_task(
             name,
             total=max(total, 1),
@@ -61,6 +93,31 @@ class RunProgress:
             failed=failed,
             left=total - done - failed,
         )
+        if time.monotonic() - self._last_line >= self.interval_s:
+            self.emit_lines()
+
+    def line(self, name: str) -> str:
+        """``evaluations: 120 done · 3 failed · 400 left · 5m02s elapsed · ETA 12m40s``"""
+        done, failed, total = self._counts[name]
+        elapsed = time.monotonic() - self._start
+        left = total - done - failed
+        finished_here = done + failed - self._done_at_start.get(name, 0)  # resumed work does not speed the ETA
+        eta = _duration(elapsed / finished_here * left) if finished_here > 0 and left > 0 else "—"
+        return (
+            f"{name}: {done} done · {failed} failed · {left} left · {_duration(elapsed)} elapsed · ETA "
+            f"{eta if left else '0m00s'}"
+        )
+
+    def emit_lines(self) -> None:
+        """One progress line per stage: to the log, and to the console in batch mode."""
+        self._last_line = time.monotonic()
+        for name, (done, failed, total) in self._counts.items():
+            if total == 0 and done + failed == 0:  # e.g. no fits in a run of existing potentials
+                continue
+            text = self.line(name)
+            log.info(text)
+            if self.plain and not self.quiet:
+                self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def counts(self, name: str) -> tuple[int, int, int]:
         done, failed, total = self._counts[name]
