@@ -75,6 +75,21 @@ def _add_analyze(sub) -> None:
     p.add_argument("--config", type=Path, default=None, help="analysis settings (YAML)")
     p.add_argument("--out", type=Path, default=Path("report"))
     p.add_argument("--title", default="mlipscope report")
+    table = p.add_argument_group("error tables from elsewhere (--table)")
+    table.add_argument("--type-column", default=None, help="column holding each model's MLIP type (default: family)")
+    table.add_argument("--id-column", default=None, help="column holding model ids (default: model_id or column 1)")
+    table.add_argument(
+        "--metadata-columns", default=None, help="comma-separated columns (or globs, e.g. 'hp_*') that are not errors"
+    )
+    table.add_argument(
+        "--threshold-row", default=None, help="id of a row of acceptable errors (e.g. DFT): thresholds, not a model"
+    )
+    table.add_argument(
+        "--transform",
+        choices=["absolute", "log10"],
+        default="absolute",
+        help="what the table holds: errors (default) or log10 |errors|",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,8 +262,21 @@ def cmd_sample(args) -> int:
 def cmd_analyze(args) -> int:
     from mlipscope.runner.main_job import analyze_command
 
+    if args.db is not None and (args.id_column or args.metadata_columns or args.threshold_row):
+        from mlipscope.errors import InputError
+
+        raise InputError(args.db, "--id-column/--metadata-columns/--threshold-row", "--table (they describe a CSV)")
     path = analyze_command(
-        db_path=args.db, table_path=args.table, config_path=args.config, out_dir=args.out, title=args.title
+        db_path=args.db,
+        table_path=args.table,
+        config_path=args.config,
+        out_dir=args.out,
+        title=args.title,
+        type_column=args.type_column,
+        id_column=args.id_column,
+        metadata_columns=[c.strip() for c in args.metadata_columns.split(",")] if args.metadata_columns else None,
+        threshold_row=args.threshold_row,
+        values=args.transform,
     )
     print(f"report written to {path}")
     return 0

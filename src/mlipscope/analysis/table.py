@@ -60,38 +60,36 @@ def load_error_table(
     *,
     type_column: str = "family",
     metadata_columns: list[str] | None = None,
+    id_column: str | None = None,
+    values: str = "absolute",
 ) -> ErrorTable:
     """Read an error table from a CSV file or a DataFrame (e.g. ``ResultsStore.error_table()``).
 
-    The model id is the DataFrame index, or the CSV column ``model_id`` (or an unnamed first column). Raises
-    :class:`InputError` naming the file and column for: a missing file, no model ids, duplicate model ids, a
-    non-numeric value in an error column, no error columns at all, or no rows.
+    The model id is the DataFrame index, or the CSV column ``id_column`` (default ``model_id``, or an unnamed first
+    column). ``metadata_columns`` may hold shell-style globs (``hp_*``). ``values="log10"`` declares a table of
+    log10 |error| (as some publications give them): they are turned back into errors, so thresholds and transforms
+    mean the same as for any table. Raises :class:`InputError` naming the file and column for: a missing file, no
+    model ids, duplicate model ids, a non-numeric value in an error column, no error columns at all, or no rows.
     """
     if isinstance(path_or_df, ErrorTable):
         return path_or_df
+    if values not in ("absolute", "log10"):
+        raise InputError(None, "table values", "'absolute' or 'log10'", got=values)
     if isinstance(path_or_df, pd.DataFrame):
         source = "<DataFrame>"
-        frame = _frame_with_ids(path_or_df.copy(), source)
+        frame = _frame_with_ids(path_or_df.copy(), source, id_column)
     else:
-        path = Path(path_or_df)
-        source = str(path)
-        if not path.is_file():
-            raise InputError(path, "error table", "an existing CSV file (one row per model)")
-        try:
-            raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise InputError(path, "file contents", f"a comma-separated table with a header row ({exc})") from None
-        frame = _frame_with_ids(raw, source)
+        frame, source = _read_csv(path_or_df, id_column)
+    metadata_columns = _expand_globs(frame.columns, metadata_columns, source)
     meta_names = _metadata_names(frame.columns, type_column, metadata_columns)
-    missing = [c for c in (metadata_columns or []) if c not in frame.columns]
-    if missing:
-        raise InputError(source, f"metadata column {missing[0]!r}", "a column present in the table")
     if len(frame) == 0:
         raise InputError(source, "rows", "at least one model (row)")
     error_names = [c for c in frame.columns if c not in meta_names]
     if not error_names:
         raise InputError(source, "error columns", "at least one numeric property-error column", got=list(frame.columns))
     errors = pd.DataFrame({c: _numeric_column(frame[c], source) for c in error_names}, index=frame.index)
+    if values == "log10":
+        errors = 10.0**errors
     errors = errors.replace([np.inf, -np.inf], np.nan)
     metadata = frame[[c for c in frame.columns if c in meta_names]].copy()
     for column in metadata.columns:
@@ -104,9 +102,50 @@ def load_error_table(
     return ErrorTable(errors=errors, metadata=metadata, types=types, source=source)
 
 
-def _frame_with_ids(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+def _read_csv(path: str | Path, id_column: str | None) -> tuple[pd.DataFrame, str]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "error table", "an existing CSV file (one row per model)")
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(path, "file contents", f"a comma-separated table with a header row ({exc})") from None
+    return _frame_with_ids(raw, str(path), id_column), str(path)
+
+
+def split_threshold_row(table: ErrorTable, row: str) -> tuple[ErrorTable, dict[str, float]]:
+    """Take the row ``row`` (e.g. a "DFT" benchmark row of acceptable errors) out of the models: (the table without
+    it, its finite |values| by property, in the table's error units — log10 tables already converted back)."""
+    if row not in table.errors.index:
+        ids = list(table.errors.index[:8])
+        raise InputError(table.source, "--threshold-row", f"the id of a row of the table (first ids: {ids})", got=row)
+    values = table.errors.loc[row].abs()
+    thresholds = {str(k): float(v) for k, v in values.items() if pd.notna(v) and math.isfinite(v) and v > 0}
+    keep = table.errors.index != row
+    rest = ErrorTable(table.errors[keep], table.metadata[keep], table.types[keep], table.source)
+    return rest, thresholds
+
+
+def _expand_globs(columns: pd.Index, patterns: list[str] | None, source: str) -> list[str]:
+    """Metadata column names, with shell-style patterns matched against the table's columns."""
+    import fnmatch
+
+    names: list[str] = []
+    for pattern in patterns or []:
+        matched = [c for c in columns if fnmatch.fnmatchcase(str(c), pattern)]
+        if not matched:
+            raise InputError(source, f"metadata column {pattern!r}", "a column (or glob matching one) of the table")
+        names += [c for c in matched if c not in names]
+    return names
+
+
+def _frame_with_ids(frame: pd.DataFrame, source: str, id_column: str | None = None) -> pd.DataFrame:
     """Move the model ids into a string index named ``model_id`` and check they are present and unique."""
-    if "model_id" in frame.columns:
+    if id_column is not None:
+        if id_column not in frame.columns:
+            raise InputError(source, f"id column {id_column!r}", f"a column of the table {list(frame.columns)[:10]}")
+        frame = frame.set_index(id_column)
+    elif "model_id" in frame.columns:
         frame = frame.set_index("model_id")
     elif len(frame.columns) and (str(frame.columns[0]) == "" or str(frame.columns[0]).startswith("Unnamed: 0")):
         frame = frame.set_index(frame.columns[0])

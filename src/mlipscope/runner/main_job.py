@@ -769,11 +769,25 @@ def _abs_or_name(name: str) -> str:
 
 
 def analyze_command(
-    *, db_path: Path | None, table_path: Path | None, config_path: Path | None, out_dir: Path, title: str
+    *,
+    db_path: Path | None,
+    table_path: Path | None,
+    config_path: Path | None,
+    out_dir: Path,
+    title: str,
+    type_column: str | None = None,
+    id_column: str | None = None,
+    metadata_columns: list[str] | None = None,
+    threshold_row: str | None = None,
+    values: str = "absolute",
 ) -> Path:
-    """``mlipscope analyze``: the analysis + report from a results database or an error-table CSV."""
+    """``mlipscope analyze``: the analysis + report from a results database or an error-table CSV. For a table
+    from elsewhere: ``type_column`` (the MLIP type), ``id_column``, ``metadata_columns`` (names or globs: not
+    errors), ``threshold_row`` (a row of acceptable errors, used as thresholds and left out of the models; the
+    analysis config's own thresholds win) and ``values="log10"`` (the table holds log10 errors)."""
     import yaml
 
+    from mlipscope.analysis.table import load_error_table, split_threshold_row
     from mlipscope.errors import InputError
 
     settings: dict[str, Any] = {}
@@ -781,6 +795,8 @@ def analyze_command(
         if not config_path.is_file():
             raise InputError(config_path, "analysis config", "an existing YAML file")
         settings = yaml.safe_load(config_path.read_text()) or {}
+    if type_column is not None:
+        settings["type_column"] = type_column
     if db_path is not None:
         from mlipscope.store.duckdb_store import ResultsStore
 
@@ -789,5 +805,16 @@ def analyze_command(
         with ResultsStore(db_path, read_only=True) as store:  # analysing never writes to the database
             table = store.error_table(include_hyperparameters=True)
     else:
-        table = table_path
+        table = load_error_table(
+            table_path,
+            type_column=settings.get("type_column", "family"),
+            metadata_columns=metadata_columns,
+            id_column=id_column,
+            values=values,
+        )
+        if threshold_row is not None:
+            table, row_thresholds = split_threshold_row(table, threshold_row)
+            settings["thresholds"] = {**row_thresholds, **(settings.get("thresholds") or {})}
+            sources = {k: f"row {threshold_row!r} of {table_path}" for k in row_thresholds}
+            settings["threshold_sources"] = {**sources, **(settings.get("threshold_sources") or {})}
     return write_analysis_report(table, settings, out_dir, title=title, settings_source=config_path)
