@@ -1,4 +1,4 @@
-"""Command-line interface: ``mlipscope benchmark | sample | analyze | run | suites``."""
+"""Command-line interface: ``mlipscope benchmark | sample | run | analyze | export | suites | materials``."""
 
 from __future__ import annotations
 
@@ -92,6 +92,13 @@ def _add_analyze(sub) -> None:
     )
 
 
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="write a results database's tables as CSV, Parquet or JSON files")
+    p.add_argument("--db", type=Path, required=True, help="results database")
+    p.add_argument("--out", type=Path, default=Path("export"), help="folder for models/values/errors/failures")
+    p.add_argument("--format", choices=["csv", "parquet", "json"], default="csv")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlipscope", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_sample(sub)
     _add_analyze(sub)
+    _add_export(sub)
     p = sub.add_parser("suites", help="list the property suites and their properties")
     p.add_argument("--suite", default=None)
     p.add_argument("--material", default=None, help="list the suites of this material (name or YAML file)")
@@ -282,6 +290,14 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from mlipscope.store.export import export_results
+
+    for name, path in export_results(args.db, args.out, args.format).items():
+        print(f"{name}: {path}")
+    return 0
+
+
 COMMANDS = {
     "benchmark": cmd_benchmark,
     "suites": cmd_suites,
@@ -289,6 +305,7 @@ COMMANDS = {
     "run": cmd_run,
     "sample": cmd_sample,
     "analyze": cmd_analyze,
+    "export": cmd_export,
 }
 
 

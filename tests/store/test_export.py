@@ -1,0 +1,45 @@
+"""`mlipscope export`: the database's tables as CSV, Parquet and JSON hold the same numbers as the store."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from mlipscope.cli import main
+from mlipscope.errors import InputError
+from mlipscope.store.duckdb_store import ResultsStore
+from mlipscope.store.export import export_results
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("export") / "r.duckdb"
+    assert main(["benchmark", "--calculator", "sw", "--db", str(path), "--properties", "eos", "vacancy_64"]) == 0
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "json"])
+def test_export_round_trips_the_values(db, tmp_path, fmt):
+    written = export_results(db, tmp_path / fmt, fmt)
+    assert set(written) == {"models", "values", "errors", "failures"}
+    read = {"csv": pd.read_csv, "parquet": pd.read_parquet, "json": pd.read_json}[fmt]
+    values = read(written["values"])
+    with ResultsStore(db, read_only=True) as store:
+        stored = store.evaluations()
+        wide = store.error_table()
+    a = values.loc[values["name"] == "eos.lattice_constant_a", "value"].item()
+    assert a == pytest.approx(stored.loc[stored["name"] == "eos.lattice_constant_a", "value"].item(), rel=1e-12)
+    assert a == pytest.approx(5.431, abs=2e-3)  # Stillinger-Weber
+    errors = read(written["errors"]).set_index("model_id")
+    column = "vacancy_64.formation_energy_ev"
+    assert errors[column].iloc[0] == pytest.approx(wide[column].iloc[0], rel=1e-12)
+    assert len(read(written["models"])) == 1
+
+
+def test_export_cli_and_bad_input(db, tmp_path, capsys):
+    assert main(["export", "--db", str(db), "--out", str(tmp_path / "o"), "--format", "json"]) == 0
+    assert "values: " in capsys.readouterr().out and (tmp_path / "o" / "errors.json").is_file()
+    with pytest.raises(InputError, match="--db"):
+        export_results(tmp_path / "absent.duckdb", tmp_path / "x")
+    with pytest.raises(InputError, match="--format"):
+        export_results(db, tmp_path / "x", "xlsx")
