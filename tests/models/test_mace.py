@@ -52,6 +52,17 @@ class TestMACEConformance(FamilyConformance):
         bound = HELD_OUT_BOUNDS["force_rmse_fraction_of_dft_rms"] * errors["dft_force_rms_ev_a"]
         assert errors["force_rmse_ev_a"] < bound  # a zero-force model scores 1.0 x the DFT RMS
 
+    def test_mace_spec_loads_the_model_file(self, fitted, calc):
+        """``mace:<file>`` (how a downloaded foundation checkpoint is named) gives the family's numbers."""
+        from conformance import probe_structure
+
+        from mlipscope.calculators import make_calculator
+
+        by_spec, by_family = probe_structure(), probe_structure()
+        by_spec.calc = make_calculator(f"mace:{fitted.model_dir / MODEL_FILE}")
+        by_family.calc = calc
+        assert by_spec.get_potential_energy() == pytest.approx(by_family.get_potential_energy(), abs=1e-8)
+
     def test_training_log_and_no_checkpoints_kept(self, fitted):
         train_dir = fitted.model_dir / "mace_train"
         log = (train_dir / "run_train.log").read_text()

@@ -3,7 +3,8 @@
 pacemaker (ACE) fits with TensorFlow through ``tensorpotential``, which wants its own TensorFlow/Keras/protobuf
 stack and a numpy older than the core one (``numpy<2.4``: tensorpotential's metrics call ``float()`` on 1-element
 arrays, an error from numpy 2.4 on). It therefore lives in ``.venv-ace`` and is driven through
-:mod:`mlipscope.models.worker`.
+:mod:`mlipscope.models.worker`. DeePMD-kit (``.venv-deepmd``: its compiled ops are built for another torch) and
+SevenNet (``.venv-sevennet``: e3nn >= 0.5 against mace-torch's 0.4.4) live in theirs for the same reason.
 
 An environment's interpreter is found, in this order, at ``$MLIPSCOPE_<NAME>_PYTHON``, ``<repo>/.venv-<name>``
 (for a source checkout) and ``<user cache>/mlipscope/envs/venv-<name>``. Create one with::
@@ -66,6 +67,27 @@ ENVIRONMENTS: dict[str, EnvironmentSpec] = {
             ("--no-deps", "tensorpotential==0.6.2.1"),
         ),
         check_imports=("numpy", "ase", "pandas", "pyace", "tensorpotential", "tensorflow"),
+    ),
+    # DeePMD-kit's PyPI wheel ships C++ ops compiled against one torch (3.2.0: torch 2.11, whose PyPI wheel pulls
+    # GBs of CUDA); its [torch] extra pins that torch. So the CPU torch of the core environment goes in first and
+    # deepmd-kit without the extra; its ops library then does not load with this torch, which the se_e2_a/se_e3
+    # descriptors do not need (mlipscope.models.deepmd_child imports DeePMD with ENABLE_CUSTOMIZED_OP off).
+    "deepmd": EnvironmentSpec(
+        name="deepmd",
+        python_version="3.11",
+        install_steps=(
+            ("torch==2.13.0",),  # the CPU wheel (the local wheel on this machine, else PyPI's)
+            ("deepmd-kit==3.2.0", "e3nn>=0.5.9", "ase>=3.23"),
+        ),
+        check_imports=("numpy", "ase", "torch", "e3nn", "deepmd", "deepmd.calculator"),
+    ),
+    # SevenNet (foundation model, weights in the sevenn wheel) needs e3nn >= 0.5; mace-torch in the core pins
+    # e3nn 0.4.4. Evaluated through the calculator server (mlipscope.foundation_models). About 1.5 GB, 2 min.
+    "sevennet": EnvironmentSpec(
+        name="sevennet",
+        python_version="3.11",
+        install_steps=(("torch==2.13.0",), ("sevenn==0.13.0", "ase>=3.23")),
+        check_imports=("numpy", "ase", "torch", "e3nn", "sevenn", "sevenn.calculator"),
     ),
 }
 

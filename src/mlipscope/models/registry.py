@@ -24,6 +24,8 @@ FAMILIES: dict[str, str] = {
     "mtp": "mlipscope.models.mtp:MTPFamily",
     "ace": "mlipscope.models.ace:ACEFamily",
     "mace": "mlipscope.models.mace:MACEFamily",
+    "nnp": "mlipscope.models.nnp:NNPFamily",
+    "deepmd": "mlipscope.models.deepmd:DeePMDFamily",
 }
 
 MODEL_META_FILE = "model.json"
