@@ -68,3 +68,22 @@ def test_batch_run_prints_progress_lines_and_failures(tmp_path):
     assert not PROGRESS.search(quiet) and "failed:" not in quiet
     assert "1 evaluations this run (1 failed)" in quiet
     assert "crashed (signal 11)" in (tmp_path / "other.log").read_text()
+
+
+def test_a_waiting_run_still_prints_a_line_per_interval():
+    """Minutes without a finished task (a long fit) must not mean minutes of silence in a batch log."""
+    import io
+    import time
+
+    from rich.console import Console
+
+    from mlipscope.runner.progress import RunProgress
+
+    out = io.StringIO()
+    with RunProgress(Console(file=out, width=200), interval_s=0.05) as progress:
+        progress.stage("fits", 3)
+        progress.tick()
+        assert out.getvalue() == ""  # not due yet
+        time.sleep(0.06)
+        progress.tick()
+        assert "fits: 0 done · 0 failed · 3 left" in out.getvalue()

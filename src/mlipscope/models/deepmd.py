@@ -269,7 +269,8 @@ class DeePMDFamily(MLIPFamily):
         fitted = FittedModel(self.name, model_dir, hp, seed, wall_s, dataset.content_hash)
         calc = self._calculator(model)
         try:
-            fitted.metrics = {**result["metrics"], **training_metrics(calc, dataset)}
+            # 25 frames: every structure is a JSON round trip to the DeePMD child, the first of each size slow
+            fitted.metrics = {**result["metrics"], **training_metrics(calc, dataset, max_frames=25)}
         finally:
             if isinstance(calc, SubprocessCalculator):
                 calc.close()

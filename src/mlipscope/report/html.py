@@ -1,4 +1,8 @@
-"""``write_report``: a static HTML page (index.html) with the figures (PNG, figures/) and tables (CSV, tables/)."""
+"""``write_report``: a static HTML page (index.html) with the figures (PNG, figures/) and tables (CSV, tables/),
+and a page per model (models/<model_id>.html, :mod:`mlipscope.report.model_pages`) linked from its tables.
+
+Everything is local: no external CSS, scripts or fonts (the tables sort by an inline script), so the folder works
+offline and can be copied as a whole."""
 
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from mlipscope.analysis.pipeline import AnalysisResults
 from mlipscope.report import figures_errors, figures_graphs, figures_pareto
-from mlipscope.report.tables import export_tables
+from mlipscope.report.model_pages import MAX_FIGURE_MODELS, ModelReportData, model_index, write_model_pages
+from mlipscope.report.tables import export_tables, html_page, html_table
 
 FIGURES: list[tuple[str, str, Callable[[AnalysisResults], Figure | None]]] = [
     ("difficulty", "Difficulty", figures_errors.difficulty_figure),
@@ -29,14 +34,7 @@ FIGURES: list[tuple[str, str, Callable[[AnalysisResults], Figure | None]]] = [
     ("clusters", "Clusters", figures_graphs.cluster_figure),
 ]
 MAX_ROWS = 25  # rows shown inline; the CSV has them all
-
-_STYLE = """
-body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
-h1{border-bottom:2px solid #444} h2{margin-top:2em;border-bottom:1px solid #ccc}
-table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0} td,th{border:1px solid #ccc;padding:2px 6px}
-th{background:#f0f0f0} img{max-width:100%;border:1px solid #eee;margin:0.5em 0} .note{color:#a33}
-nav a{margin-right:1em}
-"""
+MAX_INDEX_ROWS = 5000  # rows of the "all models" table shown inline (tables/models.csv has them all)
 
 
 def write_report(
@@ -46,16 +44,24 @@ def write_report(
     title: str = "mlipscope report",
     run_summary: dict | None = None,
     cheaper_dft: pd.DataFrame | None = None,
+    model_data: ModelReportData | None = None,
+    max_figure_models: int = MAX_FIGURE_MODELS,
 ) -> Path:
-    """Write index.html, figures/*.png and tables/*.csv under ``out_dir``; return the path of index.html.
-    ``cheaper_dft``: the errors of cheaper DFT settings (:func:`mlipscope.properties.acceptable_errors`), shown
-    beside the difficulty ranking."""
+    """Write index.html, figures/*.png, tables/*.csv and models/*.html under ``out_dir``; return the path of
+    index.html. ``cheaper_dft``: the errors of cheaper DFT settings (:func:`mlipscope.properties.acceptable_errors`),
+    shown beside the difficulty ranking. ``model_data``: the store's models, evaluations and details
+    (:meth:`ModelReportData.from_store`) for the per-model pages; without it the pages show the error table's
+    |errors| only. Property figures are drawn for at most ``max_figure_models`` models (see
+    :mod:`mlipscope.report.model_pages`)."""
     out_dir = Path(out_dir)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     tables = export_tables(results, out_dir / "tables")
     if cheaper_dft is not None and not cheaper_dft.empty:
         cheaper_dft.to_csv(out_dir / "tables" / "cheaper_dft.csv", index=False)
         tables["cheaper_dft"] = "tables/cheaper_dft.csv"
+    models = model_index(results, model_data)
+    models.to_csv(out_dir / "tables" / "models.csv", index=False)
+    tables["models"] = "tables/models.csv"
     drawn: dict[str, str] = {}
     with Progress(
         TextColumn("[bold]report: {task.description}"),
@@ -73,7 +79,11 @@ def write_report(
                 figure.savefig(out_dir / "figures" / f"{key}.png", dpi=110)
                 drawn[key] = f"figures/{key}.png"
             progress.advance(task)
-    page = _page(results, title, run_summary, drawn, tables, cheaper_dft)
+        progress.update(task, description="model pages")
+        links = write_model_pages(
+            results, out_dir, model_data, title=title, max_figure_models=max_figure_models, index=models
+        )
+    page = _page(results, title, run_summary, drawn, tables, cheaper_dft, models, links)
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
@@ -86,24 +96,25 @@ def _page(
     drawn: dict[str, str],
     tables: dict[str, str],
     cheaper_dft: pd.DataFrame | None = None,
+    models: pd.DataFrame | None = None,
+    links: dict[str, str] | None = None,
 ) -> str:
+    links = links or {}
     sections = [
         ("summary", "Summary", _summary(results, run_summary)),
         ("difficulty", "Difficulty ranking", _difficulty(results, drawn, tables, cheaper_dft)),
         ("distributions", "Distributions", _figure(drawn, "distributions") + _csv_link(tables, "distributions")),
-        ("pareto", "Pareto fronts", _pareto(results, drawn, tables)),
+        ("pareto", "Pareto fronts", _pareto(results, drawn, tables, links)),
         ("correlation", "Correlation graph", _correlation(results, drawn, tables)),
         ("prediction", "Prediction graph", _prediction(results, drawn, tables)),
         ("clusters", "Clusters of optimal models", _clusters(results, drawn, tables)),
-        ("selection", "Model selection", _selection(results, tables)),
+        ("selection", "Model selection", _selection(results, tables, links)),
+        ("models", "All models", _all_models(models, tables, links)),
         ("settings", "Settings", _kv_table(_settings(results))),
     ]
     nav = "".join(f'<a href="#{key}">{html.escape(name)}</a>' for key, name, _ in sections)
     body = "".join(f'<h2 id="{key}">{html.escape(name)}</h2>\n{content}\n' for key, name, content in sections)
-    return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f"<style>{_STYLE}</style></head>\n<body><h1>{html.escape(title)}</h1><nav>{nav}</nav>\n{body}</body></html>\n"
-    )
+    return html_page(title, f"<h1>{html.escape(title)}</h1><nav>{nav}</nav>\n{body}")
 
 
 def _figure(drawn: dict[str, str], key: str, caption: str = "") -> str:
@@ -117,12 +128,12 @@ def _csv_link(tables: dict[str, str], key: str) -> str:
     return f'<p><a href="{tables[key]}">{html.escape(key)}.csv</a></p>' if key in tables else ""
 
 
-def _df(frame: pd.DataFrame | None, *, index: bool = False, rows: int = MAX_ROWS) -> str:
-    if frame is None or frame.empty:
-        return "<p>(empty)</p>"
-    shown = frame.head(rows)
-    more = f"<p>first {rows} of {len(frame)} rows</p>" if len(frame) > rows else ""
-    return shown.to_html(index=index, float_format=lambda x: f"{x:.4g}", na_rep="—", border=0) + more
+def _df(
+    frame: pd.DataFrame | None, *, index: bool = False, rows: int = MAX_ROWS, links: dict[str, str] | None = None
+) -> str:
+    """A sortable table of the first ``rows`` rows; model ids (a ``model_id`` column or index) link to their
+    pages."""
+    return html_table(frame, index=index, rows=rows, links=links)
 
 
 def _kv_table(values: dict[str, Any]) -> str:
@@ -178,7 +189,7 @@ def _difficulty(
     return "\n".join(parts)
 
 
-def _pareto(results: AnalysisResults, drawn: dict[str, str], tables: dict[str, str]) -> str:
+def _pareto(results: AnalysisResults, drawn: dict[str, str], tables: dict[str, str], links: dict[str, str]) -> str:
     pareto = results.pareto
     if pareto is None:
         return "<p>(skipped: see the notes)</p>"
@@ -193,8 +204,19 @@ def _pareto(results: AnalysisResults, drawn: dict[str, str], tables: dict[str, s
         + _df(pareto.quality)
         + _csv_link(tables, "pareto_quality")
         + _csv_link(tables, "pareto_count_vs_k")
+        + "<h3>Pareto-optimal models</h3>"
+        + _df(_pareto_optimal(results), rows=MAX_ROWS, links=links)
         + _csv_link(tables, "pareto_optimal")
     )
+
+
+def _pareto_optimal(results: AnalysisResults) -> pd.DataFrame:
+    """The models optimal in the objectives or in all properties, with their type and in which sense."""
+    pareto = results.pareto
+    flags = pd.concat([pareto.optimal, pareto.optimal_2d, pareto.optimal_all], axis=1).fillna(False).astype(bool)
+    flags = flags[flags.any(axis=1)]
+    types = results.table.types.reindex(flags.index)
+    return flags.assign(type=types).rename_axis("model_id").reset_index()[["model_id", "type", *flags.columns]]
 
 
 def _correlation(results: AnalysisResults, drawn: dict[str, str], tables: dict[str, str]) -> str:
@@ -244,13 +266,13 @@ def _clusters(results: AnalysisResults, drawn: dict[str, str], tables: dict[str,
     )
 
 
-def _selection(results: AnalysisResults, tables: dict[str, str]) -> str:
+def _selection(results: AnalysisResults, tables: dict[str, str], links: dict[str, str]) -> str:
     sel = results.selection
     if sel is None:
         return "<p>(skipped)</p>"
     parts = [
         "<h3>Best models: the most thresholds met</h3>",
-        _df(sel.most_thresholds),
+        _df(sel.most_thresholds, links=links),
         _csv_link(tables, "selection"),
     ]
     if sel.comparison is not None and not sel.comparison.empty:
@@ -271,6 +293,17 @@ def _selection(results: AnalysisResults, tables: dict[str, str]) -> str:
             _csv_link(tables, "selection_by_metric"),
         ]
     return "\n".join(parts)
+
+
+def _all_models(models: pd.DataFrame | None, tables: dict[str, str], links: dict[str, str]) -> str:
+    if models is None or models.empty:
+        return "<p>(no models)</p>"
+    return (
+        f"<p>{len(models)} models; each id links to the model's page (values, errors, failures, provenance and "
+        "property figures). Click a column header to sort.</p>"
+        + _df(models, rows=MAX_INDEX_ROWS, links=links)
+        + _csv_link(tables, "models")
+    )
 
 
 def _wide_comparison(comparison: pd.DataFrame, column: str) -> pd.DataFrame:

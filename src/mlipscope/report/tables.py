@@ -1,9 +1,15 @@
-"""Every analysis table as a CSV file under the report's ``tables/`` folder (the HTML shows only the first rows)."""
+"""Every analysis table as a CSV file under the report's ``tables/`` folder (the HTML shows only the first rows),
+and the sortable HTML tables and offline page shell of the report's pages."""
 
 from __future__ import annotations
 
+import html
+import math
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mlipscope.analysis.pipeline import AnalysisResults
@@ -62,3 +68,107 @@ def export_tables(results: AnalysisResults, folder: Path) -> dict[str, str]:
         frame.to_csv(folder / f"{name}.csv")
         written[name] = f"{folder.name}/{name}.csv"
     return written
+
+
+# -- HTML tables and the page shell (shared by index.html and the per-model pages) -------------------------------
+
+# Click a header to sort its table (again: reverse). Numbers compare as numbers (when every filled cell of the
+# column is one), text as text; an empty cell or "—" (NaN) sorts last either way. No external scripts.
+SORT_SCRIPT = r"""
+(function(){
+  var NUM = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?%?$/i;
+  function text(row, i){ var c = row.cells[i]; return c ? c.textContent.trim() : ""; }
+  function missing(t){ return t === "" || t === "—" || t === "nan" || t === "NaN"; }
+  function sortBy(table, th, i){
+    var body = table.tBodies[0]; if (!body) return;
+    var rows = Array.prototype.slice.call(body.rows);
+    var asc = th.getAttribute("aria-sort") !== "ascending";
+    var numeric = rows.every(function(r){ var t = text(r, i); return missing(t) || NUM.test(t); });
+    rows.sort(function(a, b){
+      var x = text(a, i), y = text(b, i), mx = missing(x), my = missing(y);
+      if (mx || my) return mx === my ? 0 : (mx ? 1 : -1);
+      var d = numeric ? parseFloat(x) - parseFloat(y) : x.localeCompare(y, undefined, {numeric: true});
+      return asc ? d : -d;
+    });
+    rows.forEach(function(r){ body.appendChild(r); });
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function(h){ h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+  }
+  document.addEventListener("DOMContentLoaded", function(){
+    Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function(table){
+      if (!table.tHead || !table.tHead.rows.length) return;
+      Array.prototype.forEach.call(table.tHead.rows[0].cells, function(th, i){
+        th.title = "click to sort"; th.style.cursor = "pointer";
+        th.addEventListener("click", function(){ sortBy(table, th, i); });
+      });
+    });
+  });
+})();
+"""
+
+STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+h1{border-bottom:2px solid #444} h2{margin-top:2em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0} td,th{border:1px solid #ccc;padding:2px 6px}
+th{background:#f0f0f0} img{max-width:100%;border:1px solid #eee;margin:0.5em 0} .note{color:#a33}
+nav a{margin-right:1em} th[aria-sort=ascending]::after{content:" ▲"} th[aria-sort=descending]::after{content:" ▼"}
+td.no{color:#a33} td.yes{color:#262}
+"""
+
+
+def html_page(title: str, body: str) -> str:
+    """A complete offline page: inline style and sort script, no external resources (the empty data: icon stops
+    the browser asking for /favicon.ico)."""
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f'<link rel="icon" href="data:,"><style>{STYLE}</style><script>{SORT_SCRIPT}</script></head>\n'
+        f"<body>{body}</body></html>\n"
+    )
+
+
+def format_cell(value: Any) -> str:
+    """Text of one table cell: floats to 4 significant digits, NaN/None as "—", booleans as yes/no."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "—"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, float | np.floating):
+        return "—" if math.isnan(value) else f"{float(value):.4g}"
+    return str(value)
+
+
+def html_table(
+    frame: pd.DataFrame | None,
+    *,
+    index: bool = False,
+    rows: int | None = 25,
+    links: Mapping[str, str] | None = None,
+    link_columns: tuple[str, ...] = ("model_id",),
+) -> str:
+    """A sortable HTML table of ``frame`` (all text escaped; the index as leading columns with ``index``; the
+    first ``rows`` rows, None for all). Cells of ``link_columns`` whose text is a key of ``links`` become links
+    to ``links[text]``."""
+    if frame is None or frame.empty:
+        return "<p>(empty)</p>"
+    shown = frame if rows is None else frame.head(rows)
+    if index:
+        names = [n if n is not None else "" for n in shown.index.names]
+        shown = shown.copy()
+        shown.index = pd.MultiIndex.from_frame(shown.index.to_frame(index=False), names=names)
+        shown = shown.reset_index()
+    columns = [" / ".join(str(p) for p in c) if isinstance(c, tuple) else str(c) for c in shown.columns]
+    links = links or {}
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = []
+    for row in shown.itertuples(index=False, name=None):
+        cells = []
+        for column, value in zip(columns, row, strict=True):
+            text = format_cell(value)
+            if column in link_columns and text in links:
+                cells.append(f'<td><a href="{html.escape(links[text])}">{html.escape(text)}</a></td>')
+            else:
+                cls = f' class="{text}"' if text in ("yes", "no") else ""
+                cells.append(f"<td{cls}>{html.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    more = f"<p>first {rows} of {len(frame)} rows</p>" if rows is not None and len(frame) > rows else ""
+    return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>{more}'

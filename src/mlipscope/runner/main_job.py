@@ -331,7 +331,7 @@ class MainJob:
                 progress.add_total("evaluations", 0)
                 for _ in range(already):
                     progress.advance("evaluations", True)
-                for future in self._completed(client, futures):
+                for future in self._completed(client, futures, on_wait=progress.tick):
                     if future.status not in ("finished", "error", "cancelled"):
                         # its result was on a worker that died: Dask computes it again; wait for it once more
                         futures.add(future)
@@ -367,7 +367,7 @@ class MainJob:
             if cluster is not None:
                 cluster.close()
 
-    def _completed(self, client, futures):
+    def _completed(self, client, futures, on_wait=lambda: None):
         """Finished futures as they come, watching the cluster between them: a lost worker is logged (Dask runs
         its tasks elsewhere); with no worker left the run waits ``run.no_worker_wait_s`` and then stops; a
         scheduler that stops answering ends the run with one line (everything finished is stored: rerun to
@@ -385,6 +385,7 @@ class MainJob:
             if futures.is_empty():
                 return
             time.sleep(0.05)
+            on_wait()
             if time.monotonic() - last_check < 2.0:
                 continue
             last_check = time.monotonic()
@@ -561,6 +562,9 @@ class MainJob:
         }
         table = store.error_table(include_hyperparameters=True)
         try:
+            from mlipscope.report.model_pages import ModelReportData
+
+            model_data = ModelReportData.from_store(store)  # details read lazily: the store stays open meanwhile
             if len(cfg.materials()) == 1:
                 settings, cheaper = self._analysis_settings(cfg.material)
                 path = write_analysis_report(
@@ -571,9 +575,10 @@ class MainJob:
                     run_summary=run_summary,
                     settings_source=cfg.path,
                     cheaper_dft=cheaper,
+                    model_data=model_data,
                 )
             else:
-                path = self._cross_material_report(table, run_summary)
+                path = self._cross_material_report(table, run_summary, model_data)
         except Exception as exc:  # noqa: BLE001 - the stored results are safe; say why the report is missing
             self.report_error = f"{type(exc).__name__}: {exc}"
             log.debug("analysis failed", exc_info=True)
@@ -598,7 +603,7 @@ class MainJob:
             settings["threshold_sources"] = {k: src for k, (_, src) in chosen.items()}
         return settings, cheaper
 
-    def _cross_material_report(self, table, run_summary: dict[str, Any]) -> Path:
+    def _cross_material_report(self, table, run_summary: dict[str, Any], model_data=None) -> Path:
         """One analysis report per material (``<out>/<material>/index.html``) and an index page comparing the
         materials: per material and MLIP family, the number of models and the median error of each property."""
         from mlipscope.materials import load_material
@@ -621,6 +626,9 @@ class MainJob:
                 title=f"{cfg.name}: {name}",
                 settings_source=cfg.path,
                 cheaper_dft=cheaper,
+                model_data=None
+                if model_data is None
+                else model_data.subset(m for m, mat in self.model_materials.items() if mat == spec),
             )
             sections[name] = (sub, report)
         return write_cross_material_index(sections, cfg.out_dir, title=cfg.name, run_summary=run_summary)
@@ -660,13 +668,18 @@ def write_analysis_report(
     run_summary: dict[str, Any] | None = None,
     settings_source: Path | None = None,
     cheaper_dft=None,
+    model_data=None,
 ) -> Path:
+    """Analyse ``table`` and write the report; ``model_data`` (a
+    :class:`~mlipscope.report.model_pages.ModelReportData`, e.g. from the open store) feeds the per-model pages."""
     from mlipscope.analysis import AnalysisConfig, load_error_table, run_all
     from mlipscope.report import write_report
 
     config = AnalysisConfig.from_dict(analysis_settings, source=settings_source)
     results = run_all(load_error_table(table), config)
-    return write_report(results, out_dir, title=title, run_summary=run_summary, cheaper_dft=cheaper_dft)
+    return write_report(
+        results, out_dir, title=title, run_summary=run_summary, cheaper_dft=cheaper_dft, model_data=model_data
+    )
 
 
 def run_from_config(
@@ -802,8 +815,18 @@ def analyze_command(
 
         if not db_path.is_file():
             raise InputError(db_path, "--db", "an existing mlipscope results database")
+        from mlipscope.report.model_pages import ModelReportData
+
         with ResultsStore(db_path, read_only=True) as store:  # analysing never writes to the database
             table = store.error_table(include_hyperparameters=True)
+            return write_analysis_report(
+                table,
+                settings,
+                out_dir,
+                title=title,
+                settings_source=config_path,
+                model_data=ModelReportData.from_store(store),  # details are read while the store is open
+            )
     else:
         table = load_error_table(
             table_path,

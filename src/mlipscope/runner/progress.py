@@ -96,6 +96,11 @@ class RunProgress:
         if time.monotonic() - self._last_line >= self.interval_s:
             self.emit_lines()
 
+    def tick(self) -> None:
+        """Called while the run waits: a line is due every ``interval_s`` even when nothing finished."""
+        if time.monotonic() - self._last_line >= self.interval_s:
+            self.emit_lines()
+
     def line(self, name: str) -> str:
         """``evaluations: 120 done · 3 failed · 400 left · 5m02s elapsed · ETA 12m40s``"""
         done, failed, total = self._counts[name]
