@@ -97,6 +97,9 @@ def _add_export(sub) -> None:
     p.add_argument("--db", type=Path, required=True, help="results database")
     p.add_argument("--out", type=Path, default=Path("export"), help="folder for models/values/errors/failures")
     p.add_argument("--format", choices=["csv", "parquet", "json"], default="csv")
+    p.add_argument(
+        "--structures", type=Path, default=None, help="also write the relaxed structures to this ASE database (.db)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -295,6 +298,10 @@ def cmd_export(args) -> int:
 
     for name, path in export_results(args.db, args.out, args.format).items():
         print(f"{name}: {path}")
+    if args.structures is not None:
+        from mlipscope.store.export import export_structures
+
+        print(f"structures: {export_structures(args.db, args.structures)} in {args.structures}")
     return 0
 
 

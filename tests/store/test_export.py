@@ -43,3 +43,33 @@ def test_export_cli_and_bad_input(db, tmp_path, capsys):
         export_results(tmp_path / "absent.duckdb", tmp_path / "x")
     with pytest.raises(InputError, match="--format"):
         export_results(db, tmp_path / "x", "xlsx")
+
+
+def test_relaxed_structures_go_to_an_ase_database(db, tmp_path, capsys):
+    """The SW vacancy cell and bulk come back as ASE rows whose energies are the model's own (recomputed here)
+    and give the stored formation energy."""
+    import ase.db
+
+    from mlipscope.calculators import make_calculator
+
+    path = tmp_path / "structures.db"
+    assert main(["export", "--db", str(db), "--out", str(tmp_path / "o"), "--structures", str(path)]) == 0
+    assert "structures: 2 in" in capsys.readouterr().out
+    with ase.db.connect(path) as con:
+        rows = {r.structure: r for r in con.select(model_id=con.get(1).model_id)}
+    assert set(rows) == {"relaxed_bulk", "relaxed_defect_cell"}
+    vacancy, bulk = rows["relaxed_defect_cell"].toatoms(), rows["relaxed_bulk"].toatoms()
+    assert len(vacancy) == 63 and rows["relaxed_defect_cell"].property_label == "vacancy_64"
+    stored_e = rows["relaxed_defect_cell"].energy
+    probe = vacancy.copy()
+    probe.calc = make_calculator("sw")
+    assert probe.get_potential_energy() == pytest.approx(stored_e, abs=1e-4)  # positions rounded to 1e-6 Å
+    formation = stored_e - len(vacancy) * rows["relaxed_bulk"].energy / len(bulk)
+    with ResultsStore(db, read_only=True) as store:
+        values = store.evaluations()
+    stored_formation = values.loc[values["name"] == "vacancy_64.formation_energy_ev", "value"].item()
+    assert formation == pytest.approx(stored_formation, abs=1e-6)
+    with pytest.raises(InputError, match="ending in .db"):
+        from mlipscope.store.export import export_structures
+
+        export_structures(db, tmp_path / "s.sqlite")

@@ -22,7 +22,7 @@ from ase.calculators.calculator import Calculator
 from mlipscope.errors import InputError
 from mlipscope.materials.defects import defect_cell, get_defect, starting_defect_cell
 from mlipscope.properties.base import Property, PropertyResult
-from mlipscope.properties.structures import OPTIMIZERS, relax
+from mlipscope.properties.structures import OPTIMIZERS, STRUCTURES_KEY, relax, structure_record
 
 
 class DefectFormationEnergy(Property):
@@ -110,6 +110,7 @@ class DefectFormationEnergy(Property):
             "unrelaxed_formation_energy_ev": unrelaxed_ev,
             "relaxation_steps": relaxation.n_steps,
             "relaxed_volume_a3": float(atoms.get_volume()),
+            STRUCTURES_KEY: {"relaxed_defect_cell": structure_record(atoms, relaxation.energy_ev)},
         }
         return self.result(values, dict.fromkeys(values, "eV"), details=details)
 

@@ -16,7 +16,7 @@ from ase.eos import EquationOfState as AseEquationOfState
 
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.properties.base import Property, PropertyResult
-from mlipscope.properties.structures import isolated_atom_energy_ev
+from mlipscope.properties.structures import STRUCTURES_KEY, isolated_atom_energy_ev, structure_record
 from mlipscope.units import EV_PER_A3_TO_GPA
 
 
@@ -88,5 +88,8 @@ class EquationOfState(Property):
             "volumes_a3_per_atom": [v / n_atoms for v in volumes],
             "energies_ev_per_atom": [e / n_atoms for e in energies],
             "isolated_atom_energy_ev": e_atoms,
+            STRUCTURES_KEY: {
+                "relaxed_bulk": structure_record(bulk.atoms, bulk.energy_per_atom_ev * len(bulk.atoms))
+            },
         }
         return self.result(values, units, details=details)

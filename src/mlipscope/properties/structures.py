@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -22,6 +23,27 @@ from mlipscope.errors import EvaluationError, InputError
 from mlipscope.materials.material import Material
 
 OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS, "LBFGS": LBFGS}
+
+
+#: key of a property's ``details`` holding the structures it relaxed (name -> :func:`structure_record`)
+STRUCTURES_KEY = "structures"
+
+
+def structure_record(atoms: Atoms, energy_ev: float) -> dict[str, Any]:
+    """A relaxed structure as plain data for a result's details (positions rounded to 1e-6 Å, a sixth of a
+    typical force-convergence displacement): numbers, positions (Å), cell (Å), pbc and its energy (eV)."""
+    return {
+        "numbers": [int(z) for z in atoms.numbers],
+        "positions": np.round(atoms.positions, 6).tolist(),
+        "cell": np.round(np.asarray(atoms.cell), 6).tolist(),
+        "pbc": [bool(x) for x in atoms.pbc],
+        "energy_ev": float(energy_ev),
+    }
+
+
+def atoms_from_record(record: dict[str, Any]) -> Atoms:
+    """The :class:`~ase.Atoms` of a :func:`structure_record`."""
+    return Atoms(numbers=record["numbers"], positions=record["positions"], cell=record["cell"], pbc=record["pbc"])
 
 
 @dataclass(frozen=True)

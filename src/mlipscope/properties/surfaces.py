@@ -20,7 +20,7 @@ from ase.calculators.calculator import Calculator
 from mlipscope.errors import EvaluationError
 from mlipscope.materials.surfaces import check_miller, surface_area_a2, surface_slab
 from mlipscope.properties.base import Property, PropertyResult
-from mlipscope.properties.structures import relax
+from mlipscope.properties.structures import STRUCTURES_KEY, relax, structure_record
 from mlipscope.units import EV_PER_A2_TO_J_PER_M2
 
 __all__ = ["SurfaceEnergy", "surface_area_a2", "surface_slab"]
@@ -109,5 +109,6 @@ class SurfaceEnergy(Property):
             "slab_energy_relaxed_ev": relaxation.energy_ev,
             "relaxation_steps": relaxation.n_steps,
             "max_force_ev_a": relaxation.max_force_ev_a,
+            STRUCTURES_KEY: {"relaxed_slab": structure_record(slab, relaxation.energy_ev)},
         }
         return self.result(values, units, details=details)

@@ -11,7 +11,7 @@ reasons or figures).
 
 Cost: the tables are cheap, so every model gets a page; figures (the expensive part: a database read of the
 details and a PNG per property family) are drawn for at most ``max_figure_models`` models
-(:data:`MAX_FIGURE_MODELS` = 50 by default): the best models by thresholds met (the selection table), then the
+(:data:`MAX_FIGURE_MODELS` = 20 by default): the best models by thresholds met (the selection table), then the
 Pareto-optimal ones, then the others in table order. The pages of the other models are table-only and say so.
 """
 
@@ -32,7 +32,7 @@ from mlipscope.analysis.pipeline import AnalysisResults
 from mlipscope.report.figures_properties import property_figures
 from mlipscope.report.tables import format_cell, html_page, html_table
 
-MAX_FIGURE_MODELS = 50
+MAX_FIGURE_MODELS = 20  # a PNG per property family and model: ~0.3 s each
 MODELS_DIR = "models"
 
 DetailsSource = Callable[[str, str], Mapping[str, Any] | None] | Mapping[tuple[str, str], Mapping[str, Any]]

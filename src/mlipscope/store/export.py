@@ -3,7 +3,9 @@
 Four tables: ``models`` (one row per model: family, training set, hyperparameters, fit status and provenance),
 ``values`` (long form: one row per value of every evaluation, with its reference, unit and errors; failed
 evaluations as one row with their reason), ``errors`` (the wide model x value table the analysis reads) and
-``failures`` (failed evaluations with reasons and attempts).
+``failures`` (failed evaluations with reasons and attempts). :func:`export_structures` writes the structures the
+properties relaxed (bulk, defect cells, slabs: the ``structures`` of each evaluation's details) to an ASE database,
+one row per (model, property, structure) with its energy, for people who want to inspect geometries.
 """
 
 from __future__ import annotations
@@ -64,3 +66,43 @@ def _write(frame: pd.DataFrame, path: Path, fmt: str) -> None:
         frame.to_parquet(path, index=False)
     else:
         frame.to_json(path, orient="records", indent=1, force_ascii=False, double_precision=15)
+
+
+def export_structures(db_path: Path, path: Path) -> int:
+    """Write every relaxed structure stored in ``db_path``'s evaluation details to the ASE database ``path``
+    (replaced if it exists); rows carry ``model_id``, ``family``, ``property_label``, ``structure`` and the energy
+    (eV). Returns the number of rows. Only the latest evaluation of each (model, property) counts."""
+    import ase.db
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from mlipscope.properties.structures import STRUCTURES_KEY, atoms_from_record
+    from mlipscope.store.duckdb_store import ResultsStore
+
+    if not Path(db_path).is_file():
+        raise InputError(db_path, "--db", "an existing mlipscope results database")
+    path = Path(path)
+    if path.suffix != ".db":
+        raise InputError(path, "--structures", "an ASE database file name ending in .db")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    n = 0
+    with ResultsStore(db_path, read_only=True) as store:
+        done = store.evaluations()
+        done = done[done["status"] == "ok"].sort_values("created")
+        done = done.drop_duplicates(["model_id", "property_label"], keep="last")
+        with ase.db.connect(path) as out:
+            for row in done.itertuples():
+                details = store.evaluation_details(row.model_id, row.property_label, row.config_hash) or {}
+                for name, record in (details.get(STRUCTURES_KEY) or {}).items():
+                    atoms = atoms_from_record(record)
+                    atoms.calc = SinglePointCalculator(atoms, energy=record["energy_ev"])
+                    family = row.family if isinstance(row.family, str) else ""
+                    out.write(
+                        atoms,
+                        model_id=row.model_id,
+                        family=family,
+                        property_label=row.property_label,
+                        structure=name,
+                    )
+                    n += 1
+    return n
