@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import pytest
 
-from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, STRESS_KEY, Dataset
+from mlipscope.data.dataset import FORCES_KEY, STRESS_KEY, Dataset
 from mlipscope.data.examples import load_example
 from mlipscope.errors import InputError
 from mlipscope.models.deepmd import MODEL_FILE, DeePMDFamily, deepmd_input, write_systems
@@ -26,8 +26,10 @@ from mlipscope.models.worker import WorkerError
 
 try:
     from .conformance import FamilyConformance
+    from .test_ace import held_out_errors
 except ImportError:  # tests/models is not a package: pytest puts this directory on sys.path
     from conformance import FamilyConformance
+    from test_ace import held_out_errors
 
 TINY = {
     "embedding_width": 4,
@@ -39,21 +41,6 @@ TINY = {
 }
 #: bound on the held-out force RMSE as a fraction of the DFT force RMS (measured value in the docstring)
 FORCE_RMSE_FRACTION_BOUND = 0.7
-
-
-def held_out_errors(calc, dataset: Dataset) -> dict[str, float]:
-    de, df, f_dft = [], [], []
-    for frame in dataset:
-        atoms = frame.copy()
-        atoms.calc = calc
-        de.append((atoms.get_potential_energy() - frame.info[ENERGY_KEY]) / len(atoms))
-        df.append((atoms.get_forces() - frame.arrays[FORCES_KEY]).ravel())
-        f_dft.append(frame.arrays[FORCES_KEY].ravel())
-    return {
-        "energy_rmse_ev_per_atom": float(np.sqrt(np.mean(np.square(de)))),
-        "force_rmse_ev_a": float(np.sqrt(np.mean(np.square(np.concatenate(df))))),
-        "dft_force_rms_ev_a": float(np.sqrt(np.mean(np.square(np.concatenate(f_dft))))),
-    }
 
 
 @pytest.mark.slow
