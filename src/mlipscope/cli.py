@@ -1,4 +1,4 @@
-"""Command-line interface: ``mlipscope benchmark | sample | run | analyze | export | suites | materials``."""
+"""Command-line interface: ``mlipscope benchmark | sample | run | status | analyze | export | suites | materials``."""
 
 from __future__ import annotations
 
@@ -102,6 +102,22 @@ def _add_export(sub) -> None:
     )
 
 
+def _add_status(sub) -> None:
+    p = sub.add_parser("status", help="a run's progress: done / failed / remaining, failure reasons (works mid-run)")
+    p.add_argument("--db", type=Path, required=True, help="results database (its snapshot while a run writes it)")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def _readable_db(path: Path) -> Path:
+    """The database, or the snapshot its writer published while a run holds it (said on stderr)."""
+    from mlipscope.store.duckdb_store import readable_database
+
+    source, note = readable_database(path)
+    if note:
+        print(f"mlipscope: {note}", file=sys.stderr)
+    return source
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlipscope", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -110,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sample(sub)
     _add_analyze(sub)
     _add_export(sub)
+    _add_status(sub)
     p = sub.add_parser("suites", help="list the property suites and their properties")
     p.add_argument("--suite", default=None)
     p.add_argument("--material", default=None, help="list the suites of this material (name or YAML file)")
@@ -271,14 +288,14 @@ def cmd_sample(args) -> int:
 
 
 def cmd_analyze(args) -> int:
-    from mlipscope.runner.main_job import analyze_command
+    from mlipscope.runner.reporting import analyze_command
 
     if args.db is not None and (args.id_column or args.metadata_columns or args.threshold_row):
         from mlipscope.errors import InputError
 
         raise InputError(args.db, "--id-column/--metadata-columns/--threshold-row", "--table (they describe a CSV)")
     path = analyze_command(
-        db_path=args.db,
+        db_path=None if args.db is None else _readable_db(args.db),
         table_path=args.table,
         config_path=args.config,
         out_dir=args.out,
@@ -296,12 +313,22 @@ def cmd_analyze(args) -> int:
 def cmd_export(args) -> int:
     from mlipscope.store.export import export_results
 
-    for name, path in export_results(args.db, args.out, args.format).items():
+    db = _readable_db(args.db)
+    for name, path in export_results(db, args.out, args.format).items():
         print(f"{name}: {path}")
     if args.structures is not None:
         from mlipscope.store.export import export_structures
 
-        print(f"structures: {export_structures(args.db, args.structures)} in {args.structures}")
+        print(f"structures: {export_structures(db, args.structures)} in {args.structures}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from mlipscope.store.duckdb_store import ResultsStore
+
+    with ResultsStore.open_for_reading(args.db) as store:
+        status = store.run_status()
+    print(json.dumps(status.as_dict(), indent=1) if args.json else "\n".join(status.lines()))
     return 0
 
 
@@ -313,6 +340,7 @@ COMMANDS = {
     "sample": cmd_sample,
     "analyze": cmd_analyze,
     "export": cmd_export,
+    "status": cmd_status,
 }
 
 

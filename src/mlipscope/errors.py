@@ -40,7 +40,15 @@ class InputError(MlipscopeError, ValueError):
 
 
 class EvaluationError(MlipscopeError, RuntimeError):
-    """A property evaluation produced non-physical output (explosion, melting, no convergence)."""
+    """A property evaluation produced non-physical output (explosion, melting, no convergence).
+
+    ``kind`` types the failure where the property knows it (e.g. ``too_few_hops``, ``melted``); ``details`` keeps
+    what was computed before it failed (stored with the failed evaluation: MD runs are survival data)."""
+
+    def __init__(self, message: str = "", *, kind: str | None = None, details: dict | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.details = details
 
 
 class FitError(MlipscopeError, RuntimeError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from ase.build import bulk
@@ -9,7 +11,15 @@ from ase.build import bulk
 from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, Dataset
 from mlipscope.errors import InputError
 from mlipscope.models.base import Hyperparameter, HyperparameterSpace
-from mlipscope.models.sampling import METHODS, MemberSpec, ensemble_plan, fit_member, sample, unit_points
+from mlipscope.models.sampling import (
+    METHODS,
+    MemberSpec,
+    ensemble_plan,
+    fit_member,
+    sample,
+    sample_two_level,
+    unit_points,
+)
 
 SPACE = HyperparameterSpace(
     (
@@ -94,3 +104,65 @@ def test_failed_fit_is_recorded_with_reason(tmp_path, monkeypatch):
         tmp_path,
     )
     assert ok.ok and (ok.model_dir / "model.json").is_file()
+
+
+def test_two_level_sample_shares_descriptor_points():
+    points = sample_two_level(SPACE, ("a", "d"), 4, 8, "sobol", seed=2)
+    assert len(points) == 32
+    assert all(list(p) == SPACE.names for p in points)  # the space's key order
+    blocks = [points[i : i + 8] for i in range(0, 32, 8)]
+    for block in blocks:  # one descriptor point per block, regression points varying within it
+        assert len({(p["a"], p["d"]) for p in block}) == 1
+        assert len({p["b"] for p in block}) == 8
+    assert len({(b[0]["a"], b[0]["d"]) for b in blocks}) == 4
+    # each block's regression points are a space-filling design of their own (base-2 Sobol: one per bin)
+    for block in blocks:
+        assert sorted(np.floor(np.log(np.array([p["b"] for p in block]) / 1e-6) / np.log(1e6) * 8).astype(int)) == (
+            list(range(8))
+        )
+    assert points == sample_two_level(SPACE, ("a", "d"), 4, 8, "sobol", seed=2)
+    assert points != sample_two_level(SPACE, ("a", "d"), 4, 8, "sobol", seed=3)
+    with pytest.raises(InputError, match="descriptor_names"):
+        sample_two_level(SPACE, ("nope",), 2, 2)
+
+
+def test_families_declare_their_descriptor_hyperparameters():
+    from mlipscope.models.registry import get_family
+
+    snap, pod = get_family("snap"), get_family("pod")
+    assert set(snap.descriptor_hyperparameters()) == {"twojmax", "rcutfac", "rfac0", "quadratic"}
+    assert set(pod.descriptor_hyperparameters()) == set(pod.hyperparameter_space().names) - {"energy_weight", "ridge"}
+    defaults = snap.hyperparameter_space().defaults()
+    key = snap.descriptor_key(["Si"], defaults)
+    for name in snap.hyperparameter_space().names:  # exactly the names the descriptor key depends on
+        p = next(q for q in snap.hyperparameter_space().parameters if q.name == name)
+        other = p.from_unit(0.0) if p.from_unit(0.0) != defaults[name] else p.from_unit(0.99)
+        changed = snap.descriptor_key(["Si"], {**defaults, name: other}) != key
+        assert changed == (name in snap.descriptor_hyperparameters()), name
+    assert get_family("gap").descriptor_hyperparameters() == ()
+
+
+@pytest.mark.parametrize("family", ["snap", "pod"])
+def test_ensemble_plan_with_descriptor_points(family):
+    from mlipscope.models.registry import get_family
+    from mlipscope.properties.linear_batch import descriptor_group_key
+
+    plan = ensemble_plan(family, 12, ["train_a"], [0], method="sobol", seed=1, descriptor_points=3)
+    names = get_family(family).descriptor_hyperparameters()
+    groups = [descriptor_group_key(family, m.hyperparameters, ["Si"]) for m in plan]
+    assert len(set(groups)) <= 3 and len(plan) == 12  # POD repair may merge descriptor points, never split them
+    assert groups == sorted(groups, key=groups.index)  # members of a descriptor setting are adjacent
+    regression = {json.dumps({k: v for k, v in m.hyperparameters.items() if k not in names}) for m in plan}
+    assert len(regression) == 12  # every member its own regression point
+    assert plan == ensemble_plan(family, 12, ["train_a"], [0], method="sobol", seed=1, descriptor_points=3)
+    one_level = ensemble_plan(family, 12, ["train_a"], [0], method="sobol", seed=1)
+    assert len({descriptor_group_key(family, m.hyperparameters, ["Si"]) for m in one_level}) > 3
+
+
+def test_descriptor_points_are_checked():
+    with pytest.raises(InputError, match="divisor of n = 10"):
+        ensemble_plan("snap", 10, ["t"], [0], descriptor_points=3)
+    with pytest.raises(InputError, match="positive integer"):
+        ensemble_plan("snap", 10, ["t"], [0], descriptor_points=0)
+    with pytest.raises(InputError, match="descriptor hyperparameters"):
+        ensemble_plan("gap", 4, ["t"], [0], descriptor_points=2)

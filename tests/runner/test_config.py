@@ -70,3 +70,19 @@ def test_missing_file_and_bad_toml(tmp_path):
         load_config(tmp_path / "absent.toml")
     with pytest.raises(InputError, match="valid TOML"):
         load_config(_write(tmp_path, "[run\n"))
+
+
+def test_ensemble_descriptor_points(tmp_path):
+    cfg = load_config(_write(tmp_path, GOOD.replace("n = 4", "n = 4\ndescriptor_points = 2", 1)))
+    assert cfg.ensembles[0].descriptor_points == 2
+    assert load_config(_write(tmp_path, GOOD)).ensembles[0].descriptor_points is None
+    for bad, expected in (("3", "a divisor of n = 4"), ("0", "a positive integer"), ('"two"', "a int")):
+        path = _write(tmp_path, GOOD.replace("n = 4", f"n = 4\ndescriptor_points = {bad}", 1))
+        with pytest.raises(InputError, match="ensemble\\[0\\].descriptor_points") as info:
+            load_config(path)
+        assert expected in str(info.value)
+    path = _write(
+        tmp_path, GOOD.replace('family = "snap"', 'family = "gap"').replace("n = 4", "n = 4\ndescriptor_points = 2")
+    )
+    with pytest.raises(InputError, match="descriptor hyperparameters"):
+        load_config(path)

@@ -218,10 +218,17 @@ def starting_defect_cell(
     if site.kind == "vacancy" and inward_fraction(material) > 0.0:
         centre = np.array(atoms.info["defect_site"])
         pull_neighbours_toward(atoms, centre, inward_fraction(material), neighbour_shell_cutoff(material, a))
-    stdev = (VACANCY_RATTLE_A if site.kind == "vacancy" else 0.0) if rattle_a is None else rattle_a
+    stdev = starting_rattle_a(material, defect, rattle_a)
     if stdev > 0.0:
         atoms.rattle(stdev=stdev, seed=seed)
     return atoms
+
+
+def starting_rattle_a(material: Material, defect: str, rattle_a: float | None = None) -> float:
+    """The rattle (Å) :func:`starting_defect_cell` applies: ``rattle_a``, or the per-defect default when None."""
+    if rattle_a is not None:
+        return float(rattle_a)
+    return VACANCY_RATTLE_A if get_defect(material, defect).kind == "vacancy" else 0.0
 
 
 def migration_endpoints(material: Material, path: str, repeats: int, a: float) -> tuple[Atoms, Atoms]:

@@ -111,3 +111,9 @@ class MLIPFamily(ABC):
     def lammps_commands(self, model_dir: Path) -> list[str] | None:
         """LAMMPS ``pair_style``/``pair_coeff`` commands for fast MD, or None if the family has no pair style."""
         return None
+
+    def descriptor_hyperparameters(self) -> tuple[str, ...]:
+        """Names of the hyperparameters that set the descriptors (the rest set the regression), for families whose
+        members with equal descriptor settings share descriptors (SNAP, POD: one cached descriptor computation
+        per setting). Empty (the default): no such split; the two-level sampler refuses the family."""
+        return ()

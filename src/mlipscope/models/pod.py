@@ -17,17 +17,19 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlipscope._lammps import lammps_executable
 from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, Dataset
 from mlipscope.errors import FitError, InputError
 from mlipscope.models.base import FittedModel, Hyperparameter, HyperparameterSpace, MLIPFamily
-from mlipscope.models.descriptors import LammpsRowsComputer, process_cache
+from mlipscope.models.descriptors import LammpsRowsComputer, process_cache, setup_lammps_frame, voigt_to_ase
 from mlipscope.models.fit_support import LammpsPairModelMixin, write_model_json
 
 RIN_A = 1.0  # inner cutoff: no Si-Si pair comes closer in any of our data
@@ -36,10 +38,87 @@ COEFF_FILE = "model_coefficients.pod"
 
 
 class PodRowsComputer(LammpsRowsComputer):
-    """``compute pod/global`` layout: row 0 global descriptors (one-body columns first), then 3N force rows."""
+    """``compute pod/global`` layout: row 0 global descriptors (one-body columns first), then 3N force rows.
+
+    ``pod/global`` has no virial rows; :meth:`virial_rows` computes them exactly when ``local_commands`` (a
+    ``compute pl all pod/local ...`` with the same parameter file) and the cutoff are given.
+    """
+
+    #: LAMMPS array size (MB) above which :meth:`virial_rows` splits the centres into smaller clusters
+    MAX_LOCAL_ARRAY_MB = 256.0
+
+    def __init__(
+        self,
+        species: list[str],
+        commands: Callable[[], list[str]],
+        compute_id: str,
+        local_commands: Callable[[], list[str]] | None = None,
+        cutoff_a: float | None = None,
+    ) -> None:
+        super().__init__(species, commands, compute_id)
+        self.local_commands = local_commands
+        self.cutoff_a = cutoff_a
+        self._n_params: int | None = None  # columns of the pod/global rows, known after the first frame
 
     def split(self, atoms, array: np.ndarray) -> tuple[np.ndarray, np.ndarray, None]:
+        self._n_params = array.shape[1]
         return array[0], array[1:], None
+
+    def virial_rows(self, atoms: Atoms) -> np.ndarray:
+        """(6, p) virial rows (eV per unit coefficient, ASE frame and Voigt order) of a frame, exact.
+
+        ``pod/global`` folds the derivatives of periodic images onto their atoms, which loses the pair vectors a
+        virial needs. So the frame's atoms (the centres) go into an open cluster together with every periodic
+        image within the cutoff of a centre; ``pod/local`` gives each atom's descriptor derivatives with respect
+        to every cluster atom, and W = sum_j x_j (x) R_j, with R_j the force rows of the centres' descriptors
+        alone on cluster atom j (translation invariance makes the origin irrelevant; the buffer atoms' own,
+        truncated descriptors are left out). Large clusters are split into smaller groups of centres.
+        """
+        if self.local_commands is None or self.cutoff_a is None:
+            raise InputError(None, "local_commands", "a compute pod/local command and the cutoff for virial rows")
+        if self._n_params is None:
+            self(atoms)  # learns the number of columns (and starts LAMMPS)
+        return self._virial_of_centres(atoms, np.arange(len(atoms)))
+
+    def _virial_of_centres(self, atoms: Atoms, centres: np.ndarray) -> np.ndarray:
+        from ase.neighborlist import neighbor_list
+
+        n_types = len(self.species)
+        width = self._n_params // n_types - 1  # per element: one-body column, then the per-atom descriptors
+        i, j, shifts = neighbor_list("ijS", atoms, self.cutoff_a + 0.01)
+        keep = np.isin(i, centres)
+        images = {(int(a), tuple(int(v) for v in s)) for a, s in zip(j[keep], shifts[keep], strict=True)}
+        buffer = sorted(images - {(int(c), (0, 0, 0)) for c in centres})
+        positions = np.concatenate(
+            [atoms.positions[centres]] + [(atoms.positions[a] + np.dot(s, atoms.cell.array))[None] for a, s in buffer]
+        )
+        n_cluster = len(positions)
+        if (1 + 3 * n_cluster) * n_cluster * width * 8 / 1e6 > self.MAX_LOCAL_ARRAY_MB and len(centres) > 1:
+            # two halves along the centres' widest spread, each with its own (smaller) buffer
+            axis = int(np.argmax(np.ptp(atoms.positions[centres], axis=0)))
+            order = centres[np.argsort(atoms.positions[centres, axis], kind="stable")]
+            half = len(order) // 2
+            return self._virial_of_centres(atoms, order[:half]) + self._virial_of_centres(atoms, order[half:])
+        numbers = np.concatenate([atoms.numbers[centres], [atoms.numbers[a] for a, _ in buffer]]).astype(int)
+        low = positions.min(axis=0) - 1.0
+        cluster = Atoms(numbers, positions=positions - low, cell=np.diag(positions.max(axis=0) + 1.0 - low))
+        prism = setup_lammps_frame(self._lmp, cluster, self.species, self.local_commands() + ["run 0"])
+        array = self._lmp.numpy.extract_compute("pl", 0, 2)  # (1 + 3 n_cluster, n_cluster * width)
+        if array.shape != (1 + 3 * n_cluster, n_cluster * width):
+            raise RuntimeError(f"compute pod/local gave a {array.shape} array, not ({1 + 3 * n_cluster}, ...)")
+        rows = np.asarray(array[1:]).reshape(n_cluster, 3, n_cluster, width)
+        x = prism.vector_to_lammps(cluster.positions)
+        types = np.array([self.species.index(s) for s in cluster.get_chemical_symbols()[: len(centres)]])
+        virial = np.zeros((6, self._n_params))
+        for t in range(n_types):
+            mine = (types == t).astype(float)
+            if mine.any():
+                # (n_cluster, 3, width): force rows of this element's centres' descriptors (no copy of the array)
+                r = np.einsum("jbcw,c->jbw", rows[:, :, : len(centres), :], mine)
+                w = np.einsum("ja,jbw->abw", x, r)
+                block = slice(t * (width + 1) + 1, (t + 1) * (width + 1))
+                virial[:, block] = np.stack([w[0, 0], w[1, 1], w[2, 2], w[1, 2], w[0, 2], w[0, 1]])
+        return voigt_to_ase(prism, virial)
 
 
 class PODFamily(LammpsPairModelMixin, MLIPFamily):
@@ -112,25 +191,50 @@ class PODFamily(LammpsPairModelMixin, MLIPFamily):
         body = "\n".join(repr(float(b)) for b in beta)
         path.write_text(f"model_coefficients: {len(beta)} 0 0\n{body}\n")
 
+    @staticmethod
+    def read_coefficients(model_dir: Path) -> np.ndarray:
+        """The coefficient vector of a fitted model (``pair_style pod`` reads the same file; columns of the
+        ``compute pod/global`` rows)."""
+        path = Path(model_dir) / COEFF_FILE
+        header, _, body = path.read_text().partition("\n")
+        if not header.startswith("model_coefficients:"):
+            raise InputError(path, "header", "'model_coefficients: <n> ...' then one coefficient per line")
+        n = int(header.split()[1])
+        beta = np.array([float(v) for v in body.split()])
+        if len(beta) != n:
+            raise InputError(path, "coefficients", f"{n} values", got=len(beta))
+        return beta
+
     # --- cached-descriptor fit ---------------------------------------------------------------------------------
+    def descriptor_key(self, species: list[str], hp: dict[str, Any]) -> dict:
+        """What the descriptors depend on (the descriptor cache key)."""
+        return {"kind": "pod", "species": species, "rin": RIN_A, **{k: hp[k] for k in self.descriptor_names()}}
+
+    def rows_computer(self, species: list[str], hp: dict[str, Any], work_dir: Path) -> PodRowsComputer:
+        """Per-frame descriptor rows for ``species`` (type order) and resolved hyperparameters ``hp`` (the
+        parameter file is written into ``work_dir``, which must outlive the computer); exact virial rows on
+        request (:meth:`PodRowsComputer.virial_rows`)."""
+        param = Path(work_dir) / PARAM_FILE
+        param.write_text(self.param_text(species, hp))
+        head = [f"pair_style zero {float(hp['rcut']) + 0.01!r}", "pair_coeff * *"]
+        elements = " ".join(species)
+        commands = head + [f'compute gd all pod/global {param} "" {elements}']
+        local = head + [f'compute pl all pod/local {param} "" {elements}']
+        return PodRowsComputer(species, lambda: commands, "gd", lambda: local, cutoff_a=float(hp["rcut"]))
+
     def linear_system(self, dataset: Dataset, hp: dict[str, Any], work_dir: Path):
         species = dataset.species
-        param = work_dir / PARAM_FILE
-        param.write_text(self.param_text(species, hp))
-        key = {"kind": "pod", "species": species, "rin": RIN_A, **{k: hp[k] for k in self.descriptor_names()}}
-        commands = [
-            f"pair_style zero {float(hp['rcut']) + 0.01!r}",
-            "pair_coeff * *",
-            f'compute gd all pod/global {param} "" {" ".join(species)}',
-        ]
-        computer = PodRowsComputer(species, lambda: commands, "gd")
+        computer = self.rows_computer(species, hp, work_dir)
         try:
-            return process_cache().get(dataset, key, computer, len(species))
+            return process_cache().get(dataset, self.descriptor_key(species, hp), computer, len(species))
         finally:
             computer.close()
 
     def descriptor_names(self) -> list[str]:
         return [n for n in self.hyperparameter_space().names if n not in ("energy_weight", "ridge")]
+
+    def descriptor_hyperparameters(self) -> tuple[str, ...]:
+        return tuple(self.descriptor_names())
 
     def fit(self, dataset: Dataset, hyperparameters: dict[str, Any], seed: int, model_dir: Path) -> FittedModel:
         """Ridge least squares on cached ``compute pod/global`` descriptors (deterministic; seed recorded)."""

@@ -1,9 +1,12 @@
 """Hyperparameter samplers and ensemble plans.
 
 ``sample`` draws points of a family's declared :class:`HyperparameterSpace` by random, Latin-hypercube or Sobol
-sampling (scipy.stats.qmc) in the unit cube, mapped through each hyperparameter's scale. ``ensemble_plan`` crosses
-such points with training sets and seeds into an ordered list of :class:`MemberSpec`; ``fit_member`` fits one member
-and turns any failure into a :class:`FitRecord` with its reason instead of an exception.
+sampling (scipy.stats.qmc) in the unit cube, mapped through each hyperparameter's scale. ``sample_two_level`` draws
+descriptor-hyperparameter points and, for each, regression-hyperparameter points, so that members share descriptor
+settings (linear families: one descriptor computation per setting, for fitting and for batched evaluation,
+:mod:`mlipscope.properties.linear_batch`), as the seed study's ensembles do. ``ensemble_plan`` crosses such points
+with training sets and seeds into an ordered list of :class:`MemberSpec`; ``fit_member`` fits one member and turns
+any failure into a :class:`FitRecord` with its reason instead of an exception.
 """
 
 from __future__ import annotations
@@ -55,6 +58,46 @@ def sample(
     return out
 
 
+def _block_seed(seed: int, block: int) -> int:
+    """An independent, reproducible seed for block ``block`` of a two-level design."""
+    return int(np.random.SeedSequence([int(seed), int(block) + 1]).generate_state(1)[0])
+
+
+def sample_two_level(
+    space: HyperparameterSpace,
+    descriptor_names: tuple[str, ...] | list[str],
+    n_descriptor: int,
+    n_regression: int,
+    method: Method = "sobol",
+    seed: int = 0,
+    repair=None,
+) -> list[dict[str, Any]]:
+    """``n_descriptor`` points of the ``descriptor_names`` hyperparameters, each with ``n_regression`` points of the
+    others: ``n_descriptor * n_regression`` dicts, those of a descriptor point adjacent.
+
+    Both levels use ``method``: the descriptor points one design (seed ``seed``), the regression points of each
+    descriptor point their own design (an independent seed per block), so each block is space-filling on its own.
+    ``repair`` is applied to every full point.
+    """
+    unknown = sorted(set(descriptor_names) - set(space.names))
+    if unknown:
+        raise InputError(None, "descriptor_names", f"hyperparameters of the space {space.names}", got=unknown)
+    if n_descriptor < 0 or n_regression < 0:
+        raise InputError(None, "n", "non-negative numbers of points", got=(n_descriptor, n_regression))
+    desc = [p for p in space.parameters if p.name in descriptor_names]
+    reg = [p for p in space.parameters if p.name not in descriptor_names]
+    out = []
+    for block, d_unit in enumerate(unit_points(len(desc), n_descriptor, method, seed)):
+        d_hp = {p.name: p.from_unit(u) for p, u in zip(desc, d_unit, strict=True)}
+        # no regression hyperparameters: every block is its descriptor point (the plan drops the repeats)
+        r_units = unit_points(len(reg), n_regression, method, _block_seed(seed, block)) if reg else [[]] * n_regression
+        for r_unit in r_units:
+            hp = {**d_hp, **{p.name: p.from_unit(u) for p, u in zip(reg, r_unit, strict=True)}}
+            hp = {name: hp[name] for name in space.names}  # the space's order, as ``sample`` gives it
+            out.append(repair(hp) if repair is not None else hp)
+    return out
+
+
 @dataclass(frozen=True)
 class MemberSpec:
     """One ensemble member to fit: family, hyperparameters, training-set name and fit seed."""
@@ -81,12 +124,17 @@ def ensemble_plan(
     seeds: list[int],
     method: Method = "sobol",
     seed: int = 0,
+    descriptor_points: int | None = None,
 ) -> list[MemberSpec]:
     """``n`` hyperparameter points x training sets x seeds, in a deterministic order.
 
     Members sharing a training set and descriptor settings are adjacent (hyperparameter point outermost, then
     training set, then seed) so workers that take consecutive members reuse their descriptor cache. Points made
     identical by repair are dropped (keeping the first), so the plan may hold fewer than n points.
+
+    ``descriptor_points``: draw the n points in two levels (:func:`sample_two_level`), ``descriptor_points``
+    settings of the family's descriptor hyperparameters (:meth:`MLIPFamily.descriptor_hyperparameters`) times
+    ``n / descriptor_points`` regression settings each; n must be a multiple of it. None: one level.
     """
     if isinstance(family, str):
         from mlipscope.models.registry import get_family
@@ -97,7 +145,19 @@ def ensemble_plan(
     if not seeds:
         raise InputError(None, "seeds", "at least one integer seed")
     repair = getattr(family, "repair_hyperparameters", None)
-    points = sample(family.hyperparameter_space(), n, method, seed, repair=repair)
+    if descriptor_points is None:
+        points = sample(family.hyperparameter_space(), n, method, seed, repair=repair)
+    else:
+        check_descriptor_points(family, n, descriptor_points)
+        points = sample_two_level(
+            family.hyperparameter_space(),
+            family.descriptor_hyperparameters(),
+            descriptor_points,
+            n // descriptor_points,
+            method,
+            seed,
+            repair=repair,
+        )
     seen: set[str] = set()
     plan: list[MemberSpec] = []
     for hp in points:
@@ -109,6 +169,19 @@ def ensemble_plan(
             for fit_seed in seeds:
                 plan.append(MemberSpec(family.name, hp, training_set, int(fit_seed), index=len(plan)))
     return plan
+
+
+def check_descriptor_points(family: MLIPFamily, n: int, descriptor_points: object) -> None:
+    """InputError unless ``descriptor_points`` is a positive integer dividing ``n`` and ``family`` declares
+    descriptor hyperparameters (the check of ``ensemble_plan`` and of the run configuration)."""
+    if isinstance(descriptor_points, bool) or not isinstance(descriptor_points, int) or descriptor_points < 1:
+        raise InputError(None, "descriptor_points", "a positive integer", got=descriptor_points)
+    if not family.descriptor_hyperparameters():
+        raise InputError(
+            None, "descriptor_points", "a family with descriptor hyperparameters (snap, pod)", got=family.name
+        )
+    if n % descriptor_points:
+        raise InputError(None, "descriptor_points", f"a divisor of n = {n}", got=descriptor_points)
 
 
 @dataclass

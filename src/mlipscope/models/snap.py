@@ -64,6 +64,9 @@ class SNAPFamily(LammpsPairModelMixin, MLIPFamily):
         )
 
     # --- descriptors -------------------------------------------------------------------------------------------
+    def descriptor_hyperparameters(self) -> tuple[str, ...]:
+        return ("twojmax", "rcutfac", "rfac0", "quadratic")
+
     @staticmethod
     def descriptor_key(species: list[str], hp: dict[str, Any]) -> dict:
         return {
@@ -90,9 +93,14 @@ class SNAPFamily(LammpsPairModelMixin, MLIPFamily):
             f"rmin0 {RMIN0} bzeroflag 1 switchflag 1 quadraticflag {int(bool(hp['quadratic']))}",
         ]
 
+    def rows_computer(self, species: list[str], hp: dict[str, Any]) -> LammpsRowsComputer:
+        """Per-frame descriptor rows (energy, force and virial rows; intercept columns first) for ``species``
+        (type order) and resolved hyperparameters ``hp``: the columns of :meth:`write_files`'s coefficients."""
+        return LammpsRowsComputer(species, lambda: self.compute_commands(species, hp), "snap")
+
     def linear_system(self, dataset: Dataset, hp: dict[str, Any]):
         species = dataset.species
-        computer = LammpsRowsComputer(species, lambda: self.compute_commands(species, hp), "snap")
+        computer = self.rows_computer(species, hp)
         try:
             return process_cache().get(dataset, self.descriptor_key(species, hp), computer, len(species))
         finally:
@@ -157,3 +165,18 @@ class SNAPFamily(LammpsPairModelMixin, MLIPFamily):
             + "\n"
         )
         return [coeff, param]
+
+    @staticmethod
+    def read_coefficients(model_dir: Path) -> np.ndarray:
+        """The coefficient vector (rows layout: one reference energy per type first, then each type's block) of
+        a model written by :meth:`write_files`, i.e. what ``pair_style snap`` evaluates."""
+        path = Path(model_dir) / "model.snapcoeff"
+        lines = [line for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+        n_types, per_type = (int(v) for v in lines[0].split()[:2])
+        if len(lines) != 1 + n_types * (1 + per_type):
+            raise InputError(path, "coefficients", f"{n_types} elements x (1 + {per_type}) lines", got=len(lines))
+        # per element: "<element> <radius> <weight>", then beta0 and the element's block, one value per line
+        blocks = [
+            np.array(lines[2 + t * (1 + per_type) : 1 + (t + 1) * (1 + per_type)], dtype=float) for t in range(n_types)
+        ]
+        return np.concatenate([[b[0] for b in blocks]] + [b[1:] for b in blocks])

@@ -107,6 +107,13 @@ class Property(ABC):
             return context
         return MaterialContext(self.material)
 
+    def share_key(self) -> str:
+        """Key of this property's result in a model's context: family and settings, not the label."""
+        import json
+
+        settings = {k: v for k, v in self.config().items() if k != "label"}
+        return f"{self.name}:{json.dumps(settings, sort_keys=True, default=str)}"
+
     def validate_inputs(self) -> None:
         """Load and check the files this property will read, raising InputError on a bad one (called before a
         run's first fit, so a bad dataset named in a config override is found at once). The default reads

@@ -132,7 +132,21 @@ class DatasetErrors(Property):
             try:
                 frames.append(_predict(index, atoms, calculator))
             except Exception as exc:  # noqa: BLE001 - a model failing on a frame is data, not a crash
-                failures.append({"index": index, "reason": f"{type(exc).__name__}: {exc}"[:300]})
+                failures.append(frame_failure(index, exc))
+        return self.result_from_frames(data, frames, failures)
+
+    def result_from_frames(
+        self,
+        data: Dataset,
+        frames: list[dict[str, Any]],
+        failures: list[dict[str, Any]],
+        errors: list[tuple[float, np.ndarray, np.ndarray | None]] | None = None,
+    ) -> PropertyResult:
+        """The result from per-frame predictions (:func:`frame_prediction` records) and failures
+        (:func:`frame_failure` records) on ``data``; shared by :meth:`compute` and the batched evaluation of
+        linear models (:mod:`mlipscope.properties.linear_batch`). ``errors``: the frames' :func:`frame_errors`
+        when the caller has them as arrays (else they are taken from the records' lists). Raises EvaluationError
+        when no frame worked."""
         if not frames:
             first = failures[0]["reason"] if failures else "empty dataset"
             raise EvaluationError(f"{self.label}: the model failed on all {len(data)} frames (first: {first})")
@@ -140,10 +154,12 @@ class DatasetErrors(Property):
         values: dict[str, float] = {"failed_frame_fraction": len(failures) / len(data)}
         units: dict[str, str] = {"failed_frame_fraction": "1"}
         has_stress = any(STRESS_KEY in a.info for a in data.frames)
-        groups: dict[str, list[dict[str, Any]]] = {"": frames}
+        if errors is None:  # once per frame, not once per group
+            errors = [frame_errors(f) for f in frames]
+        groups: dict[str, list[tuple]] = {"": errors}
         if self.per_config_type:
-            for frame in frames:
-                groups.setdefault("." + sanitize_config_type(frame["config_type"]), []).append(frame)
+            for frame, error in zip(frames, errors, strict=True):
+                groups.setdefault("." + sanitize_config_type(frame["config_type"]), []).append(error)
         offset_ev_atom = float(np.mean([f["energy_model_ev_atom"] - f["energy_dft_ev_atom"] for f in frames]))
         for suffix, group in groups.items():
             for key, value in _metrics(group, has_stress, offset_ev_atom).items():
@@ -160,13 +176,35 @@ class DatasetErrors(Property):
         return self.result(values, units, error_metrics=set(values), details=details)
 
 
+def frame_failure(index: int, exc: BaseException) -> dict[str, Any]:
+    """The record of a frame the model failed on (kept in ``details["failures"]``)."""
+    return {"index": index, "reason": f"{type(exc).__name__}: {exc}"[:300]}
+
+
 def _predict(index: int, atoms: Atoms, calculator: Calculator) -> dict[str, Any]:
     """Model predictions next to the DFT labels of one frame (plain lists, JSON-able)."""
     work = atoms.copy()
     work.calc = calculator
-    n_atoms = len(work)
     energy = float(work.get_potential_energy())
     forces = np.asarray(work.get_forces(), dtype=float)
+    stress = None
+    if STRESS_KEY in atoms.info and math.isfinite(energy) and np.isfinite(forces).all():
+        try:
+            stress = np.asarray(work.get_stress(voigt=True), dtype=float)
+        except PropertyNotImplementedError:
+            stress = None  # the model has no stress: stress metrics become NaN, energy/forces still count
+    return frame_prediction(index, atoms, energy, forces, stress)
+
+
+def frame_prediction(
+    index: int, atoms: Atoms, energy_ev: float, forces_ev_a: np.ndarray, stress_ev_a3: np.ndarray | None
+) -> dict[str, Any]:
+    """The record of one frame: the model's energy (eV), forces (eV/Å, (n_atoms, 3)) and stress (eV/Å³, ASE
+    Voigt order, tension positive; None when the model gives none) next to the frame's DFT labels. Raises
+    EvaluationError on non-finite energy or forces; a non-finite stress is left out (stress metrics skip it)."""
+    n_atoms = len(atoms)
+    energy = float(energy_ev)
+    forces = np.asarray(forces_ev_a, dtype=float)
     if not math.isfinite(energy) or not np.isfinite(forces).all():
         raise EvaluationError("non-finite energy or forces")
     frame: dict[str, Any] = {
@@ -178,12 +216,9 @@ def _predict(index: int, atoms: Atoms, calculator: Calculator) -> dict[str, Any]
         "forces_dft_ev_a": np.asarray(atoms.arrays[FORCES_KEY], dtype=float).ravel().tolist(),
         "forces_model_ev_a": forces.ravel().tolist(),
     }
-    if STRESS_KEY in atoms.info:
-        try:
-            stress = np.asarray(work.get_stress(voigt=True), dtype=float) * EV_PER_A3_TO_GPA
-        except PropertyNotImplementedError:
-            stress = None  # the model has no stress: stress metrics become NaN, energy/forces still count
-        if stress is not None and np.isfinite(stress).all():
+    if STRESS_KEY in atoms.info and stress_ev_a3 is not None:
+        stress = np.asarray(stress_ev_a3, dtype=float) * EV_PER_A3_TO_GPA
+        if np.isfinite(stress).all():
             frame["stress_dft_gpa"] = (np.asarray(atoms.info[STRESS_KEY], dtype=float) * EV_PER_A3_TO_GPA).tolist()
             frame["stress_model_gpa"] = stress.tolist()
     return frame
@@ -195,12 +230,27 @@ def _rmse_mae(errors: np.ndarray) -> tuple[float, float]:
     return float(np.sqrt(np.mean(errors**2))), float(np.mean(np.abs(errors)))
 
 
-def _metrics(frames: list[dict[str, Any]], has_stress: bool, offset_ev_atom: float = 0.0) -> dict[str, float]:
-    e_err = np.array([f["energy_model_ev_atom"] - f["energy_dft_ev_atom"] for f in frames]) * 1000.0
-    f_err = np.concatenate([np.subtract(f["forces_model_ev_a"], f["forces_dft_ev_a"]) for f in frames])
+def frame_errors(
+    frame: dict[str, Any], forces_model_ev_a: np.ndarray | None = None, forces_dft_ev_a: np.ndarray | None = None
+) -> tuple[float, np.ndarray, np.ndarray | None]:
+    """(energy error eV/atom, force component errors eV/Å (flat), stress errors GPa or None) of a
+    :func:`frame_prediction` record; the forces may be given as arrays equal to the record's lists (faster)."""
+    stress = None
+    if "stress_dft_gpa" in frame:
+        stress = np.subtract(frame["stress_model_gpa"], frame["stress_dft_gpa"])
+    f_model = frame["forces_model_ev_a"] if forces_model_ev_a is None else np.ravel(forces_model_ev_a)
+    f_dft = frame["forces_dft_ev_a"] if forces_dft_ev_a is None else np.ravel(forces_dft_ev_a)
+    return frame["energy_model_ev_atom"] - frame["energy_dft_ev_atom"], np.subtract(f_model, f_dft), stress
+
+
+def _metrics(
+    frame_errors: list[tuple[float, np.ndarray, np.ndarray | None]], has_stress: bool, offset_ev_atom: float = 0.0
+) -> dict[str, float]:
+    e_err = np.array([e for e, _, _ in frame_errors]) * 1000.0
+    f_err = np.concatenate([f for _, f, _ in frame_errors])
     errors = {"energy": e_err, "energy_offset_removed": e_err - 1000.0 * offset_ev_atom, "force": f_err}
     if has_stress:
-        stress = [np.subtract(f["stress_model_gpa"], f["stress_dft_gpa"]) for f in frames if "stress_dft_gpa" in f]
+        stress = [s for _, _, s in frame_errors if s is not None]
         errors["stress"] = np.concatenate(stress) if stress else np.empty(0)
     out = {}
     for kind, err in errors.items():

@@ -10,7 +10,9 @@ keeps its shape, since free cell shape lets a 216-atom hexagonal interstitial ce
   ``chemical_potentials``): μ_X = E(X crystal)/atom relaxed by the same model, the other species from the compound
   (:func:`rich_limit_potentials`).
 
-Geometries and starting perturbations: :mod:`mlipscope.materials.defects`.
+Geometries and starting perturbations: :mod:`mlipscope.materials.defects`. The relaxed defect cell is shared
+through the model's context (:meth:`~mlipscope.properties.context.MaterialContext.relaxed_defect_cell`): the
+elastic constants of the same defect cell start from it.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import math
 from ase.calculators.calculator import Calculator
 
 from mlipscope.errors import InputError
-from mlipscope.materials.defects import defect_cell, get_defect, starting_defect_cell
+from mlipscope.materials.defects import defect_cell, get_defect
 from mlipscope.properties.base import Property, PropertyResult
-from mlipscope.properties.structures import OPTIMIZERS, STRUCTURES_KEY, relax, structure_record
+from mlipscope.properties.context import DEFECT_ION_RELAXATION, SHARED_STRUCTURES_KEY
+from mlipscope.properties.structures import OPTIMIZERS, STRUCTURES_KEY, RelaxSettings, structure_record
 
 
 class DefectFormationEnergy(Property):
@@ -46,9 +49,9 @@ class DefectFormationEnergy(Property):
         relax_cell: bool = False,
         rattle_a: float | None = None,
         seed: int = 0,
-        fmax: float = 1e-3,
-        max_steps: int = 2000,
-        optimizer: str = "LBFGS",
+        fmax: float = DEFECT_ION_RELAXATION.fmax,
+        max_steps: int = DEFECT_ION_RELAXATION.max_steps,
+        optimizer: str = DEFECT_ION_RELAXATION.optimizer,
     ) -> None:
         super().__init__(label, material=material)
         get_defect(self.material, defect)  # validates the name before any calculation
@@ -67,11 +70,26 @@ class DefectFormationEnergy(Property):
         self.max_steps = max_steps
         self.optimizer = optimizer
 
+    def relax_settings(self) -> RelaxSettings:
+        """How the defect cell is relaxed (part of its shared key)."""
+        return RelaxSettings(
+            fmax=self.fmax,
+            max_steps=self.max_steps,
+            optimizer=self.optimizer,
+            relax_cell=self.relax_cell,
+            hydrostatic=True,
+        )
+
     def compute(self, calculator: Calculator, context=None) -> PropertyResult:
+        ctx = self.context_for(context)
+        with ctx.recording() as used:
+            return self._compute(calculator, ctx, used)
+
+    def _compute(self, calculator: Calculator, ctx, used: list) -> PropertyResult:
         material = self.material
         repeats = material.repeats_for_size(self.size)
         # a perfect crystal's energy per atom does not depend on the supercell: the shared conventional cell
-        bulk = self.context_for(context).relaxed_bulk(calculator)
+        bulk = ctx.relaxed_bulk(calculator)
         a_bulk = bulk.lattice_constant_a
         mu = chemical_potentials_ev(material, bulk.energy_per_atom_ev)
 
@@ -82,23 +100,22 @@ class DefectFormationEnergy(Property):
         ideal.calc = calculator
         unrelaxed_ev = ideal.get_potential_energy() - reservoir_ev(ideal)
 
-        atoms = starting_defect_cell(material, self.defect, repeats, a_bulk, rattle_a=self.rattle_a, seed=self.seed)
-        relaxation = relax(
-            atoms,
+        relaxed = ctx.relaxed_defect_cell(
             calculator,
-            relax_cell=self.relax_cell,
-            hydrostatic=True,
-            fmax=self.fmax,
-            max_steps=self.max_steps,
-            optimizer=self.optimizer,
-            what=f"{self.defect} cell ({len(atoms)} atoms)",
+            self.defect,
+            self.size,
+            a_bulk,
+            rattle_a=self.rattle_a,
+            seed=self.seed,
+            settings=self.relax_settings(),
         )
-        formation_ev = relaxation.energy_ev - reservoir_ev(atoms)
+        atoms, energy_ev = relaxed.atoms, relaxed.energy_ev
+        formation_ev = energy_ev - reservoir_ev(atoms)
         values = {"formation_energy_ev": formation_ev}
-        rich, why = rich_limit_potentials(self.context_for(context), calculator, bulk)
+        rich, why = rich_limit_potentials(ctx, calculator, bulk)
         for element, mu_rich in rich.items():
             values[f"formation_energy_{element}_rich_ev"] = (
-                relaxation.energy_ev - sum(mu_rich[s] for s in atoms.get_chemical_symbols()) if mu_rich else math.nan
+                energy_ev - sum(mu_rich[s] for s in atoms.get_chemical_symbols()) if mu_rich else math.nan
             )
         details = {
             "n_atoms": len(atoms),
@@ -108,9 +125,10 @@ class DefectFormationEnergy(Property):
             "rich_limit_chemical_potentials_ev": rich,
             "rich_limit_failures": why,
             "unrelaxed_formation_energy_ev": unrelaxed_ev,
-            "relaxation_steps": relaxation.n_steps,
+            "relaxation_steps": relaxed.n_steps,
             "relaxed_volume_a3": float(atoms.get_volume()),
-            STRUCTURES_KEY: {"relaxed_defect_cell": structure_record(atoms, relaxation.energy_ev)},
+            STRUCTURES_KEY: {"relaxed_defect_cell": structure_record(atoms, energy_ev)},
+            SHARED_STRUCTURES_KEY: used,
         }
         return self.result(values, dict.fromkeys(values, "eV"), details=details)
 

@@ -2,7 +2,11 @@
 
 The cell (built from the model's shared relaxed bulk) is first relaxed (cell and ions, zero pressure); then each
 Voigt strain is applied at a few small amplitudes, the ions are relaxed at fixed cell, and C_ij is the slope of a
-linear fit of stress i against strain j.
+linear fit of stress i against strain j. A defect cell reaches zero pressure in two stages: its ions are relaxed at
+the bulk lattice constant exactly as :class:`~mlipscope.properties.defects.DefectFormationEnergy` does by default
+(same start, :data:`~mlipscope.properties.context.DEFECT_ION_RELAXATION`: the formation energy's relaxed cell,
+shared through the model's context), then cell and ions together. Both relaxed cells are shared structures of the
+context (another elastic property of the same cell and relaxation reuses the zero-pressure one).
 Defect cells of cubic crystals are not exactly cubic, so their cubic constants are averages over equivalent entries
 (C11 = (C11+C22+C33)/3, C12 over the six off-diagonal normal entries, C44 = (C44+C55+C66)/3); hexagonal cells are
 averaged the same way; any other cell reports its whole symmetrised tensor.
@@ -19,9 +23,10 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
-from mlipscope.errors import InputError
+from mlipscope.errors import EvaluationError, InputError
 from mlipscope.properties.base import Property, PropertyResult
-from mlipscope.properties.structures import relax
+from mlipscope.properties.context import SHARED_STRUCTURES_KEY, MaterialContext, SharedRelaxation
+from mlipscope.properties.structures import RelaxSettings, relax
 from mlipscope.units import EV_PER_A3_TO_GPA
 
 #: Voigt index -> (i, j) of the strain tensor (ASE stress order xx, yy, zz, yz, xz, xy)
@@ -159,27 +164,47 @@ class ElasticConstants(Property):
         self.max_steps = max_steps
         self.optimizer = optimizer
 
-    def compute(self, calculator: Calculator, context=None) -> PropertyResult:
+    def zero_pressure_cell(self, calculator: Calculator, ctx: MaterialContext) -> tuple[SharedRelaxation, str]:
+        """The cell relaxed at zero pressure (cell and ions), shared through ``ctx``, and where it started from:
+        the repeated relaxed bulk, the shared ion-relaxed defect cell, or (if that relaxation fails) the unrelaxed
+        starting defect cell, relaxed in one stage as before the defect cell was shared."""
         from mlipscope.materials.defects import starting_defect_cell
 
         material = self.material
         repeats = material.repeats_for_size(self.size)
-        bulk = self.context_for(context).relaxed_bulk(calculator)
+        bulk = ctx.relaxed_bulk(calculator)
+        a = bulk.lattice_constant_a
+        settings = RelaxSettings(fmax=self.fmax, max_steps=self.max_steps, optimizer=self.optimizer, relax_cell=True)
+        what = f"{self.cell} cell ({{n_atoms}} atoms)"
+        if self.cell == "perfect":
+            start_key, build = "relaxed bulk", lambda: bulk.cell().repeat(repeats)
+        else:
+            try:
+                ions = ctx.relaxed_defect_cell(calculator, self.cell, self.size, a, what=what)
+                start_key, build = ions.key, lambda: ions.atoms.copy()
+            except EvaluationError as exc:
+                if type(exc).__name__ == "TaskTimeout":
+                    raise
+                # a model whose fixed-cell ion relaxation fails may still reach zero pressure from the start
+                start_key = "unrelaxed starting_defect_cell (the ion relaxation failed)"
+
+                def build():
+                    return starting_defect_cell(material, self.cell, repeats, a)
+
+        parts = {"cell": self.cell, "size": int(self.size), "lattice_a": float(a), "start": start_key}
+        return ctx.relaxed_structure(calculator, "zero_pressure_cell", parts, build, settings, what), start_key
+
+    def compute(self, calculator: Calculator, context=None) -> PropertyResult:
+        ctx = self.context_for(context)
+        with ctx.recording() as used:
+            relaxed, start = self.zero_pressure_cell(calculator, ctx)
+            return self._constants(calculator, relaxed.atoms, start, used)
+
+    def _constants(self, calculator: Calculator, atoms: Atoms, start: str, used: list) -> PropertyResult:
+        material = self.material
+        repeats = material.repeats_for_size(self.size)
         proto = material.prototype
         cubic = proto is not None and proto.cubic
-        if self.cell == "perfect":
-            atoms = bulk.cell().repeat(repeats)
-        else:
-            atoms = starting_defect_cell(material, self.cell, repeats, bulk.lattice_constant_a)
-        relax(
-            atoms,
-            calculator,
-            relax_cell=True,
-            fmax=self.fmax,
-            max_steps=self.max_steps,
-            optimizer=self.optimizer,
-            what=f"{self.cell} cell ({len(atoms)} atoms)",
-        )
         strains = np.linspace(-self.strain, self.strain, self.n_strains)
         perfect_cubic = self.cell == "perfect" and cubic and proto is not None and proto.n_species == 1
         components = (0, 3) if perfect_cubic else tuple(range(6))
@@ -222,5 +247,7 @@ class ElasticConstants(Property):
             "strains": strains.tolist(),
             "voigt_components": [c + 1 for c in components],
             "stresses_gpa": (stresses * EV_PER_A3_TO_GPA).tolist(),
+            "zero_pressure_start": start,
+            SHARED_STRUCTURES_KEY: used,
         }
         return self.result(values, units, details=details)

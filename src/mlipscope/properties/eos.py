@@ -88,8 +88,6 @@ class EquationOfState(Property):
             "volumes_a3_per_atom": [v / n_atoms for v in volumes],
             "energies_ev_per_atom": [e / n_atoms for e in energies],
             "isolated_atom_energy_ev": e_atoms,
-            STRUCTURES_KEY: {
-                "relaxed_bulk": structure_record(bulk.atoms, bulk.energy_per_atom_ev * len(bulk.atoms))
-            },
+            STRUCTURES_KEY: {"relaxed_bulk": structure_record(bulk.atoms, bulk.energy_per_atom_ev * len(bulk.atoms))},
         }
         return self.result(values, units, details=details)

@@ -13,6 +13,12 @@ rest (``neb_optimizer="FIRE"``: FIRE only). On SNAP/POD vacancy bands L-BFGS nee
 FIRE for the same barrier (within 2 meV); FIRE is the robust fallback where L-BFGS stalls on the non-conservative
 NEB forces.
 
+The relaxed end points are shared structures of the model's context, keyed by the path, supercell, lattice
+constant, rattle, seed and end-point relaxation (``relax_fmax``, ``max_steps``, BFGS at fixed cell): bands that
+differ only in their own settings (images, ``fmax``, spring, optimiser) reuse them. They are not the defect
+formation energy's relaxed cell, which starts from a different rattle (its own size and random generator) and
+relaxes to a tighter ``fmax``: taking it as the initial end point would change the barriers.
+
 The barrier is the highest image energy minus the initial energy. An end point or band that does not converge, or
 a band with an image more than ``deeper_minimum_tolerance_ev`` below the end points (they are metastable: e.g. the
 ideal Stillinger-Weber vacancy, a local minimum at E_f = 4.34 eV above a reconstructed one near 2.8 eV) raises
@@ -20,6 +26,8 @@ ideal Stillinger-Weber vacancy, a local minimum at E_f = 4.34 eV above a reconst
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 from ase import Atoms
@@ -30,7 +38,8 @@ from ase.optimize import FIRE, LBFGS
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.materials.defects import migration_endpoints as material_migration_endpoints
 from mlipscope.properties.base import Property, PropertyResult
-from mlipscope.properties.structures import relax
+from mlipscope.properties.context import SHARED_STRUCTURES_KEY, MaterialContext, SharedRelaxation
+from mlipscope.properties.structures import RelaxSettings
 
 PATHS = ("vacancy", "interstitial")
 NEB_OPTIMIZERS = ("LBFGS", "FIRE")
@@ -85,17 +94,50 @@ class MigrationBarrier(Property):
         self.deeper_minimum_tolerance_ev = deeper_minimum_tolerance_ev
 
     def compute(self, calculator: Calculator, context=None) -> PropertyResult:
-        a = self.lattice_a or self.context_for(context).relaxed_bulk(calculator).lattice_constant_a
-        initial, final = material_migration_endpoints(
-            self.material, self.defect, self.material.repeats_for_size(self.size), a
+        """The barrier, computed once per model and settings (the diffusion property's NEB check asks for the same
+        band through the model's context)."""
+        ctx = self.context_for(context)
+        key = self.share_key()
+        computed = not ctx.has(key)
+        result = ctx.shared(key, lambda: self._band(calculator, ctx))
+        details = {**result.details, "shared_result": {"key": key, "computed": computed}}
+        return replace(result, label=self.label, details=details)
+
+    def end_points(self, calculator: Calculator, ctx: MaterialContext, a: float) -> tuple[SharedRelaxation, ...]:
+        """The relaxed (initial, final) end points at lattice constant ``a`` (Å), shared through ``ctx``."""
+        repeats = self.material.repeats_for_size(self.size)
+        settings = RelaxSettings(fmax=self.relax_fmax, max_steps=self.max_steps, optimizer="BFGS")
+        parts = {
+            "path": self.defect,
+            "size": int(self.size),
+            "lattice_a": float(a),
+            "rattle_a": float(self.rattle_a),
+            "seed": int(self.seed),
+        }
+
+        def build(end: int) -> Atoms:
+            ends = material_migration_endpoints(self.material, self.defect, repeats, a)
+            # break the ideal symmetry: a symmetric start has zero forces and can sit on a saddle (the ideal SW
+            # vacancy relaxes by ~1.5 eV once its symmetry is broken); same displacements at both ends
+            noise = np.random.default_rng(self.seed).normal(0.0, self.rattle_a, ends[0].positions.shape)
+            ends[end].positions += noise
+            return ends[end]
+
+        return tuple(
+            ctx.relaxed_structure(
+                calculator, f"neb_{name}", parts, lambda end=end: build(end), settings, f"{name} end point"
+            )
+            for end, name in enumerate(("initial", "final"))
         )
-        # break the ideal symmetry: a symmetric start has zero forces and can sit on a saddle (the ideal SW
-        # vacancy relaxes by ~1.5 eV once its symmetry is broken); same displacements at both ends
-        noise = np.random.default_rng(self.seed).normal(0.0, self.rattle_a, initial.positions.shape)
-        initial.positions += noise
-        final.positions += noise
-        e_initial = relax(initial, calculator, fmax=self.relax_fmax, max_steps=self.max_steps, what="initial end point")
-        e_final = relax(final, calculator, fmax=self.relax_fmax, max_steps=self.max_steps, what="final end point")
+
+    def _band(self, calculator: Calculator, ctx: MaterialContext) -> PropertyResult:
+        with ctx.recording() as used:
+            return self._band_with(calculator, ctx, used)
+
+    def _band_with(self, calculator: Calculator, ctx: MaterialContext, used: list) -> PropertyResult:
+        a = self.lattice_a or ctx.relaxed_bulk(calculator).lattice_constant_a
+        e_initial, e_final = self.end_points(calculator, ctx, a)
+        initial, final = e_initial.atoms, e_final.atoms
         images = [initial] + [initial.copy() for _ in range(self.n_images)] + [final]
         for image in images:
             image.calc = calculator
@@ -130,6 +172,7 @@ class MigrationBarrier(Property):
             "reaction_coordinate_a": np.concatenate([[0.0], np.cumsum(steps)]).round(5).tolist(),
             "saddle_image": top,
             "neb_steps": neb_steps,
+            SHARED_STRUCTURES_KEY: used,
         }
         return self.result(values, units, details=details)
 

@@ -15,7 +15,9 @@ points of the crystal's band path and harmonic thermodynamics, for the perfect c
   ``l_to_thz``.
 - ``cell="vacancy"``: the ``supercell`` of conventional cells minus one atom, ions relaxed keeping the site
   symmetry (:class:`ase.constraints.FixSymmetry`: a Jahn–Teller distorted vacancy would need ~6x more
-  displacements; for SW the Td vacancy is the fully relaxed one), force constants of that cell alone. The same
+  displacements; for SW the Td vacancy is the fully relaxed one), force constants of that cell alone. This relaxed
+  cell is a shared structure of the model's context (keyed by its unrattled start, the symmetry constraint and
+  ``fmax``): it is not the defect formation energy's cell, which starts rattled and may lose its symmetry. The same
   cell without the vacancy is computed the same way, giving the vibrational formation entropy
   (``vacancy_formation_entropy_kb``) and free energy (``vacancy_formation_free_energy_vib_ev``) of the vacancy.
 
@@ -32,16 +34,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
-from ase.constraints import FixSymmetry
 from ase.units import kJ, mol
 from phonopy import Phonopy
 from phonopy.phonon.band_structure import get_band_qpoints_and_path_connections
 from phonopy.structure.atoms import PhonopyAtoms
 
 from mlipscope.errors import EvaluationError, InputError
-from mlipscope.materials.defects import perfect_supercell, starting_defect_cell, vacancy_sites
+from mlipscope.materials.defects import perfect_supercell, vacancy_sites
 from mlipscope.properties.base import Property, PropertyResult
-from mlipscope.properties.structures import relax
+from mlipscope.properties.context import SHARED_STRUCTURES_KEY, MaterialContext
+from mlipscope.properties.structures import RelaxSettings
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -220,10 +222,20 @@ class Phonons(Property):
         return {**super().config(), "supercell": list(self.supercell), "mesh": list(self.mesh)}
 
     def compute(self, calculator: Calculator, context=None) -> PropertyResult:
-        bulk = self.context_for(context).relaxed_bulk(calculator)
-        if self.cell == "perfect":
-            return self._perfect(calculator, bulk.cell(), bulk.lattice_constant_a)
-        return self._vacancy(calculator, bulk.lattice_constant_a)
+        ctx = self.context_for(context)
+        with ctx.recording() as used:
+            bulk = ctx.relaxed_bulk(calculator)
+            if self.cell == "perfect":
+                result = self._perfect(calculator, bulk.cell(), bulk.lattice_constant_a)
+            else:
+                result = self._vacancy(calculator, ctx, bulk.lattice_constant_a)
+        result.details[SHARED_STRUCTURES_KEY] = used
+        return result
+
+    def vacancy_relaxation(self) -> RelaxSettings:
+        """How the vacancy cell is relaxed (part of its shared key): ions only, keeping the Td site symmetry
+        (BFGS, at most 1000 steps: the settings of the unshared relaxation this replaced)."""
+        return RelaxSettings(fmax=self.fmax, max_steps=1000, optimizer="BFGS", fix_symmetry_symprec=self.symprec)
 
     def _perfect(self, calculator: Calculator, unit: Atoms, a: float) -> PropertyResult:
         phonon = phonopy_with_forces(unit, calculator, self.supercell, "auto", self.displacement_a, self.symprec)
@@ -238,16 +250,21 @@ class Phonons(Property):
         units.update(_THERMO_UNITS)
         return self.result(values, units, details=details)
 
-    def _vacancy(self, calculator: Calculator, a: float) -> PropertyResult:
+    def _vacancy(self, calculator: Calculator, ctx: MaterialContext, a: float) -> PropertyResult:
         repeats = self.supercell[0]
         # neighbours pulled inward (Td kept, no rattle): from the ideal site SW-like models stay in a flat local
         # minimum 1.5 eV above the reconstructed vacancy
         vacancy = vacancy_sites(self.material)[0].name
-        cell = starting_defect_cell(self.material, vacancy, repeats, a, rattle_a=0.0)
-        cell.set_constraint(FixSymmetry(cell, symprec=self.symprec))
-        relaxation = relax(cell, calculator, fmax=self.fmax, what="vacancy cell for phonons")
-        cell.set_constraint()
-        cell.calc = None
+        relaxation = ctx.relaxed_defect_cell(
+            calculator,
+            vacancy,
+            self.material.supercell_size(repeats),
+            a,
+            rattle_a=0.0,
+            settings=self.vacancy_relaxation(),
+            what="vacancy cell for phonons",
+        )
+        cell = relaxation.atoms
         phonon = phonopy_with_forces(cell, calculator, (1, 1, 1), "P", self.displacement_a, self.symprec)
         details: dict[str, Any] = {
             "lattice_constant_a": a,

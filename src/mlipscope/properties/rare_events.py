@@ -178,34 +178,59 @@ class RareEventForces(Property):
     def validate_inputs(self) -> None:
         load_re_dataset(self.dataset)
 
-    def cheaper_setting_result(self, forces_key: str, energy_key: str | None = None) -> PropertyResult | None:
+    def selected_frames(self) -> tuple[Dataset, list[Atoms]]:
+        """(the RE set, the frames this property evaluates: the first ``max_frames`` or all)."""
         data = load_re_dataset(self.dataset)
-        frames = data.frames[: self.max_frames] if self.max_frames else data.frames
+        return data, (data.frames[: self.max_frames] if self.max_frames else data.frames)
+
+    def cheaper_setting_result(self, forces_key: str, energy_key: str | None = None) -> PropertyResult | None:
+        _, frames = self.selected_frames()
         if not all(forces_key in a.arrays and (energy_key is None or energy_key in a.info) for a in frames):
             return None
         return self.compute(StoredForcesCalculator(frames, forces_key, energy_key))
 
     def compute(self, calculator: Calculator, context=None) -> PropertyResult:
-        data = load_re_dataset(self.dataset)
-        frames = data.frames[: self.max_frames] if self.max_frames else data.frames
+        data, frames = self.selected_frames()
         with_energy = "energy" in getattr(calculator, "implemented_properties", ["energy"])
-        f_model, f_ref, f_model_all, f_ref_all, e_err = [], [], [], [], []
+        forces, energies = [], []
         for atoms in frames:
             probe = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
             probe.calc = calculator
-            forces = np.asarray(probe.get_forces(), dtype=float)
-            ref = np.asarray(atoms.arrays[FORCES_KEY], dtype=float)
-            mask = re_mask(atoms, data.path)
+            forces.append(np.asarray(probe.get_forces(), dtype=float))
+            if with_energy:
+                energies.append(float(probe.get_potential_energy()))
+        return self.result_from_predictions(data, frames, forces, energies if with_energy else None)
+
+    @staticmethod
+    def reference_forces(data: Dataset, frames: Sequence[Atoms]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(RE-atom masks, DFT forces in eV/Å) of ``frames``: what every model is compared with."""
+        return [re_mask(a, data.path) for a in frames], [np.asarray(a.arrays[FORCES_KEY], dtype=float) for a in frames]
+
+    def result_from_predictions(
+        self,
+        data: Dataset,
+        frames: Sequence[Atoms],
+        forces_ev_a: Sequence[np.ndarray],
+        energies_ev: Sequence[float] | None,
+        reference: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
+    ) -> PropertyResult:
+        """The result from a model's forces (eV/Å, (n_atoms, 3) per frame) and total energies (eV; None when the
+        model gives none) on ``frames`` of ``data``; shared by :meth:`compute` and the batched evaluation of
+        linear models (:mod:`mlipscope.properties.linear_batch`), which passes :meth:`reference_forces` once for
+        all its members."""
+        masks, refs = reference if reference is not None else self.reference_forces(data, frames)
+        f_model, f_ref, f_ref_all, e_err = [], [], [], []
+        for k, atoms in enumerate(frames):
+            forces, ref, mask = forces_ev_a[k], refs[k], masks[k]
             f_model.append(forces[mask])
             f_ref.append(ref[mask])
-            f_model_all.append(forces)
             f_ref_all.append(ref)
-            if with_energy:
-                e_err.append((probe.get_potential_energy() - atoms.info[ENERGY_KEY]) / len(atoms))
+            if energies_ev is not None:
+                e_err.append((energies_ev[k] - atoms.info[ENERGY_KEY]) / len(atoms))
         fm, fr = np.concatenate(f_model), np.concatenate(f_ref)
         values = re_metrics(fm, fr)
         values["force_rmse_ev_a"] = float(
-            np.sqrt(np.mean((np.concatenate(f_model_all) - np.concatenate(f_ref_all)) ** 2))
+            np.sqrt(np.mean((np.concatenate(list(forces_ev_a)) - np.concatenate(f_ref_all)) ** 2))
         )
         values["energy_rmse_ev_atom"] = float(np.sqrt(np.mean(np.square(e_err)))) if e_err else float("nan")
         d_f, d_theta = force_errors(fm, fr)

@@ -10,6 +10,9 @@ A tabulated reference file (YAML or JSON) looks like::
     thresholds:                              # optional: acceptable absolute errors, same keys and units
       eos.lattice_constant_a: {value: 0.02, source: "default tolerance: 0.4 % of a"}
 
+    not_available:                           # optional: values with no reference, and why (globs allowed)
+      diffusion_vacancy.d_*_cm2_s: "no tabulated AIMD diffusivity at these temperatures"
+
     cheaper_dft:                             # optional: cheaper DFT settings stored beside the reference labels
       - {name: "Γ-only k-points", forces: forces_K1, threshold: true}
       - {name: "2×2×2 k-points", forces: forces_K2, energy: energy_K2}
@@ -54,11 +57,13 @@ class TabulatedReference(Reference):
         name: str = "tabulated",
         thresholds: dict[str, tuple[float, str]] | None = None,
         cheaper_dft: list[CheaperDFT] | None = None,
+        not_available: dict[str, str] | None = None,
     ) -> None:
         self.values = values
         self.name = name
         self.thresholds = thresholds or {}
         self.cheaper_dft = cheaper_dft or []
+        self.not_available = not_available or {}
 
     @classmethod
     def from_file(cls, path: str | Path) -> TabulatedReference:
@@ -79,7 +84,16 @@ class TabulatedReference(Reference):
             if not value > 0:
                 raise InputError(path, f"thresholds.{key}", "a positive acceptable error", got=value)
         cheaper = _cheaper_dft(path, data.get("cheaper_dft") or [])
-        return cls(values, name=str(data.get("name", path.stem)), thresholds=thresholds, cheaper_dft=cheaper)
+        missing = data.get("not_available") or {}
+        if not isinstance(missing, dict) or not all(isinstance(v, str) and v for v in missing.values()):
+            raise InputError(path, "not_available", "a mapping of 'label.key' (or a glob) to why no value exists")
+        return cls(
+            values,
+            name=str(data.get("name", path.stem)),
+            thresholds=thresholds,
+            cheaper_dft=cheaper,
+            not_available={str(k): v for k, v in missing.items()},
+        )
 
     def values_for(self, prop: Property) -> dict[str, tuple[float, str]]:
         prefix = prop.label + "."

@@ -25,6 +25,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mlipscope.properties.rare_events import ANGLE_CAP_DEG, FORCE_CAP_EV_A
+from mlipscope.report.figures_dynamics import arrhenius_figure
 
 # value name (without the property label) -> (value, reference); either may be NaN
 Values = Mapping[str, tuple[float, float]]
@@ -198,6 +199,7 @@ PROPERTY_FIGURES: list[tuple[str, str, FigureFunction]] = [
     ("phonons", "Phonon dispersion and DOS", phonon_figure),
     ("neb", "NEB energy profile", neb_figure),
     ("re_cdf", "Rare-event force-error CDFs", re_cdf_figure),
+    ("arrhenius", "MD diffusion: Arrhenius plot with standard errors and typed outcomes", arrhenius_figure),
 ]
 
 

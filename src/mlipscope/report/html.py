@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from mlipscope.analysis.pipeline import AnalysisResults
 from mlipscope.report import figures_errors, figures_graphs, figures_pareto
+from mlipscope.report.dynamics_section import DynamicsReport, draw_dynamics_figures, dynamics_section
 from mlipscope.report.model_pages import MAX_FIGURE_MODELS, ModelReportData, model_index, write_model_pages
 from mlipscope.report.tables import export_tables, html_page, html_table
 
@@ -46,13 +47,15 @@ def write_report(
     cheaper_dft: pd.DataFrame | None = None,
     model_data: ModelReportData | None = None,
     max_figure_models: int = MAX_FIGURE_MODELS,
+    dynamics: DynamicsReport | None = None,
 ) -> Path:
     """Write index.html, figures/*.png, tables/*.csv and models/*.html under ``out_dir``; return the path of
     index.html. ``cheaper_dft``: the errors of cheaper DFT settings (:func:`mlipscope.properties.acceptable_errors`),
     shown beside the difficulty ranking. ``model_data``: the store's models, evaluations and details
     (:meth:`ModelReportData.from_store`) for the per-model pages; without it the pages show the error table's
     |errors| only. Property figures are drawn for at most ``max_figure_models`` models (see
-    :mod:`mlipscope.report.model_pages`)."""
+    :mod:`mlipscope.report.model_pages`). ``dynamics``: the run's dynamics stage (RE- vs RMSE-selected models' MD
+    diffusion and survival, :mod:`mlipscope.report.dynamics_section`)."""
     out_dir = Path(out_dir)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     tables = export_tables(results, out_dir / "tables")
@@ -79,11 +82,15 @@ def write_report(
                 figure.savefig(out_dir / "figures" / f"{key}.png", dpi=110)
                 drawn[key] = f"figures/{key}.png"
             progress.advance(task)
+        if dynamics is not None:
+            drawn.update(draw_dynamics_figures(dynamics, out_dir / "figures"))
+            dynamics.comparison.to_csv(out_dir / "tables" / "dynamics_comparison.csv", index=False)
+            tables["dynamics_comparison"] = "tables/dynamics_comparison.csv"
         progress.update(task, description="model pages")
         links = write_model_pages(
             results, out_dir, model_data, title=title, max_figure_models=max_figure_models, index=models
         )
-    page = _page(results, title, run_summary, drawn, tables, cheaper_dft, models, links)
+    page = _page(results, title, run_summary, drawn, tables, cheaper_dft, models, links, dynamics)
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
@@ -98,6 +105,7 @@ def _page(
     cheaper_dft: pd.DataFrame | None = None,
     models: pd.DataFrame | None = None,
     links: dict[str, str] | None = None,
+    dynamics: DynamicsReport | None = None,
 ) -> str:
     links = links or {}
     sections = [
@@ -109,6 +117,11 @@ def _page(
         ("prediction", "Prediction graph", _prediction(results, drawn, tables)),
         ("clusters", "Clusters of optimal models", _clusters(results, drawn, tables)),
         ("selection", "Model selection", _selection(results, tables, links)),
+        *(
+            [("dynamics", "Dynamics: RE-selected vs RMSE-selected models", dynamics_section(dynamics, drawn, links))]
+            if dynamics is not None
+            else []
+        ),
         ("models", "All models", _all_models(models, tables, links)),
         ("settings", "Settings", _kv_table(_settings(results))),
     ]

@@ -95,7 +95,9 @@ def _latest(evaluations: pd.DataFrame) -> pd.DataFrame:
     """The rows of the latest evaluation (by ``created``) of each (model, property label): what the error table
     counts."""
     if evaluations is None or evaluations.empty:
-        return pd.DataFrame(columns=["model_id", "property_label", "config_hash", "status"])
+        return pd.DataFrame(
+            columns=["model_id", "property_label", "config_hash", "status", "name", "value", "reference"]
+        )
     keys = evaluations[["model_id", "property_label", "config_hash", "created"]].drop_duplicates(
         ["model_id", "property_label", "config_hash"]
     )

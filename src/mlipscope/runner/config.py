@@ -28,6 +28,8 @@ class EnsembleSpec:
     training_sets: list[str] = field(default_factory=list)
     fixed: dict[str, Any] = field(default_factory=dict)
     material: str | None = None  # material name or file (None: the run's material)
+    #: two-level sampling: this many descriptor settings x n / descriptor_points regression settings (None: one level)
+    descriptor_points: int | None = None
 
 
 @dataclass
@@ -60,6 +62,18 @@ class RunConfig:
     max_attempts: int = 2  # attempts of an evaluation whose failure is transient (timeout, crash, ...)
     no_worker_wait_s: float = 300.0  # how long a run waits with no Dask worker before it stops
     progress_interval_s: float = 30.0  # seconds between progress lines in batch mode and in the log file
+    dynamics: Any = None  # runner.dynamics.DynamicsSpec of the [dynamics] table, or None (no dynamics stage)
+
+    def dynamics_properties(self) -> list:
+        """The dynamics stage's properties (the run's material's full suite, ``[dynamics]`` labels and overrides),
+        or [] without a ``[dynamics]`` table."""
+        if self.dynamics is None:
+            return []
+        from mlipscope.properties.suite import build_suite, suite_entries
+
+        full = self.suite.rpartition("-")[0] + "-full" if "-" in self.suite else "full"
+        labels = self.dynamics.labels([e.label for e in suite_entries(full, material=self.material)])
+        return build_suite(full, labels, self.dynamics.overrides, material=self.material)
 
     def materials(self) -> list[str]:
         """Every material the run evaluates, the run's own first."""
@@ -106,9 +120,10 @@ _ENSEMBLE_KEYS: dict[str, type | tuple[type, ...]] = {
     "training_sets": list,
     "fixed": dict,
     "material": str,
+    "descriptor_points": int,
 }
 _POTENTIAL_KEYS: dict[str, type | tuple[type, ...]] = {"name": str, "calculator": str, "material": str}
-_TOP_LEVEL = {"run", "data", "material", "ensemble", "potentials", "suite", "analysis", "quick"}
+_TOP_LEVEL = {"run", "data", "material", "ensemble", "potentials", "suite", "analysis", "dynamics", "quick"}
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -235,6 +250,13 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
             raise InputError(path, f"{where}.n", "a non-negative integer", got=table["n"])
         if table.get("sampler", "sobol") not in SAMPLERS:
             raise InputError(path, f"{where}.sampler", f"one of {SAMPLERS}", got=table["sampler"])
+        if "descriptor_points" in table:
+            from mlipscope.models.sampling import check_descriptor_points
+
+            try:
+                check_descriptor_points(get_family(table["family"]), table["n"], table["descriptor_points"])
+            except InputError as exc:
+                raise InputError(path, f"{where}.descriptor_points", exc.expected, got=exc.got) from None
         sets = [
             _resolve_dataset(path, f"{where}.training_sets[{j}]", str(s))
             for j, s in enumerate(table.get("training_sets", []))
@@ -253,6 +275,7 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
                 material=_resolve_material(path, f"{where}.material", table["material"])
                 if "material" in table
                 else None,
+                descriptor_points=table.get("descriptor_points"),
             )
         )
     potentials = []
@@ -320,6 +343,7 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
         max_attempts=int(max_attempts),
         no_worker_wait_s=float(run.get("no_worker_wait_s", 300.0)),
         progress_interval_s=_positive(path, "run.progress_interval_s", run.get("progress_interval_s", 30.0)),
+        dynamics=_dynamics(path, raw),
     )
     for material in config.materials():
         try:  # instantiating the selected properties checks the suite name, labels, override settings and files
@@ -331,7 +355,20 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
                                  frame=exc.frame, got=exc.got) from None  # fmt: skip
             field = "suite.name" if exc.field == "suite" else f"suite.{exc.field.removeprefix('suite.')}"
             raise InputError(path, field, exc.expected, got=exc.got) from None
+    try:  # the dynamics stage's labels and overrides are checked now, not after the main suite
+        for prop in config.dynamics_properties():
+            prop.validate_inputs()
+    except InputError as exc:
+        raise InputError(path, f"dynamics.{exc.field.removeprefix('suite.')}", exc.expected, got=exc.got) from None
     return config
+
+
+def _dynamics(path: Path, raw: dict[str, Any]):
+    if "dynamics" not in raw:
+        return None
+    from mlipscope.runner.dynamics import DynamicsSpec
+
+    return DynamicsSpec.from_table(path, raw["dynamics"])
 
 
 def _positive(path: Path, where: str, value: float) -> float:

@@ -118,7 +118,9 @@ def evaluate_property(
     except TaskTimeout:
         return _failed(prop, f"timeout: exceeded the per-task limit of {time_limit_s:g} s", start, guarded)
     except EvaluationError as exc:
-        return _failed(prop, f"non-physical: {exc}", start, guarded)
+        # a typed failure keeps what the property computed before it failed (MD runs: survival data)
+        details = {**(exc.details or {}), **({"failure_kind": exc.kind} if exc.kind else {})}
+        return _failed(prop, f"non-physical: {exc}", start, guarded, details)
     except Exception as exc:  # noqa: BLE001 - any model/property crash is data, not a crash of the run
         where = traceback.extract_tb(exc.__traceback__)[-1]
         reason = f"{type(exc).__name__}: {exc} (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})"
@@ -142,11 +144,14 @@ def _takes_context(prop: Property) -> bool:
         return True
 
 
-def _failed(prop: Property, reason: str, start: float, guarded: GuardedCalculator) -> EvaluationOutcome:
+def _failed(
+    prop: Property, reason: str, start: float, guarded: GuardedCalculator, details: dict[str, Any] | None = None
+) -> EvaluationOutcome:
     return EvaluationOutcome(
         property_label=prop.label,
         status="failed",
         reason=reason[:500],
         wall_time_s=time.perf_counter() - start,
         calculator_time_s=guarded.seconds_inside,
+        details=details or {},
     )

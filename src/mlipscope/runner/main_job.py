@@ -24,6 +24,7 @@ from mlipscope.properties.base import Property
 from mlipscope.runner.config import EnsembleSpec, RunConfig, load_config
 from mlipscope.runner.evaluate import EvaluationOutcome, evaluation_base_key, evaluation_key, model_content_key
 from mlipscope.runner.progress import RunProgress
+from mlipscope.runner.reporting import dynamic_columns, dynamics_report, write_analysis_report
 from mlipscope.runner.tasks import FitOutcome, PlannedModel, evaluate_task, fit_planned, load_dataset_cached
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,16 @@ def plan_models(
         return []
     family = get_family(spec.family)
     planned, seen = [], set()
-    for member in ensemble_plan(family, spec.n, spec.training_sets, spec.seeds, spec.sampler, spec.sampler_seed):
+    plan = ensemble_plan(
+        family,
+        spec.n,
+        spec.training_sets,
+        spec.seeds,
+        spec.sampler,
+        spec.sampler_seed,
+        descriptor_points=spec.descriptor_points,
+    )
+    for member in plan:
         hps = {**member.hyperparameters, **spec.fixed}
         member = MemberSpec(member.family, hps, member.training_set, member.seed, member.index)
         model_id = model_id_for(spec.family, hps, member.seed, dataset_hashes[member.training_set])
@@ -182,6 +192,8 @@ class MainJob:
         with _run_log(self.log_file or cfg.out_dir / "run.log"), ResultsStore(cfg.db_path) as store:
             log.info("run %s: config %s, database %s", cfg.name, cfg.path, cfg.db_path)
             self._execute(store)
+            if cfg.dynamics is not None:
+                self._dynamics_stage(store)
             self.summary.wall_time_s = time.perf_counter() - start
             report = self._report(store)
             log.info("summary: %s", json.dumps(self.summary.as_dict(), default=str))
@@ -231,7 +243,9 @@ class MainJob:
                 make_calculator(pot.calculator)
             except InputError as exc:
                 raise InputError(cfg.path, f"potentials[{i}].calculator", exc.expected, got=pot.calculator) from None
-        self._warn_if_large()
+        if not getattr(self, "_warned_size", False):
+            self._warn_if_large()
+            self._warned_size = True
         hashes = {name: store.add_dataset(dataset) for name, dataset in datasets.items()}
         members = [
             member
@@ -266,16 +280,55 @@ class MainJob:
                 f"(× {n_props} properties ≈ {n_members * n_props:,} evaluations)"
             )
 
-    def _execute(self, store) -> None:
+    def _dynamics_stage(self, store) -> None:
+        """Choose the k best models by RE metrics and by force RMSE from what is stored, then run the dynamics
+        properties on them (:mod:`mlipscope.runner.dynamics`); the selection is stored for the report."""
+        from mlipscope.report.dynamics_section import SELECTION_META_KEY
+        from mlipscope.runner.dynamics import choose_models
+
+        cfg = self.config
+        spec = cfg.dynamics
+        props = cfg.dynamics_properties()
+        table = store.error_table()
+        own = [m for m, material in self.model_materials.items() if material == cfg.material]
+        candidates, n_costly = spec.candidates(store.models()[lambda m: m["model_id"].isin(own)])
+        groups = choose_models(table, spec, candidates)
+        chosen = list(dict.fromkeys(m for ids in groups.values() for m in ids))
+        selection = {
+            "groups": groups,
+            "labels": [p.label for p in props],
+            "k": spec.k,
+            "n_candidates": len(candidates),
+            "n_excluded_by_cost": n_costly,
+            "max_cost_s_per_atom_step": spec.max_cost_s_per_atom_step,
+            "reference": cfg.reference,
+            "material": cfg.material,
+        }
+        store.set_meta(SELECTION_META_KEY, json.dumps(selection))
+        text = "; ".join(f"{group}: {', '.join(ids) or 'none'}" for group, ids in groups.items())
+        log.info("dynamics stage: %s on %s", [p.label for p in props], text)
+        self.console.print(f"dynamics stage: {len(chosen)} models ({text})")
+        if chosen:
+            self._execute(store, dynamics=(set(chosen), props))
+
+    def _execute(self, store, dynamics: tuple[set[str], list[Property]] | None = None) -> None:
+        """Fit what is missing and evaluate every (model, property) not stored yet. ``dynamics``: (model ids,
+        properties) of the dynamics stage instead of the suite (the models are fitted already)."""
         members, potentials = self._plan(store)
         cfg = self.config
         props_of = {m: self.properties(m) for m in cfg.materials()}
+        if dynamics is not None:
+            chosen, dynamics_props = dynamics
+            members = [m for m in members if m.model_id in chosen]
+            potentials = [p for p in potentials if p[0] in chosen]
+            props_of = {m: dynamics_props for m in cfg.materials()}
         # stored keys hold the content of every input: property settings, datasets, reference table, model files
         self.base_keys = {id(p): evaluation_base_key(p, cfg.reference) for props in props_of.values() for p in props}
         self.model_keys = {model_id: model_content_key(spec) for model_id, spec, _ in potentials}
         self.model_materials = {m.model_id: m.material or cfg.material for m in members}
         self.model_materials.update({model_id: material for model_id, _, material in potentials})
-        self.summary.n_models_planned = len(members) + len(potentials)
+        if dynamics is None:
+            self.summary.n_models_planned = len(members) + len(potentials)
         stored_models = [(m, store.get_model(m.model_id)) for m in members]
         to_fit = [m for m, row in stored_models if row is None]
         fitted_ok = [
@@ -286,8 +339,22 @@ class MainJob:
         for m, row in stored_models:
             if row:
                 self.model_keys[m.model_id] = model_content_key(m.model_dir, str(row.get("model_file_hash") or ""))
-        self.summary.n_fits_failed = sum(1 for _, row in stored_models if row and row["status"] != "ok")
+        if dynamics is None:
+            self.summary.n_fits_failed = sum(1 for _, row in stored_models if row and row["status"] != "ok")
         ready_models = fitted_ok + potentials
+        # [store hook 1/5] the plan, so `mlipscope status` in another process counts what remains (hash None: a
+        # model still to fit, whose evaluation keys are not known yet)
+        store.record_run_plan(
+            [
+                (model_id, p.label, self._key(model_id, p) if model_id in self.model_keys else None)
+                for model_id in [m.model_id for m in members] + [pot[0] for pot in potentials]
+                for p in props_of[self.model_materials[model_id]]
+            ],
+            name=cfg.name,
+            max_attempts=cfg.max_attempts,
+            retry_failed=self.retry_failed,
+            append=dynamics is not None,
+        )
 
         def pending_props(model_id: str) -> list[Property]:
             props = props_of[self.model_materials[model_id]]
@@ -312,9 +379,12 @@ class MainJob:
 
         client, cluster = _make_client(self.scheduler, self.n_workers)
         try:
-            with RunProgress(
-                self.console, disable=not self.show_progress, interval_s=cfg.progress_interval_s
-            ) as progress:
+            with (
+                RunProgress(
+                    self.console, disable=not self.show_progress, interval_s=cfg.progress_interval_s
+                ) as progress,
+                store.batch(),  # [store hook 2/5] results arriving together are written in one transaction
+            ):
                 progress.stage("fits", len(members), already_done=len(members) - len(to_fit))
                 n_expected = sum(n_props(m.model_id) for m in members) + sum(n_props(p[0]) for p in potentials)
                 progress.stage("evaluations", n_expected)
@@ -331,7 +401,12 @@ class MainJob:
                 progress.add_total("evaluations", 0)
                 for _ in range(already):
                     progress.advance("evaluations", True)
-                for future in self._completed(client, futures, on_wait=progress.tick):
+
+                def on_wait() -> None:  # [store hook 3/5] write buffered results, publish the snapshot (throttled)
+                    store.publish_snapshot()
+                    progress.tick()
+
+                for future in self._completed(client, futures, on_wait=on_wait):
                     if future.status not in ("finished", "error", "cancelled"):
                         # its result was on a worker that died: Dask computes it again; wait for it once more
                         futures.add(future)
@@ -362,6 +437,7 @@ class MainJob:
                         self._log_event(outcome.property_label, model_id, outcome.status)
                         progress.advance("evaluations", outcome.ok)
                     future.release()
+            store.publish_snapshot(force=True)  # [store hook 4/5] every result of the run readable at once
         finally:
             client.close()
             if cluster is not None:
@@ -384,8 +460,8 @@ class MainJob:
                 continue
             if futures.is_empty():
                 return
+            on_wait()  # [store hook 5/5] before the sleep: results just handed over are stored at once
             time.sleep(0.05)
-            on_wait()
             if time.monotonic() - last_check < 2.0:
                 continue
             last_check = time.monotonic()
@@ -536,7 +612,12 @@ class MainJob:
             self.summary.calculator_time_s += outcome.calculator_time_s
         else:
             store.add_failed_evaluation(
-                model_id, outcome.property_label, config_hash, outcome.reason, wall_time_s=outcome.wall_time_s
+                model_id,
+                outcome.property_label,
+                config_hash,
+                outcome.reason,
+                wall_time_s=outcome.wall_time_s,
+                details=outcome.details,
             )
             self.summary.n_evaluations_failed += 1
             self._failure_line(f"{model_id} {outcome.property_label}: {outcome.reason}")
@@ -567,8 +648,9 @@ class MainJob:
             model_data = ModelReportData.from_store(store)  # details read lazily: the store stays open meanwhile
             if len(cfg.materials()) == 1:
                 settings, cheaper = self._analysis_settings(cfg.material)
+                dynamics = dynamics_report(store, cfg.reference, cfg.material)
                 path = write_analysis_report(
-                    table,
+                    table.drop(columns=dynamic_columns(table, dynamics)),
                     settings,
                     cfg.out_dir,
                     title=cfg.name,
@@ -576,6 +658,7 @@ class MainJob:
                     settings_source=cfg.path,
                     cheaper_dft=cheaper,
                     model_data=model_data,
+                    dynamics=dynamics,
                 )
             else:
                 path = self._cross_material_report(table, run_summary, model_data)
@@ -657,29 +740,6 @@ def _run_log(path: Path):
 
 def _short(reason: str) -> str:
     return reason.split(" (at ")[0][:80]
-
-
-def write_analysis_report(
-    table,
-    analysis_settings: dict[str, Any],
-    out_dir: Path,
-    *,
-    title: str,
-    run_summary: dict[str, Any] | None = None,
-    settings_source: Path | None = None,
-    cheaper_dft=None,
-    model_data=None,
-) -> Path:
-    """Analyse ``table`` and write the report; ``model_data`` (a
-    :class:`~mlipscope.report.model_pages.ModelReportData`, e.g. from the open store) feeds the per-model pages."""
-    from mlipscope.analysis import AnalysisConfig, load_error_table, run_all
-    from mlipscope.report import write_report
-
-    config = AnalysisConfig.from_dict(analysis_settings, source=settings_source)
-    results = run_all(load_error_table(table), config)
-    return write_report(
-        results, out_dir, title=title, run_summary=run_summary, cheaper_dft=cheaper_dft, model_data=model_data
-    )
 
 
 def run_from_config(
@@ -779,65 +839,3 @@ SAMPLE_ARGUMENTS = {
 
 def _abs_or_name(name: str) -> str:
     return str(Path(name).resolve()) if Path(name).exists() else name
-
-
-def analyze_command(
-    *,
-    db_path: Path | None,
-    table_path: Path | None,
-    config_path: Path | None,
-    out_dir: Path,
-    title: str,
-    type_column: str | None = None,
-    id_column: str | None = None,
-    metadata_columns: list[str] | None = None,
-    threshold_row: str | None = None,
-    values: str = "absolute",
-) -> Path:
-    """``mlipscope analyze``: the analysis + report from a results database or an error-table CSV. For a table
-    from elsewhere: ``type_column`` (the MLIP type), ``id_column``, ``metadata_columns`` (names or globs: not
-    errors), ``threshold_row`` (a row of acceptable errors, used as thresholds and left out of the models; the
-    analysis config's own thresholds win) and ``values="log10"`` (the table holds log10 errors)."""
-    import yaml
-
-    from mlipscope.analysis.table import load_error_table, split_threshold_row
-    from mlipscope.errors import InputError
-
-    settings: dict[str, Any] = {}
-    if config_path is not None:
-        if not config_path.is_file():
-            raise InputError(config_path, "analysis config", "an existing YAML file")
-        settings = yaml.safe_load(config_path.read_text()) or {}
-    if type_column is not None:
-        settings["type_column"] = type_column
-    if db_path is not None:
-        from mlipscope.store.duckdb_store import ResultsStore
-
-        if not db_path.is_file():
-            raise InputError(db_path, "--db", "an existing mlipscope results database")
-        from mlipscope.report.model_pages import ModelReportData
-
-        with ResultsStore(db_path, read_only=True) as store:  # analysing never writes to the database
-            table = store.error_table(include_hyperparameters=True)
-            return write_analysis_report(
-                table,
-                settings,
-                out_dir,
-                title=title,
-                settings_source=config_path,
-                model_data=ModelReportData.from_store(store),  # details are read while the store is open
-            )
-    else:
-        table = load_error_table(
-            table_path,
-            type_column=settings.get("type_column", "family"),
-            metadata_columns=metadata_columns,
-            id_column=id_column,
-            values=values,
-        )
-        if threshold_row is not None:
-            table, row_thresholds = split_threshold_row(table, threshold_row)
-            settings["thresholds"] = {**row_thresholds, **(settings.get("thresholds") or {})}
-            sources = {k: f"row {threshold_row!r} of {table_path}" for k in row_thresholds}
-            settings["threshold_sources"] = {**sources, **(settings.get("threshold_sources") or {})}
-    return write_analysis_report(table, settings, out_dir, title=title, settings_source=config_path)

@@ -2,8 +2,16 @@
 
 One process writes (the runner's client); every write method commits before it returns, so a run killed
 at any point keeps everything stored so far and a restart skips it (:meth:`ResultsStore.needs_evaluation`:
-stored results and deterministic failures are skipped, transient failures retried).
+stored results and deterministic failures are skipped, transient failures retried). Inside
+:meth:`ResultsStore.batch` evaluations are buffered and committed together (one transaction, Arrow inserts:
+DuckDB spends about a millisecond per statement, so per-row INSERTs cap a writer at ~70 evaluations/s).
 A failed fit or evaluation is a stored result too, with its reason.
+
+Readers in other processes: DuckDB lets one process open a file for writing and nobody else open it at all, so a
+writer that calls :meth:`ResultsStore.publish_snapshot` (throttled; the runner does, after stored results and at
+the end) keeps a checkpointed copy ``<db>.snapshot.duckdb`` next to the database, replaced atomically.
+:meth:`ResultsStore.open_for_reading` opens the database read-only, or that snapshot while a writer holds the
+lock, and says which and how old (``mlipscope status``, ``analyze --db`` and ``export`` read this way).
 
 Tables:
 
@@ -11,25 +19,48 @@ Tables:
 - ``models``: one row per model (fitted ensemble member or external potential), keyed by :func:`model_id_for`.
 - ``evaluations``: one row per (model, property label, property config hash), status ``ok`` or ``failed``.
 - ``property_values``: the :class:`~mlipscope.properties.base.ErrorRecord` rows of each ok evaluation.
+- ``run_plan``: the (model, property label[, config hash]) tasks of the latest run
+  (:meth:`ResultsStore.record_run_plan`), so readers can count what remains (:meth:`ResultsStore.run_status`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import glob
 import json
 import math
-from collections.abc import Sequence
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from mlipscope.data.dataset import Dataset
 from mlipscope.errors import InputError
 from mlipscope.properties.base import ErrorRecord
 from mlipscope.store.provenance import model_id_for, software_versions, to_json
 
-__all__ = ["ResultsStore", "model_id_for", "software_versions"]
+if TYPE_CHECKING:
+    from mlipscope.store.status import RunStatus
+
+__all__ = [
+    "DatabaseLockedError",
+    "EvaluationResult",
+    "ResultsStore",
+    "model_id_for",
+    "readable_database",
+    "snapshot_path_for",
+    "software_versions",
+]
 
 SCHEMA_VERSION = "1"
 STATUSES = ("ok", "failed")
@@ -56,7 +87,22 @@ CREATE TABLE IF NOT EXISTS property_values (
     name VARCHAR NOT NULL, value DOUBLE, reference DOUBLE, unit VARCHAR, absolute_error DOUBLE,
     relative_error DOUBLE, reference_source VARCHAR);
 ALTER TABLE evaluations ADD COLUMN IF NOT EXISTS attempts INTEGER DEFAULT 1;
+CREATE TABLE IF NOT EXISTS run_plan (model_id VARCHAR NOT NULL, property_label VARCHAR NOT NULL, config_hash VARCHAR);
 """
+SNAPSHOT_SUFFIX = ".snapshot.duckdb"
+#: a snapshot is published at most this often (and never more often than 20x its own cost: at most ~5% of the
+#: writer's time goes into snapshots however large the database grows)
+SNAPSHOT_INTERVAL_S = 5.0
+_SNAPSHOT_COST_FACTOR = 20.0
+_KEY = ("model_id", "property_label", "config_hash")
+_EVALUATION_COLUMNS = (
+    "model_id", "property_label", "config_hash", "status", "reason", "wall_time_s", "software_versions", "details"
+)  # fmt: skip
+_VALUE_COLUMNS = (
+    "model_id", "property_label", "config_hash", "name", "value", "reference", "unit", "absolute_error",
+    "relative_error", "reference_source",
+)  # fmt: skip
+_FLOAT_VALUES = frozenset({"value", "reference", "absolute_error", "relative_error"})
 
 _MODEL_FIELDS = (
     "family", "hyperparameters", "seed", "training_set_hash", "training_set_name", "fit_wall_time_s",
@@ -71,6 +117,7 @@ def check_is_results_database(path: Path) -> None:
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
+        _raise_if_locked(path, exc)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(
             path, "file contents", f"an intact mlipscope results database (it cannot be opened: {first[:200]})"
@@ -96,11 +143,131 @@ def check_is_results_database(path: Path) -> None:
         )
 
 
-class ResultsStore:
-    """The results database. Use as a context manager or call :meth:`close`."""
+class DatabaseLockedError(InputError):
+    """The database is open for writing in another process (DuckDB allows no reader beside a writer)."""
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path, holder: str) -> None:
+        self.holder = holder  # e.g. "PID 1234", from DuckDB's message
+        super().__init__(
+            path,
+            "lock",
+            f"a database no other process is writing (it is being written by {holder}; readers use the snapshot "
+            f"{snapshot_path_for(Path(path)).name} its writer publishes, and there is none yet: `mlipscope run` "
+            "publishes one within seconds of starting, other writers do not)",
+        )
+
+
+def _raise_if_locked(path: Path, exc: duckdb.Error) -> None:
+    text = str(exc)
+    if "Could not set lock" in text or "Conflicting lock" in text:
+        pid = re.search(r"\(PID (\d+)\)", text)
+        raise DatabaseLockedError(path, f"PID {pid.group(1)}" if pid else "another process") from None
+    if "different configuration than existing connections" in text:  # this very process holds it for writing
+        raise DatabaseLockedError(path, f"this process (PID {os.getpid()})") from None
+
+
+def _copy_without_closing_our_lock(source: Path, target: Path) -> None:
+    """Copy ``source`` byte for byte in a child process. DuckDB's lock is a POSIX record lock, which a process loses
+    when it closes *any* descriptor of the file: copying in this process would unlock the database for others."""
+    cp = shutil.which("cp") if os.name == "posix" else None
+    if cp is None:  # Windows locks belong to a handle: another handle may read and close freely
+        shutil.copyfile(source, target)
+        return
+    done = subprocess.run([cp, "--", str(source), str(target)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise OSError(f"cp failed: {done.stderr.strip()[:200]}")
+
+
+def snapshot_path_for(path: str | Path) -> Path:
+    """Where the writer of ``path`` publishes its snapshot: ``<db>.snapshot.duckdb`` beside it."""
+    path = Path(path)
+    return path.with_name(path.name + SNAPSHOT_SUFFIX)
+
+
+def readable_database(path: str | Path) -> tuple[Path, str]:
+    """The file to read ``path``'s results from now, and a note for the user: ``path`` itself (note empty) when
+    no process writes it, else the snapshot its writer published, with its age. A missing database, or a locked one
+    with no snapshot yet, is an :class:`InputError` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "--db", "an existing mlipscope results database")
+    try:
+        check_is_results_database(path)
+        return path, ""
+    except DatabaseLockedError as locked:
+        snapshot = snapshot_path_for(path)
+        if not snapshot.is_file():
+            raise
+        check_is_results_database(snapshot)
+        age_s = max(time.time() - snapshot.stat().st_mtime, 0.0)
+        note = (
+            f"{path} is being written by {locked.holder}: reading its snapshot {snapshot.name}, "
+            f"published {_age_text(age_s)} ago"
+        )
+        return snapshot, note
+
+
+def _age_text(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """One evaluation to store with :meth:`ResultsStore.add_evaluations`: ``status`` ok (with ``records``) or
+    failed (with ``reason``)."""
+
+    model_id: str
+    property_label: str
+    config_hash: str
+    records: Sequence[ErrorRecord] = ()
+    status: str = "ok"
+    reason: str = ""
+    wall_time_s: float = math.nan
+    details: dict[str, Any] | None = None
+    software_versions: dict[str, str] | None = None
+
+
+@dataclass
+class _Pending:
+    """A buffered evaluation: its row, its value rows, and how often it was stored in this batch (attempts)."""
+
+    evaluation: list[Any]
+    values: list[list[Any]]
+    created: dt.datetime
+    n_stored: int = 1
+
+
+class ResultsStore:
+    """The results database. Use as a context manager or call :meth:`close`.
+
+    ``snapshot_interval_s``: the least time between two snapshots :meth:`publish_snapshot` writes.
+    A store from :meth:`open_for_reading` tells in ``read_note`` which file it read (empty: the database itself)
+    and in ``snapshot_age_s`` how old that snapshot is (None: the database itself).
+    """
+
+    def __init__(
+        self, path: str | Path, *, read_only: bool = False, snapshot_interval_s: float = SNAPSHOT_INTERVAL_S
+    ) -> None:
         self.path = Path(path)
+        self.read_only = read_only
+        self.read_note = ""
+        self.snapshot_age_s: float | None = None  # set by open_for_reading when it opened a snapshot
+        self.snapshot_interval_s = float(snapshot_interval_s)
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._known_models: set[str] = set()  # ids seen registered: checked once, not per stored result
+        self._pending: dict[tuple[str, str, str], _Pending] = {}
+        self._batch_depth = 0
+        self._batch_max_rows = 0
+        self._batch_max_delay_s = math.inf
+        self._oldest_pending_s = 0.0  # time.monotonic() when the buffer last went from empty to non-empty
+        self._publishing = False  # set by the first publish_snapshot: close() then publishes a final one
+        self._dirty = False  # written since the last snapshot
+        self._last_publish_s = -math.inf  # time.monotonic() of the last snapshot
+        self._publish_cost_s = 0.0
         if read_only and not self.path.is_file():
             raise InputError(self.path, "path", "an existing mlipscope results database")
         if not read_only:
@@ -108,7 +275,11 @@ class ResultsStore:
         if self.path.is_file() and self.path.stat().st_size > 0:
             check_is_results_database(self.path)  # before any write: a foreign or damaged file stays as it is
         try:
-            self._con = duckdb.connect(str(self.path), read_only=read_only)
+            try:
+                self._con = duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.Error as exc:  # a writer that started after the check above
+                _raise_if_locked(self.path, exc)
+                raise
             if not read_only:
                 self._con.execute(_SCHEMA)
                 self._con.execute(
@@ -119,11 +290,173 @@ class ResultsStore:
                 self.path, "file contents", f"a DuckDB results database that can be opened ({exc})"
             ) from exc
 
+    @classmethod
+    def open_for_reading(cls, path: str | Path) -> ResultsStore:
+        """Open ``path`` read-only, or, while another process writes it, the latest snapshot that writer published
+        (:func:`readable_database`); ``read_note`` then says so and how old the snapshot is."""
+        source, note = readable_database(path)
+        store = cls(source, read_only=True)
+        store.read_note = note
+        if note:
+            store.snapshot_age_s = max(time.time() - source.stat().st_mtime, 0.0)
+        return store
+
     # -- lifecycle -------------------------------------------------------------------------------------------
     def close(self) -> None:
-        if self._con is not None:
+        """Write buffered results, publish a final snapshot when this store publishes them, and close."""
+        if self._con is None:
+            return
+        try:
+            self._flush(publish=False)
+            if self._publishing and self._dirty:
+                self.publish_snapshot(force=True)
+        finally:
             self._con.close()
             self._con = None
+
+    # -- batches and snapshots -------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def batch(self, *, max_rows: int = 2000, max_delay_s: float = 5.0) -> Iterator[ResultsStore]:
+        """Buffer :meth:`add_evaluation` / :meth:`add_failed_evaluation` and commit them together in one
+        transaction at exit (also on an exception: they are finished results), or sooner once ``max_rows``
+        evaluations are buffered or a store comes ``max_delay_s`` after the oldest buffered one; :meth:`flush`
+        and :meth:`publish_snapshot` write them at once. Reads see buffered results (lookups of one key consult the
+        buffer; whole-table reads write it first). A process killed inside a batch loses its buffered results
+        (a rerun computes them again). Batches nest; the outermost one's limits count."""
+        if max_rows < 1 or not max_delay_s >= 0:
+            raise InputError(self.path, "batch", "max_rows >= 1 and max_delay_s >= 0", got=(max_rows, max_delay_s))
+        if self._batch_depth == 0:
+            self._batch_max_rows, self._batch_max_delay_s = int(max_rows), float(max_delay_s)
+        self._batch_depth += 1
+        try:
+            yield self
+        finally:
+            self._batch_depth -= 1
+            if self._batch_depth == 0 and self._con is not None:
+                self._flush()
+
+    def flush(self) -> None:
+        """Write the buffered results of a :meth:`batch` now (one transaction)."""
+        self._flush()
+
+    def add_evaluations(self, results: Iterable[EvaluationResult]) -> int:
+        """Store many evaluations in one transaction (see :meth:`batch`); returns how many."""
+        n = 0
+        with self.batch(max_rows=1 << 30, max_delay_s=math.inf):
+            for r in results:
+                if r.status == "ok":
+                    self.add_evaluation(
+                        r.model_id,
+                        r.property_label,
+                        r.config_hash,
+                        r.records,
+                        wall_time_s=r.wall_time_s,
+                        details=r.details,
+                        software_versions=r.software_versions,
+                    )
+                elif r.status == "failed":
+                    self.add_failed_evaluation(
+                        r.model_id,
+                        r.property_label,
+                        r.config_hash,
+                        r.reason,
+                        wall_time_s=r.wall_time_s,
+                        software_versions=r.software_versions,
+                        details=r.details,
+                    )
+                else:
+                    raise InputError(self.path, "status", "'ok' or 'failed'", got=r.status)
+                n += 1
+        return n
+
+    def publish_snapshot(self, *, force: bool = False) -> Path | None:
+        """Make what this writer stored readable by other processes: write buffered results, then (when anything
+        changed, at most every ``snapshot_interval_s``, unless ``force``) checkpoint and copy the database to
+        :func:`snapshot_path_for` (a temporary file renamed over the old snapshot: readers see the old or the new
+        one, whole). Returns the snapshot path, or None when throttled. Cheap to call often: the runner calls it
+        while it waits for results and at the end; once called, :meth:`close` publishes a final snapshot."""
+        if self.read_only:
+            raise InputError(self.path, "publish_snapshot", "a store opened for writing")
+        self._publishing = True
+        self._flush(publish=False)
+        interval_s = max(self.snapshot_interval_s, _SNAPSHOT_COST_FACTOR * self._publish_cost_s)
+        if not force and (not self._dirty or time.monotonic() - self._last_publish_s < interval_s):
+            return None
+        start = time.perf_counter()
+        # after a checkpoint the main file holds every committed row (the WAL is empty) and nothing writes it until
+        # our next statement: a byte copy is a consistent database
+        self._con.execute("CHECKPOINT")
+        snapshot = snapshot_path_for(self.path)
+        partial = snapshot.with_name(f"{snapshot.name}.tmp-{os.getpid()}")
+        if self._publish_cost_s == 0.0:  # the first publish: partial copies of a killed writer go (we hold the lock)
+            for stale in snapshot.parent.glob(f"{glob.escape(snapshot.name)}.tmp-*"):
+                stale.unlink(missing_ok=True)
+        try:
+            _copy_without_closing_our_lock(self.path, partial)
+            os.replace(partial, snapshot)
+        except OSError as exc:
+            raise InputError(snapshot, "snapshot", f"a writable file beside the database ({exc})") from None
+        finally:
+            partial.unlink(missing_ok=True)
+        self._dirty = False
+        self._last_publish_s = time.monotonic()
+        self._publish_cost_s = time.perf_counter() - start
+        return snapshot
+
+    # -- run plan and status ---------------------------------------------------------------------------------
+    def record_run_plan(
+        self,
+        tasks: Iterable[tuple[str, str, str | None]],
+        *,
+        name: str = "",
+        max_attempts: int = 2,
+        retry_failed: bool = False,
+        append: bool = False,
+    ) -> int:
+        """Record the (model_id, property_label, config_hash or None) evaluations a run plans, replacing the
+        previous plan (``append``: adding to it, as a run's dynamics stage does), so readers can count done /
+        failed / remaining (:meth:`run_status`). A config hash not known yet (a model still to fit) is None: any
+        evaluation of that model and label counts. ``max_attempts`` and ``retry_failed`` are the run's: they say
+        which stored failures it runs again. Returns the number of tasks."""
+        rows = [tuple(t) for t in tasks]
+        bad = next((t for t in rows if len(t) != 3 or not all(isinstance(x, str) for x in t[:2])), None)
+        if bad is not None:
+            raise InputError(self.path, "run plan", "(model_id, property_label, config_hash or None) tasks", got=bad)
+        plan = pa.table(
+            {
+                "model_id": pa.array([t[0] for t in rows], pa.string()),
+                "property_label": pa.array([t[1] for t in rows], pa.string()),
+                "config_hash": pa.array([None if t[2] is None else str(t[2]) for t in rows], pa.string()),
+            }
+        )
+        meta = {
+            "plan_name": str(name),
+            "plan_recorded_at": dt.datetime.now(dt.UTC).isoformat(),
+            "plan_max_attempts": str(int(max_attempts)),
+            "plan_retry_failed": str(bool(retry_failed)).lower(),
+        }
+        with self._transaction() as con:
+            if not append:
+                con.execute("DELETE FROM run_plan")
+            con.register("_mlipscope_plan", plan)
+            try:
+                con.execute("INSERT INTO run_plan BY NAME SELECT * FROM _mlipscope_plan")
+            finally:
+                con.unregister("_mlipscope_plan")
+            con.executemany(
+                "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [list(kv) for kv in meta.items()],
+            )
+        self._dirty = True
+        return len(rows)
+
+    def run_status(self) -> RunStatus:
+        """Done / failed / remaining evaluations of the recorded run plan, fits, and failure reasons grouped
+        (:class:`mlipscope.store.status.RunStatus`); without a plan, what is stored."""
+        from mlipscope.store.status import compute_status
+
+        self._flush()
+        return compute_status(self._con, source=self.path, note=self.read_note, snapshot_age_s=self.snapshot_age_s)
 
     def __enter__(self) -> ResultsStore:
         return self
@@ -139,6 +472,7 @@ class ResultsStore:
             "INSERT INTO datasets (hash, name, path, n_frames, n_atoms) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [digest, dataset.name, str(dataset.path or ""), len(dataset), dataset.n_atoms],
         )
+        self._dirty = True
         return digest
 
     def datasets(self) -> pd.DataFrame:
@@ -179,12 +513,16 @@ class ResultsStore:
             "software_versions": software_versions or {},
         }
         values = [model_id, *(_db_value(k, row[k]) for k in _MODEL_FIELDS)]
-        updates = ", ".join(f"{k} = excluded.{k}" for k in _MODEL_FIELDS)
-        self._con.execute(
-            f"INSERT INTO models (model_id, {', '.join(_MODEL_FIELDS)}) "
-            f"VALUES ({', '.join('?' * len(values))}) ON CONFLICT (model_id) DO UPDATE SET {updates}",
-            values,
-        )
+        try:  # a new model, the usual case: in DuckDB a plain insert costs a third of an ON CONFLICT upsert
+            self._con.execute(
+                f"INSERT INTO models (model_id, {', '.join(_MODEL_FIELDS)}) VALUES ({', '.join('?' * len(values))})",
+                values,
+            )
+        except duckdb.ConstraintException:  # registered before: replace its fields, keep its ``created``
+            assignments = ", ".join(f"{k} = ?" for k in _MODEL_FIELDS)
+            self._con.execute(f"UPDATE models SET {assignments} WHERE model_id = ?", [*values[1:], model_id])
+        self._known_models.add(model_id)
+        self._dirty = True
         return model_id
 
     def update_model(self, model_id: str, **fields: Any) -> None:
@@ -198,6 +536,7 @@ class ResultsStore:
         assignments = ", ".join(f"{k} = ?" for k in fields)
         values = [_db_value(k, v) for k, v in fields.items()]
         self._con.execute(f"UPDATE models SET {assignments} WHERE model_id = ?", [*values, model_id])
+        self._dirty = True
 
     def get_model(self, model_id: str) -> dict[str, Any] | None:
         """The model row as a dict (JSON fields decoded), or None when the id is unknown."""
@@ -218,6 +557,9 @@ class ResultsStore:
     ) -> bool:
         """True when this evaluation is stored (ok or failed; with ``retry_failed`` only ok counts)."""
         statuses = ["ok"] if retry_failed else list(STATUSES)
+        pending = self._pending.get((model_id, property_label, config_hash))
+        if pending is not None:
+            return pending.evaluation[3] in statuses
         row = self._con.execute(
             "SELECT count(*) FROM evaluations WHERE model_id = ? AND property_label = ? AND config_hash = ? "
             "AND list_contains(?, status)",
@@ -233,11 +575,16 @@ class ResultsStore:
         attempts; or failed at all with ``retry_failed``. Deterministic failures (non-physical output) stay."""
         from mlipscope.runner.failures import is_transient
 
-        row = self._con.execute(
-            "SELECT status, reason, attempts FROM evaluations WHERE model_id = ? AND property_label = ? "
-            "AND config_hash = ?",
-            [model_id, property_label, config_hash],
-        ).fetchone()
+        pending = self._pending.get((model_id, property_label, config_hash))
+        if pending is not None:  # the attempts this flush will store: buffered ones plus the stored ones, if any
+            stored = self._stored_attempts([(model_id, property_label, config_hash)])
+            row = (*pending.evaluation[3:5], pending.n_stored + stored.get((model_id, property_label, config_hash), 0))
+        else:
+            row = self._con.execute(
+                "SELECT status, reason, attempts FROM evaluations WHERE model_id = ? AND property_label = ? "
+                "AND config_hash = ?",
+                [model_id, property_label, config_hash],
+            ).fetchone()
         if row is None:
             return True
         status, reason, attempts = row
@@ -247,6 +594,7 @@ class ResultsStore:
 
     def done_evaluations(self, *, retry_failed: bool = False) -> set[tuple[str, str, str]]:
         """Every stored (model_id, property_label, config_hash); ``retry_failed`` leaves failed ones out."""
+        self._flush()
         where = "WHERE status = 'ok'" if retry_failed else ""
         rows = self._con.execute(f"SELECT model_id, property_label, config_hash FROM evaluations {where}")
         return {tuple(r) for r in rows.fetchall()}
@@ -283,35 +631,151 @@ class ResultsStore:
         *,
         wall_time_s: float = math.nan,
         software_versions: dict[str, str] | None = None,
+        details: dict[str, Any] | None = None,
     ) -> None:
-        """Store a failed evaluation with its reason (replacing any stored one for the same key)."""
+        """Store a failed evaluation with its reason (replacing any stored one for the same key). ``details``: what
+        the property computed before it failed, and its failure kind (e.g. the MD runs of a diffusion property)."""
         self._write_evaluation(
             [model_id, property_label, config_hash, "failed", str(reason), _float(wall_time_s)]
-            + [to_json(software_versions or {}), to_json({})],
+            + [to_json(software_versions or {}), to_json(details or {})],
             [],
         )
 
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a run-level setting or result under ``key`` in the ``meta`` table (e.g. the dynamics selection)."""
+        self.flush()
+        self._con.execute(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value]
+        )
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else row[0]
+
     def _write_evaluation(self, evaluation: list[Any], values: list[list[Any]]) -> None:
+        """Buffer one evaluation; outside a batch (or once the batch is full or due) write the buffer."""
         self._require_model(evaluation[0])
-        key = "model_id = ? AND property_label = ? AND config_hash = ?"
+        key = (evaluation[0], evaluation[1], evaluation[2])
+        now = dt.datetime.now(dt.UTC)  # the row's ``created``: when it was stored, even if written a moment later
+        pending = self._pending.get(key)
+        if not self._pending:
+            self._oldest_pending_s = time.monotonic()
+        if pending is None:
+            self._pending[key] = _Pending(evaluation, values, now)
+        else:  # stored twice in one batch (a retry): the last one counts, with both attempts
+            self._pending[key] = _Pending(evaluation, values, now, pending.n_stored + 1)
+        due = time.monotonic() - self._oldest_pending_s >= self._batch_max_delay_s
+        if not self._batch_depth or len(self._pending) >= self._batch_max_rows or due:
+            self._flush()
+
+    def _stored_attempts(self, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
+        """Attempts of the stored evaluations among ``keys`` (absent keys are left out)."""
+        if len(keys) == 1:  # a primary-key lookup: no scan of the table
+            row = self._con.execute(
+                "SELECT attempts FROM evaluations WHERE model_id = ? AND property_label = ? AND config_hash = ?",
+                list(keys[0]),
+            ).fetchall()  # fetchall: a half-fetched result blocks the register() that may follow
+            return {keys[0]: int(row[0][0] or 1)} if row else {}
+        table = pa.table({k: pa.array([key[i] for key in keys], pa.string()) for i, k in enumerate(_KEY)})
+        self._con.register("_mlipscope_keys", table)
+        try:
+            rows = self._con.execute(
+                "SELECT e.model_id, e.property_label, e.config_hash, e.attempts FROM evaluations e "
+                "SEMI JOIN _mlipscope_keys USING (model_id, property_label, config_hash)"
+            ).fetchall()
+        finally:
+            self._con.unregister("_mlipscope_keys")
+        return {(m, p, c): int(a or 1) for m, p, c, a in rows}
+
+    def _flush(self, *, publish: bool = True) -> None:
+        """Write every buffered evaluation in one transaction: replaced ones deleted first, then the new rows (two
+        Arrow inserts for many). On an error nothing of the buffer is written and the buffer is dropped."""
+        if not self._pending or self._con is None:
+            return
+        pending, self._pending = self._pending, {}
+        if len(pending) == 1:
+            self._write_one(*pending.items())
+        else:
+            self._write_many(pending)
+        self._dirty = True
+        if publish and self._publishing:  # a publishing writer keeps its snapshot fresh in a long stream of results
+            self.publish_snapshot()
+
+    def _write_one(self, item: tuple[tuple[str, str, str], _Pending]) -> None:
+        """One evaluation with parameterised statements: for a single row cheaper than registering Arrow tables."""
+        key, p = item
+        where = "model_id = ? AND property_label = ? AND config_hash = ?"
+        with self._transaction() as con:
+            found = con.execute(f"SELECT attempts FROM evaluations WHERE {where}", list(key)).fetchall()
+            if found:  # an evaluation run again (a retried failure) counts its attempts; its old values go
+                con.execute(f"DELETE FROM property_values WHERE {where}", list(key))
+                con.execute(f"DELETE FROM evaluations WHERE {where}", list(key))
+            attempts = (int(found[0][0] or 1) if found else 0) + p.n_stored
+            con.execute(
+                f"INSERT INTO evaluations ({', '.join(_EVALUATION_COLUMNS)}, created, attempts) "
+                f"VALUES ({', '.join('?' * (len(_EVALUATION_COLUMNS) + 2))})",
+                [*p.evaluation, p.created, attempts],
+            )
+            if p.values:  # one multi-row statement: much cheaper than executemany for a few rows
+                rows = ", ".join([f"({', '.join('?' * len(_VALUE_COLUMNS))})"] * len(p.values))
+                con.execute(
+                    f"INSERT INTO property_values ({', '.join(_VALUE_COLUMNS)}) VALUES {rows}",
+                    [x for row in p.values for x in row],
+                )
+
+    def _write_many(self, pending: dict[tuple[str, str, str], _Pending]) -> None:
+        keys = list(pending)
+        with self._transaction() as con:
+            stored = self._stored_attempts(keys)
+            if stored:  # re-runs: the delete scans property_values, so only when something is replaced
+                replaced = pa.table({k: pa.array([key[i] for key in stored], pa.string()) for i, k in enumerate(_KEY)})
+                con.register("_mlipscope_replaced", replaced)
+                try:
+                    for table in ("property_values", "evaluations"):
+                        con.execute(
+                            f"DELETE FROM {table} t USING _mlipscope_replaced r WHERE t.model_id = r.model_id "
+                            "AND t.property_label = r.property_label AND t.config_hash = r.config_hash"
+                        )
+                finally:
+                    con.unregister("_mlipscope_replaced")
+            items = list(pending.values())
+            columns = list(zip(*(p.evaluation for p in items), strict=True))
+            evaluations = pa.table(
+                {
+                    **{
+                        name: pa.array(col, pa.float64() if name == "wall_time_s" else pa.string())
+                        for name, col in zip(_EVALUATION_COLUMNS, columns, strict=True)
+                    },
+                    "created": pa.array([p.created for p in items], pa.timestamp("us", tz="UTC")),
+                    "attempts": pa.array([stored.get(k, 0) + p.n_stored for k, p in pending.items()], pa.int32()),
+                }
+            )
+            values = [row for p in items for row in p.values]
+            con.register("_mlipscope_evaluations", evaluations)
+            try:
+                con.execute("INSERT INTO evaluations BY NAME SELECT * FROM _mlipscope_evaluations")
+            finally:
+                con.unregister("_mlipscope_evaluations")
+            if values:
+                value_columns = zip(_VALUE_COLUMNS, zip(*values, strict=True), strict=True)
+                table = pa.table(
+                    {
+                        name: pa.array(col, pa.float64() if name in _FLOAT_VALUES else pa.string())
+                        for name, col in value_columns
+                    }
+                )
+                con.register("_mlipscope_values", table)
+                try:
+                    con.execute("INSERT INTO property_values BY NAME SELECT * FROM _mlipscope_values")
+                finally:
+                    con.unregister("_mlipscope_values")
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         con = self._con
         con.execute("BEGIN TRANSACTION")
         try:
-            # the primary-key lookup is cheap; the delete scans property_values, so only run it on a re-run
-            found = con.execute(f"SELECT attempts FROM evaluations WHERE {key}", evaluation[:3]).fetchone()
-            attempts = 1
-            if found:
-                attempts = int(found[0] or 1) + 1  # an evaluation run again (a retried failure) counts its attempts
-                con.execute(f"DELETE FROM property_values WHERE {key}", evaluation[:3])
-                con.execute(f"DELETE FROM evaluations WHERE {key}", evaluation[:3])
-            con.execute(
-                "INSERT INTO evaluations (model_id, property_label, config_hash, status, reason, "
-                "wall_time_s, software_versions, details, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [*evaluation, attempts],
-            )
-            if values:  # one multi-row statement: much cheaper than executemany for a few rows
-                rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(values))
-                con.execute(f"INSERT INTO property_values VALUES {rows}", [x for row in values for x in row])
+            yield con
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -319,6 +783,9 @@ class ResultsStore:
 
     def evaluation_details(self, model_id: str, property_label: str, config_hash: str) -> dict[str, Any] | None:
         """The ``details`` (curves, spectra) stored with an evaluation, or None when it is not stored."""
+        pending = self._pending.get((model_id, property_label, config_hash))
+        if pending is not None:
+            return json.loads(pending.evaluation[7] or "{}")
         row = self._con.execute(
             "SELECT details FROM evaluations WHERE model_id = ? AND property_label = ? AND config_hash = ?",
             [model_id, property_label, config_hash],
@@ -327,6 +794,7 @@ class ResultsStore:
 
     def evaluations(self) -> pd.DataFrame:
         """Long form: a row per value of each ok evaluation and one per failed evaluation (values null)."""
+        self._flush()
         return self._con.execute(
             """SELECT e.model_id, m.family, m.training_set_name, e.property_label, e.config_hash, e.status,
                       e.reason, e.wall_time_s, v.name, v.value, v.reference, v.unit, v.absolute_error,
@@ -339,6 +807,7 @@ class ResultsStore:
 
     def failures(self) -> pd.DataFrame:
         """Failed evaluations with their reasons (failed fits are in :meth:`models`, status ``failed``)."""
+        self._flush()
         return self._con.execute(
             """SELECT e.model_id, m.family, e.property_label, e.config_hash, e.reason, e.wall_time_s,
                       e.attempts, e.created FROM evaluations e LEFT JOIN models m USING (model_id)
@@ -362,6 +831,7 @@ class ResultsStore:
         """
         if metric not in METRICS:
             raise InputError(None, "metric", f"one of {list(METRICS)}", got=metric)
+        self._flush()
         models = self._con.execute(
             """SELECT model_id, family, training_set_name, seed, hyperparameters, status FROM models
                WHERE (status = 'ok' AND model_id IN (SELECT model_id FROM evaluations))
@@ -406,9 +876,12 @@ class ResultsStore:
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def _require_model(self, model_id: str) -> None:
+        if model_id in self._known_models:  # models are never deleted: once seen, always there
+            return
         row = self._con.execute("SELECT count(*) FROM models WHERE model_id = ?", [model_id]).fetchone()
         if not row or not row[0]:
             raise InputError(self.path, "model_id", "a registered model (call register_model first)", got=model_id)
+        self._known_models.add(model_id)
 
 
 def _db_value(field: str, value: Any) -> Any:

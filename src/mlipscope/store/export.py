@@ -22,14 +22,15 @@ TABLES = ("models", "values", "errors", "failures")
 
 def export_results(db_path: Path, out_dir: Path, fmt: str = "csv") -> dict[str, Path]:
     """Write the four tables of ``db_path`` as ``out_dir/<table>.<fmt>``; returns table -> path. Reads the
-    database read-only (works beside a finished run; a run in progress holds the lock)."""
+    database read-only, or while a run writes it the snapshot the run published
+    (:meth:`~mlipscope.store.duckdb_store.ResultsStore.open_for_reading`)."""
     from mlipscope.store.duckdb_store import ResultsStore
 
     if fmt not in FORMATS:
         raise InputError(None, "--format", f"one of {FORMATS}", got=fmt)
     if not Path(db_path).is_file():
         raise InputError(db_path, "--db", "an existing mlipscope results database")
-    with ResultsStore(db_path, read_only=True) as store:
+    with ResultsStore.open_for_reading(db_path) as store:
         tables = {
             "models": store.models(),
             "values": store.evaluations(),
@@ -52,7 +53,12 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
 
     out = frame.copy()
     for column in out.columns:
-        if pd.api.types.is_datetime64_any_dtype(out[column]):
+        if isinstance(out[column].dtype, pd.DatetimeTZDtype):
+            # as UTC text: pandas formats naive timestamps in C but zoned ones one Python object at a time (seconds
+            # for the 10⁵ rows of an ensemble's values table)
+            utc = out[column].dt.tz_convert("UTC").dt.tz_localize(None)
+            out[column] = (utc.astype(str) + "+00:00").where(utc.notna(), "NaT")
+        elif pd.api.types.is_datetime64_any_dtype(out[column]):
             out[column] = out[column].astype(str)
         elif out[column].dtype == object and out[column].map(lambda v: isinstance(v, dict | list)).any():
             out[column] = out[column].map(lambda v: json.dumps(v) if isinstance(v, dict | list) else v)
@@ -86,7 +92,7 @@ def export_structures(db_path: Path, path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     n = 0
-    with ResultsStore(db_path, read_only=True) as store:
+    with ResultsStore.open_for_reading(db_path) as store:
         done = store.evaluations()
         done = done[done["status"] == "ok"].sort_values("created")
         done = done.drop_duplicates(["model_id", "property_label"], keep="last")

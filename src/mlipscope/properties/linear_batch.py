@@ -1,0 +1,364 @@
+"""Batched fixed-geometry properties of linear MLIP members (SNAP/qSNAP, POD): one task per descriptor setting.
+
+A linear member predicts, on any fixed structure, energy ``E = a_E @ beta``, forces ``F = A_F @ beta`` and virial
+``W = A_W @ beta``; the rows ``a_E, A_F, A_W`` depend only on the structure and the member's *descriptor* settings,
+not on its regression settings or training set. So on a fixed set of frames (a test set, a rare-event set) the
+predictions of every member sharing descriptor settings are one matrix product with rows computed once. This
+module computes those rows with the families' own LAMMPS row generators (``compute snap``; ``compute pod/global``,
+plus exact POD virial rows from ``compute pod/local``, :meth:`~mlipscope.models.pod.PodRowsComputer.virial_rows`),
+caches them on disk next to the fitting descriptor cache (``$MLIPSCOPE_CACHE_DIR``, files ``<kind>_rows_<key>.npz``
+keyed by the frames' content hash and the descriptor key), and turns each member's predictions into exactly the
+:class:`~mlipscope.properties.base.PropertyResult` that ``prop.compute(member_calculator)`` gives: the property's
+own result code is shared (:meth:`DatasetErrors.result_from_frames`, :meth:`RareEventForces.result_from_predictions`).
+Agreement with per-member evaluation is at round-off (~1e-12 eV/Å, eV, GPa; tested to 1e-8).
+
+API (all module-level, stateless, picklable: call them inside a Dask task)::
+
+    is_batchable(prop, family_name) -> bool
+        True for DatasetErrors / RareEventForces (exact classes) and family "snap" or "pod".
+    descriptor_group_key(family_name, hyperparameters, species) -> str
+        Members with equal keys share rows; ``species`` is the model's element order (model.json "species",
+        i.e. the training set's ``Dataset.species``). Usable before fitting, from planned hyperparameters.
+    LinearMember.from_model_dir(model_dir, key=None) -> LinearMember
+        family, resolved hyperparameters and species from model.json, coefficients ``beta`` from the model files
+        (``SNAPFamily.read_coefficients`` / ``PODFamily.read_coefficients``). From a store row of the ``models``
+        table: ``LinearMember.from_model_dir(row["path"], key=row["model_id"])``; from a
+        :class:`~mlipscope.models.base.FittedModel`: ``LinearMember.from_fitted(fitted, key)``.
+    batch_results(prop, members, *, cache_dir=None, persist=True) -> dict[str, PropertyResult | Exception]
+        ``members``: LinearMembers or model directories (any mix of groups; rows are computed once per group).
+        Keyed by member key, in input order. A member whose own evaluation fails (``prop.compute`` would raise,
+        e.g. non-finite output on every frame) maps to that exception, to be stored as a failed evaluation with
+        the usual ``f"{type(exc).__name__}: {exc}"`` reason; failures common to all members (unreadable dataset,
+        LAMMPS failing on a rare-event frame) raise.
+
+Cost: the rows of a group cost one to a few per-member evaluations (and POD virial rows for stress-labelled
+sets about 15 more), after which each member costs a matrix product and its metrics; with rows cached, a member
+costs milliseconds. Disk: float64 force rows, ``3 N_atoms x p`` per set (e.g. ~75 MB for the 100-frame Si
+vacancy RE set and qSNAP 2J_max=6, p = 496).
+
+Differences from per-member evaluation: the reason text of a frame whose *rows* could not be computed (the same
+frame fails for every member) is the row generator's error, not the calculator's. Stress follows ASE's LAMMPSlib
+(the calculator of SNAP/POD models) exactly, including its unit round trip through LAMMPS's bar (see
+:func:`lammpslib_stress_factor`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+from mlipscope.data.dataset import FORCES_KEY, STRESS_KEY, Dataset
+from mlipscope.errors import EvaluationError, InputError
+from mlipscope.models.base import FittedModel, MLIPFamily
+from mlipscope.properties.base import Property, PropertyResult
+from mlipscope.properties.dataset_errors import (
+    DatasetErrors,
+    frame_errors,
+    frame_failure,
+    frame_prediction,
+    load_dataset,
+)
+from mlipscope.properties.rare_events import RareEventForces
+
+#: families whose members are linear in their descriptor rows
+LINEAR_FAMILIES = ("snap", "pod")
+#: bump when the row layout or the way rows are computed changes (old cache files are then ignored)
+ROWS_VERSION = 1
+#: LAMMPS ``force->nktv2p`` in metal units (eV/Å³ -> bar; ``src/update.cpp``)
+NKTV2P_METAL = 1.6021765e6
+
+
+def lammpslib_stress_factor() -> float:
+    """ASE stress (eV/Å³) per -virial/volume (eV/Å³) as ASE's LAMMPSlib reports it: LAMMPS converts to bar with
+    its own constant, ASE converts back with CODATA's; the two differ by ~8e-8, which the batched stress keeps so
+    that it equals the calculator's."""
+    from ase.calculators.lammps import convert
+
+    return NKTV2P_METAL * float(convert(1.0, "pressure", "metal", "ASE"))
+
+
+# --- members and groups --------------------------------------------------------------------------------------------
+def _linear_family(family_name: str) -> MLIPFamily:
+    from mlipscope.models.registry import get_family
+
+    if family_name not in LINEAR_FAMILIES:
+        raise InputError(None, "family", f"a linear family, one of {LINEAR_FAMILIES}", got=family_name)
+    return get_family(family_name)
+
+
+def _resolved(family: MLIPFamily, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+    hp = {**family.hyperparameter_space().defaults(), **hyperparameters}
+    repair = getattr(family, "repair_hyperparameters", None)
+    return repair(hp) if repair is not None else hp
+
+
+def descriptor_key(family_name: str, hyperparameters: dict[str, Any], species: Sequence[str]) -> dict:
+    """The family's descriptor cache key (what the rows depend on) for (planned or fitted) hyperparameters."""
+    family = _linear_family(family_name)
+    return family.descriptor_key(list(species), _resolved(family, hyperparameters))
+
+
+def descriptor_group_key(family_name: str, hyperparameters: dict[str, Any], species: Sequence[str]) -> str:
+    """``"<family>:<hash>"``, equal for members whose descriptor rows are equal (regression settings, training set
+    and seed do not enter)."""
+    blob = json.dumps(descriptor_key(family_name, hyperparameters, species), sort_keys=True, default=str)
+    return f"{family_name}:{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+
+@dataclass(eq=False)
+class LinearMember:
+    """A fitted linear model: ``beta`` (p,) are the columns of its family's rows (intercepts first)."""
+
+    key: str
+    family: str
+    hyperparameters: dict[str, Any]
+    species: tuple[str, ...]
+    beta: np.ndarray
+    model_dir: Path | None = None  # where it was read from (None for a member built in memory)
+
+    @classmethod
+    def from_model_dir(cls, model_dir: str | Path, key: str | None = None) -> LinearMember:
+        """The member fitted into ``model_dir`` (its model.json and coefficient files); ``key`` defaults to the
+        directory name (the member id of :mod:`mlipscope.models.sampling`)."""
+        from mlipscope.models.registry import MODEL_META_FILE, read_model_meta
+
+        model_dir = Path(model_dir)
+        meta = read_model_meta(model_dir)
+        family = _linear_family(meta["family"])
+        species = meta.get("species")
+        if not species or not all(isinstance(s, str) for s in species):
+            raise InputError(model_dir / MODEL_META_FILE, "species", "the model's element symbols")
+        return cls(
+            key=key or model_dir.name,
+            family=family.name,
+            hyperparameters=dict(meta.get("hyperparameters", {})),
+            species=tuple(species),
+            beta=np.asarray(family.read_coefficients(model_dir), dtype=float),
+            model_dir=model_dir,
+        )
+
+    @classmethod
+    def from_fitted(cls, fitted: FittedModel, key: str | None = None) -> LinearMember:
+        return cls.from_model_dir(fitted.model_dir, key)
+
+    @property
+    def group_key(self) -> str:
+        return descriptor_group_key(self.family, self.hyperparameters, self.species)
+
+
+def is_batchable(prop: Property, family_name: str) -> bool:
+    """Whether :func:`batch_results` can evaluate ``prop`` for members of ``family_name`` (exact property classes:
+    a subclass may compute something else)."""
+    return family_name in LINEAR_FAMILIES and type(prop) in (DatasetErrors, RareEventForces)
+
+
+# --- rows ----------------------------------------------------------------------------------------------------------
+@dataclass
+class DatasetRows:
+    """Descriptor rows of a fixed list of frames for one descriptor setting (eV, eV/Å and eV per unit beta)."""
+
+    energy: np.ndarray  # (n_frames, p): total energy rows
+    forces: np.ndarray  # (sum of 3 N_atoms, p): force rows, frames one after the other, atom-major (x, y, z)
+    offsets: np.ndarray  # (n_frames + 1,): frame k's force rows are forces[offsets[k] : offsets[k + 1]]
+    virial: np.ndarray  # (n_frames, 6, p): virial rows, ASE frame and Voigt order; NaN where not computed
+    failed: np.ndarray  # (n_frames,) str: "" or why the rows of the frame could not be computed
+
+    @property
+    def n_params(self) -> int:
+        return self.energy.shape[1]
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **self.__dict__)
+        tmp.replace(path)  # atomic: concurrent workers never read a half-written file
+
+    @classmethod
+    def load(cls, path: Path) -> DatasetRows:
+        with np.load(path) as data:
+            return cls(**{k: data[k] for k in ("energy", "forces", "offsets", "virial", "failed")})
+
+
+def _rows_path(cache_dir: Path, frames: Dataset, key: dict) -> Path:
+    from mlipscope.models.descriptors import DescriptorCache
+
+    return cache_dir / f"{key['kind']}_rows_{DescriptorCache.key(frames.content_hash, key)}.npz"
+
+
+def dataset_rows(
+    frames: Dataset,
+    family_name: str,
+    hyperparameters: dict[str, Any],
+    species: Sequence[str],
+    *,
+    virial: bool,
+    cache_dir: str | Path | None = None,
+    persist: bool = True,
+) -> DatasetRows:
+    """Rows of every frame of ``frames`` (from the disk cache when there), with virial rows on the frames that
+    carry a DFT stress when ``virial`` (SNAP gives them on every frame at no cost)."""
+    from mlipscope.models.descriptors import default_cache_dir
+
+    family = _linear_family(family_name)
+    hp = _resolved(family, hyperparameters)
+    species = list(species)
+    needs_extra = virial and family_name == "pod"  # POD virial rows cost a pod/local pass: key them
+    key = {**family.descriptor_key(species, hp), "rows": ROWS_VERSION, "stress_virial": needs_extra}
+    path = _rows_path(Path(cache_dir) if cache_dir is not None else default_cache_dir(), frames, key)
+    if path.is_file():
+        with contextlib.suppress(OSError, ValueError, KeyError):  # a corrupt file is recomputed, not trusted
+            return DatasetRows.load(path)
+    rows = _compute_rows(frames, family, hp, species, needs_extra)
+    if persist:
+        with contextlib.suppress(OSError):  # a read-only cache dir only costs recomputation
+            rows.save(path)
+    return rows
+
+
+def _compute_rows(frames: Dataset, family: MLIPFamily, hp: dict, species: list[str], pod_virial: bool) -> DatasetRows:
+    offsets = np.concatenate([[0], np.cumsum([3 * len(a) for a in frames.frames])]).astype(np.int64)
+    failed = [""] * len(frames)
+    energy = forces = virial = None
+    with tempfile.TemporaryDirectory(prefix="mlipscope-rows-") as work:
+        # POD's row generator reads its parameter file from disk; SNAP's needs none
+        args = (species, hp, Path(work)) if family.name == "pod" else (species, hp)
+        computer = family.rows_computer(*args)
+        try:
+            for k, atoms in enumerate(frames.frames):
+                try:
+                    e_row, f_rows, v_rows = computer(atoms)
+                    if v_rows is None and pod_virial and STRESS_KEY in atoms.info:
+                        v_rows = computer.virial_rows(atoms)
+                except Exception as exc:  # noqa: BLE001 - a frame the descriptors fail on fails for every member
+                    failed[k] = frame_failure(k, exc)["reason"]
+                    continue
+                if energy is None:  # allocate once p is known: the force block can be hundreds of MB
+                    p = len(e_row)
+                    energy = np.zeros((len(frames), p))
+                    forces = np.zeros((int(offsets[-1]), p))
+                    virial = np.full((len(frames), 6, p), np.nan)
+                energy[k] = e_row
+                forces[offsets[k] : offsets[k + 1]] = f_rows
+                if v_rows is not None:
+                    virial[k] = v_rows
+        finally:
+            computer.close()
+    if energy is None:
+        first = next((f for f in failed if f), "no frames")
+        raise EvaluationError(f"descriptor rows failed on all {len(frames)} frames (first: {first})")
+    return DatasetRows(energy, forces, offsets, virial, np.array(failed, dtype=str))
+
+
+# --- batched results -----------------------------------------------------------------------------------------------
+@dataclass
+class _Predictions:
+    energies_ev: np.ndarray  # (m, n_frames)
+    forces_ev_a: np.ndarray  # (m, n_force_rows)
+    stress_ev_a3: np.ndarray  # (m, n_frames, 6), ASE stress (tension positive); NaN where no virial rows
+
+
+def _predict(rows: DatasetRows, frames: list[Atoms], betas: np.ndarray) -> _Predictions:
+    """All members' predictions, one product per block (``betas``: (p, m))."""
+    energies = betas.T @ rows.energy.T
+    forces = betas.T @ rows.forces.T  # (m, n_rows): each member's forces contiguous, no transposed copy
+    volumes = np.array([abs(np.linalg.det(a.cell.array)) if a.cell.rank == 3 else np.nan for a in frames])
+    virial = np.einsum("fkp,pm->mfk", rows.virial, betas)
+    stress = -virial / volumes[None, :, None] * lammpslib_stress_factor()
+    return _Predictions(energies, forces, stress)
+
+
+def _dataset_errors_result(
+    prop: DatasetErrors, data: Dataset, rows: DatasetRows, pred: _Predictions, m: int
+) -> PropertyResult:
+    frames, failures, errors = [], [], []
+    for k, atoms in enumerate(data.frames):
+        if rows.failed[k]:
+            failures.append({"index": k, "reason": str(rows.failed[k])})
+            continue
+        try:
+            stress = pred.stress_ev_a3[m, k] if STRESS_KEY in atoms.info else None
+            forces = pred.forces_ev_a[m, rows.offsets[k] : rows.offsets[k + 1]]
+            record = frame_prediction(k, atoms, float(pred.energies_ev[m, k]), forces.reshape(-1, 3), stress)
+        except Exception as exc:  # noqa: BLE001 - as in DatasetErrors.compute
+            failures.append(frame_failure(k, exc))
+            continue
+        frames.append(record)
+        errors.append(frame_errors(record, forces, atoms.arrays[FORCES_KEY]))  # from the arrays: no list round trip
+    return prop.result_from_frames(data, frames, failures, errors)
+
+
+def _rare_event_result(
+    prop: RareEventForces, data: Dataset, frames: list[Atoms], rows: DatasetRows, pred: _Predictions, m: int, reference
+) -> PropertyResult:
+    forces = [pred.forces_ev_a[m, rows.offsets[k] : rows.offsets[k + 1]].reshape(-1, 3) for k in range(len(frames))]
+    return prop.result_from_predictions(data, frames, forces, [float(e) for e in pred.energies_ev[m]], reference)
+
+
+def batch_results(
+    prop: Property,
+    members: Sequence[LinearMember | str | Path],
+    *,
+    cache_dir: str | Path | None = None,
+    persist: bool = True,
+) -> dict[str, PropertyResult | Exception]:
+    """``prop``'s result for every member, as ``prop.compute(member_calculator)`` would give it (see the module
+    docstring for failures). Rows are computed (or read from ``cache_dir``, default ``$MLIPSCOPE_CACHE_DIR``) once
+    per descriptor group; ``persist=False`` keeps new rows out of the disk cache."""
+    linear = [m if isinstance(m, LinearMember) else LinearMember.from_model_dir(m) for m in members]
+    keys = [m.key for m in linear]
+    if len(set(keys)) != len(keys):
+        raise ValueError("member keys must be unique")
+    for member in linear:
+        if not is_batchable(prop, member.family):
+            raise InputError(None, "property", f"a property batchable for {member.family} members", got=repr(prop))
+    if isinstance(prop, DatasetErrors):
+        data = load_dataset(prop.dataset)
+        frames, needs_virial = list(data.frames), True
+    else:
+        data, frames = prop.selected_frames()
+        needs_virial = False
+    frame_set = Dataset(frames, name=data.name, path=data.path) if len(frames) != len(data) else data
+
+    groups: dict[str, list[LinearMember]] = {}
+    for member in linear:
+        groups.setdefault(member.group_key, []).append(member)
+    out: dict[str, PropertyResult | Exception] = {}
+    for group in groups.values():
+        first = group[0]
+        rows = dataset_rows(
+            frame_set,
+            first.family,
+            first.hyperparameters,
+            first.species,
+            virial=needs_virial,
+            cache_dir=cache_dir,
+            persist=persist,
+        )
+        for member in group:
+            if member.beta.shape != (rows.n_params,):
+                raise ValueError(
+                    f"member {member.key}: {member.beta.shape[0]} coefficients, its descriptors have {rows.n_params}"
+                )
+        if isinstance(prop, RareEventForces) and (rows.failed != "").any():
+            k = int(np.flatnonzero(rows.failed != "")[0])
+            raise EvaluationError(f"{prop.label}: descriptor rows failed on frame {k}: {rows.failed[k]}")
+        pred = _predict(rows, frames, np.stack([m.beta for m in group], axis=1))
+        reference = prop.reference_forces(data, frames) if isinstance(prop, RareEventForces) else None
+        for m, member in enumerate(group):
+            try:
+                if isinstance(prop, DatasetErrors):
+                    out[member.key] = _dataset_errors_result(prop, data, rows, pred, m)
+                else:
+                    out[member.key] = _rare_event_result(prop, data, frames, rows, pred, m, reference)
+            except Exception as exc:  # noqa: BLE001 - one member's failure is that member's failed evaluation
+                out[member.key] = exc
+    return {key: out[key] for key in keys}

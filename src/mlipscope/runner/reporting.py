@@ -1,0 +1,131 @@
+"""Analysis reports of a run or a results database: the analysis of the error table, the report, and the
+dynamics stage's section (:mod:`mlipscope.report.dynamics_section`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def dynamics_report(store, reference_spec: str | None = None, material: str | None = None):
+    """The dynamics section's data from ``store`` (None when it holds no dynamics stage). The reference (for the
+    Ea slope, thresholds and the values without a reference) is the run's, recorded with the selection, unless
+    ``reference_spec``/``material`` are given."""
+    from mlipscope.report.dynamics_section import SELECTION_META_KEY, DynamicsReport
+    from mlipscope.runner.benchmark import load_reference
+
+    raw = store.get_meta(SELECTION_META_KEY)
+    if not raw:
+        return None
+    selection = json.loads(raw)
+    spec = reference_spec or selection.get("reference")
+    reference = load_reference(spec, material or selection.get("material")) if spec else None
+    thresholds = {k: v for k, (v, _) in (getattr(reference, "thresholds", {}) or {}).items()}
+    values = store.error_table(metric="value")
+    errors = store.error_table()
+    return DynamicsReport.from_store(store, values, errors, reference, thresholds)
+
+
+def dynamic_columns(table, dynamics) -> list[str]:
+    """Columns of the dynamics stage's properties: analysed in their own section (they exist for the few models
+    chosen for MD, so the main analysis would drop them as mostly missing)."""
+    if dynamics is None:
+        return []
+    labels = set(dynamics.labels)
+    return [c for c in table.columns if c.split(".", 1)[0] in labels]
+
+
+def write_analysis_report(
+    table,
+    analysis_settings: dict[str, Any],
+    out_dir: Path,
+    *,
+    title: str,
+    run_summary: dict[str, Any] | None = None,
+    settings_source: Path | None = None,
+    cheaper_dft=None,
+    model_data=None,
+    dynamics=None,
+) -> Path:
+    """Analyse ``table`` and write the report; ``model_data`` (a
+    :class:`~mlipscope.report.model_pages.ModelReportData`, e.g. from the open store) feeds the per-model pages,
+    ``dynamics`` (a :class:`~mlipscope.report.dynamics_section.DynamicsReport`) the dynamics section."""
+    from mlipscope.analysis import AnalysisConfig, load_error_table, run_all
+    from mlipscope.report import write_report
+
+    config = AnalysisConfig.from_dict(analysis_settings, source=settings_source)
+    results = run_all(load_error_table(table), config)
+    return write_report(
+        results,
+        out_dir,
+        title=title,
+        run_summary=run_summary,
+        cheaper_dft=cheaper_dft,
+        model_data=model_data,
+        dynamics=dynamics,
+    )
+
+
+def analyze_command(
+    *,
+    db_path: Path | None,
+    table_path: Path | None,
+    config_path: Path | None,
+    out_dir: Path,
+    title: str,
+    type_column: str | None = None,
+    id_column: str | None = None,
+    metadata_columns: list[str] | None = None,
+    threshold_row: str | None = None,
+    values: str = "absolute",
+) -> Path:
+    """``mlipscope analyze``: the analysis + report from a results database or an error-table CSV. For a table
+    from elsewhere: ``type_column`` (the MLIP type), ``id_column``, ``metadata_columns`` (names or globs: not
+    errors), ``threshold_row`` (a row of acceptable errors, used as thresholds and left out of the models; the
+    analysis config's own thresholds win) and ``values="log10"`` (the table holds log10 errors)."""
+    import yaml
+
+    from mlipscope.analysis.table import load_error_table, split_threshold_row
+    from mlipscope.errors import InputError
+
+    settings: dict[str, Any] = {}
+    if config_path is not None:
+        if not config_path.is_file():
+            raise InputError(config_path, "analysis config", "an existing YAML file")
+        settings = yaml.safe_load(config_path.read_text()) or {}
+    if type_column is not None:
+        settings["type_column"] = type_column
+    if db_path is not None:
+        from mlipscope.store.duckdb_store import ResultsStore
+
+        if not db_path.is_file():
+            raise InputError(db_path, "--db", "an existing mlipscope results database")
+        from mlipscope.report.model_pages import ModelReportData
+
+        with ResultsStore(db_path, read_only=True) as store:  # analysing never writes to the database
+            table = store.error_table(include_hyperparameters=True)
+            dynamics = dynamics_report(store)
+            return write_analysis_report(
+                table.drop(columns=dynamic_columns(table, dynamics)),
+                settings,
+                out_dir,
+                title=title,
+                settings_source=config_path,
+                model_data=ModelReportData.from_store(store),  # details are read while the store is open
+                dynamics=dynamics,
+            )
+    else:
+        table = load_error_table(
+            table_path,
+            type_column=settings.get("type_column", "family"),
+            metadata_columns=metadata_columns,
+            id_column=id_column,
+            values=values,
+        )
+        if threshold_row is not None:
+            table, row_thresholds = split_threshold_row(table, threshold_row)
+            settings["thresholds"] = {**row_thresholds, **(settings.get("thresholds") or {})}
+            sources = {k: f"row {threshold_row!r} of {table_path}" for k in row_thresholds}
+            settings["threshold_sources"] = {**sources, **(settings.get("threshold_sources") or {})}
+    return write_analysis_report(table, settings, out_dir, title=title, settings_source=config_path)

@@ -1,0 +1,210 @@
+"""Batched fixed-geometry properties of linear members equal per-member ``prop.compute(calculator)``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from mlipscope.data.examples import load_example
+from mlipscope.errors import EvaluationError
+from mlipscope.models.pod import PODFamily
+from mlipscope.models.snap import SNAPFamily
+from mlipscope.properties import linear_batch
+from mlipscope.properties.dataset_errors import DatasetErrors
+from mlipscope.properties.eos import EquationOfState
+from mlipscope.properties.linear_batch import (
+    LinearMember,
+    batch_results,
+    descriptor_group_key,
+    is_batchable,
+)
+from mlipscope.properties.rare_events import RareEventForces
+
+SNAP_DESCRIPTORS = {"twojmax": 4, "quadratic": False, "rcutfac": 4.6}
+POD_DESCRIPTORS = {
+    "rcut": 4.8,
+    "twobody_number_radial_basis_functions": 6,
+    "threebody_number_radial_basis_functions": 4,
+    "threebody_angular_degree": 2,
+    "fourbody_number_radial_basis_functions": 0,
+    "fourbody_angular_degree": 0,
+}
+TOL = 1e-8  # eV/Å for forces, eV/atom (meV/atom metrics: 1e-5) for energies, GPa for stresses
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLIPSCOPE_CACHE_DIR", str(path))
+        yield path
+
+
+@pytest.fixture(scope="module")
+def members(cache_dir, tmp_path_factory) -> dict[str, list[LinearMember]]:
+    """Per descriptor group, members with different regression settings and training sets (small fits)."""
+    root = tmp_path_factory.mktemp("models")
+    train = load_example("si_mlearn_train")
+    sets = [train.subsample(10, seed=1), train.subsample(12, seed=2)]
+    plan = {
+        "snap": (
+            SNAPFamily(),
+            [
+                {**SNAP_DESCRIPTORS, "energy_weight": 1e2, "stress_weight": 1e-3, "ridge": 1e-8},
+                {**SNAP_DESCRIPTORS, "energy_weight": 1e4, "stress_weight": 1e-2, "ridge": 1e-6},
+                {**SNAP_DESCRIPTORS, "energy_weight": 10.0, "stress_weight": 1e-5, "ridge": 1e-10},
+            ],
+        ),
+        "qsnap": (SNAPFamily(), [{**SNAP_DESCRIPTORS, "quadratic": True, "ridge": 1e-6}]),
+        "pod": (
+            PODFamily(),
+            [{**POD_DESCRIPTORS, "energy_weight": 10.0, "ridge": 1e-10}, {**POD_DESCRIPTORS, "energy_weight": 1e3}],
+        ),
+    }
+    out = {}
+    for group, (family, points) in plan.items():
+        out[group] = []
+        for i, hp in enumerate(points):
+            fitted = family.fit(sets[i % 2], hp, 0, root / f"{group}{i}")
+            out[group].append(LinearMember.from_fitted(fitted, key=f"{group}{i}"))
+    return out
+
+
+def _close(a, b, tol: float, where: str) -> None:
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), where
+        for k in a:
+            _close(a[k], b[k], tol, f"{where}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), where
+        if a and all(isinstance(v, float) for v in a):
+            np.testing.assert_allclose(b, a, rtol=0, atol=tol, err_msg=where)
+        else:
+            for i, (x, y) in enumerate(zip(a, b, strict=True)):
+                _close(x, y, tol, f"{where}[{i}]")
+    elif isinstance(a, float):
+        assert math.isnan(a) == math.isnan(b) and (math.isnan(a) or abs(a - b) <= tol), f"{where}: {a} vs {b}"
+    else:
+        assert a == b, f"{where}: {a!r} vs {b!r}"
+
+
+def assert_same_result(expected, got, value_tol: float = TOL, rounded: dict[str, float] | None = None) -> None:
+    """Same label, keys, units, error metrics; values and details within ``value_tol``; detail lists that the
+    property rounds (``rounded``: key -> rounding unit) within one unit."""
+    assert got.label == expected.label
+    assert got.units == expected.units
+    assert got.error_metrics == expected.error_metrics
+    assert set(got.values) == set(expected.values)
+    _close(expected.values, got.values, value_tol, "values")
+    rounded = rounded or {}
+    _close(
+        {k: v for k, v in expected.details.items() if k not in rounded},
+        {k: v for k, v in got.details.items() if k not in rounded},
+        value_tol,
+        "details",
+    )
+    for key, unit in rounded.items():
+        np.testing.assert_allclose(got.details[key], expected.details[key], rtol=0, atol=unit * 1.01, err_msg=key)
+
+
+def _all(members):
+    return [m for group in members.values() for m in group]
+
+
+def test_dataset_errors_equal_per_member_evaluation(members):
+    prop = DatasetErrors("si_mlearn_test", label="errors_mlearn_test")
+    flat = _all(members)
+    batched = batch_results(prop, flat)
+    assert list(batched) == [m.key for m in flat]
+    for member in flat:
+        expected = prop.compute(_model_calculator(member))
+        got = batched[member.key]
+        # energies (meV/atom metrics) at 1e-8 eV/atom, forces at 1e-8 eV/Å, stresses at 1e-8 GPa
+        assert_same_result(expected, got, value_tol=1e-5)
+        for f_exp, f_got in zip(expected.details["frames"], got.details["frames"], strict=True):
+            assert abs(f_got["energy_model_ev_atom"] - f_exp["energy_model_ev_atom"]) < TOL
+            np.testing.assert_allclose(f_got["forces_model_ev_a"], f_exp["forces_model_ev_a"], rtol=0, atol=TOL)
+            np.testing.assert_allclose(f_got["stress_model_gpa"], f_exp["stress_model_gpa"], rtol=0, atol=TOL)
+        assert np.isfinite(got.values["stress_rmse_gpa"])  # POD stresses too (exact virial rows)
+
+
+@pytest.mark.parametrize(("dataset", "max_frames"), [("si_vacancy_re_test", 12), ("si_interstitial_re_test", 3)])
+def test_rare_event_forces_equal_per_member_evaluation(members, dataset, max_frames):
+    prop = RareEventForces(f"re_{dataset}", dataset=dataset, max_frames=max_frames)
+    flat = [members["snap"][0], members["snap"][1], members["qsnap"][0], members["pod"][0], members["pod"][1]]
+    batched = batch_results(prop, flat)
+    for member in flat:
+        expected = prop.compute(_model_calculator(member))
+        assert_same_result(expected, batched[member.key], rounded={"delta_f_ev_a": 1e-6, "delta_theta_deg": 1e-4})
+
+
+def _model_calculator(member: LinearMember):
+    from mlipscope.models.registry import load_model_calculator
+
+    return load_model_calculator(member.model_dir)
+
+
+def test_rows_are_cached_on_disk_and_reused(members, cache_dir, monkeypatch):
+    prop = RareEventForces("re_v", dataset="si_vacancy_re_test", max_frames=12)
+    first = batch_results(prop, members["snap"])
+    assert list(cache_dir.glob("snap_rows_*.npz"))
+    monkeypatch.setattr(linear_batch, "_compute_rows", lambda *a, **k: pytest.fail("rows recomputed"))
+    again = batch_results(prop, members["snap"][::-1])  # another process would find the same files
+    for key, result in first.items():  # the same up to the round-off of another member order in the product
+        assert_same_result(result, again[key], value_tol=1e-12, rounded={"delta_f_ev_a": 1e-6, "delta_theta_deg": 1e-4})
+
+
+def test_group_keys_follow_descriptor_settings_only(members):
+    snap = members["snap"]
+    assert len({m.group_key for m in snap}) == 1  # different regression settings and training sets
+    assert members["qsnap"][0].group_key != snap[0].group_key
+    assert len({m.group_key for m in members["pod"]}) == 1
+    hp = dict(snap[0].hyperparameters)
+    for change in ({"rcutfac": 4.7}, {"twojmax": 6}, {"rfac0": 0.97}):
+        assert descriptor_group_key("snap", {**hp, **change}, ["Si"]) != snap[0].group_key
+    assert descriptor_group_key("snap", {**hp, "ridge": 1.0, "energy_weight": 3.0}, ["Si"]) == snap[0].group_key
+    assert descriptor_group_key("snap", hp, ["Ge"]) != snap[0].group_key
+    pod = dict(members["pod"][0].hyperparameters)
+    assert descriptor_group_key("pod", {**pod, "rcut": 5.0}, ["Si"]) != members["pod"][0].group_key
+    assert descriptor_group_key("pod", {**pod, "energy_weight": 1.0}, ["Si"]) == members["pod"][0].group_key
+    assert descriptor_group_key("pod", pod, ["Si"]) != descriptor_group_key("snap", hp, ["Si"])
+
+
+def test_is_batchable():
+    assert is_batchable(DatasetErrors("si_mlearn_test"), "snap")
+    assert is_batchable(RareEventForces(dataset="si_vacancy_re_test"), "pod")
+    assert not is_batchable(DatasetErrors("si_mlearn_test"), "mace")
+    assert not is_batchable(EquationOfState(), "snap")
+
+
+def test_a_failing_member_gets_its_exception_and_the_others_their_results(members):
+    prop = DatasetErrors("si_mlearn_test")
+    good = members["snap"][0]
+    bad = replace(good, key="bad", beta=np.full_like(good.beta, np.nan))
+    out = batch_results(prop, [bad, good])
+    assert isinstance(out["bad"], EvaluationError) and "failed on all" in str(out["bad"])
+    assert out[good.key].values["failed_frame_fraction"] == 0.0
+
+
+def test_an_error_of_compute_is_the_batched_error(members):
+    """The first three vacancy RE frames hold no RE atom: compute raises, the batch returns the same error."""
+    prop = RareEventForces("re_v", dataset="si_vacancy_re_test", max_frames=3)
+    member = members["snap"][0]
+    with pytest.raises(ValueError) as raised:
+        prop.compute(_model_calculator(member))
+    got = batch_results(prop, [member])[member.key]
+    assert type(got) is ValueError and str(got) == str(raised.value)
+
+
+def test_coefficients_read_back_as_written(tmp_path):
+    """Two elements: the rows layout (reference energies first, then one block per element) survives the files."""
+    beta = np.random.default_rng(0).normal(size=2 + 2 * 14)
+    SNAPFamily.write_files(
+        tmp_path, ["In", "P"], {**SNAPFamily().hyperparameter_space().defaults(), "twojmax": 4}, beta
+    )
+    np.testing.assert_array_equal(SNAPFamily.read_coefficients(tmp_path), beta)
+    PODFamily.write_coefficients(tmp_path / "model_coefficients.pod", beta)
+    np.testing.assert_array_equal(PODFamily.read_coefficients(tmp_path), beta)
