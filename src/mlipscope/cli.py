@@ -48,6 +48,10 @@ def _add_run(sub) -> None:
     p.add_argument("--out", type=Path, default=None, help="override the config's output directory")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress or failure lines (errors and summary only)")
     p.add_argument("--log-file", type=Path, default=None, help="the run's log (default: <out>/run.log)")
+    p.add_argument(
+        "--dashboard", type=int, nargs="?", const=8787, default=None, metavar="PORT",
+        help="serve the LocalCluster's Dask dashboard (default port 8787; 0: any free port); its address is printed",
+    )  # fmt: skip
 
 
 def _add_sample(sub) -> None:
@@ -267,12 +271,13 @@ def cmd_run(args) -> int:
         out_dir=args.out,
         quiet=args.quiet,
         log_file=args.log_file,
+        dashboard=args.dashboard,
     )
     return 0
 
 
 def cmd_sample(args) -> int:
-    from mlipscope.runner.main_job import sample_command
+    from mlipscope.runner.sample import sample_command
 
     sample_command(
         family=args.family,

@@ -40,6 +40,7 @@ properties = ["diffusion_vacancy"]
 temperatures_k = [1300, 1450]
 replica_ps = 5.0
 timestep_fs = 2.0
+min_replicas = 1
 max_replicas = 1
 target_hops = 4
 min_hops = 2

@@ -148,12 +148,12 @@ class MaterialContext:
         """The relaxed bulk crystal, relaxed with ``calculator`` on first use and reused afterwards."""
         computed = self._bulk is None
         if computed:
+            self.counts["relaxations"] += 1
             atoms, a = relaxed_bulk(calculator, self.material, **BULK_RELAXATION)  # type: ignore[arg-type]
             energy = float(atoms.get_potential_energy()) / len(atoms)
             atoms = atoms.copy()
             atoms.calc = None
             self._bulk = RelaxedBulk(atoms, a, energy)
-            self.counts["relaxations"] += 1
         else:
             self.counts["reused"] += 1
         assert self._bulk is not None
@@ -191,8 +191,8 @@ class MaterialContext:
 
         def compute() -> SharedRelaxation:
             atoms = build()
+            self.counts["relaxations"] += 1  # attempts: a failed relaxation costs as much
             relaxation = relax_with(atoms, calculator, settings, what=what.format(n_atoms=len(atoms)))
-            self.counts["relaxations"] += 1
             self.counts["relaxation_steps"] += relaxation.n_steps
             atoms = atoms.copy()  # the stored copy: no calculator, no constraint, no link to the caller's object
             atoms.calc = None
@@ -230,24 +230,47 @@ class MaterialContext:
         None: the per-defect default) and ``seed``, relaxed with ``settings`` (default: ions at fixed cell, as
         the defect formation energy does). Shared per (defect, size, lattice_a, rattle, seed, settings); the seed
         is left out of the key when nothing is rattled."""
-        from mlipscope.materials.defects import starting_defect_cell, starting_rattle_a
+        from mlipscope.materials.defects import starting_defect_cell
 
         repeats = self.material.repeats_for_size(size)
-        stdev = starting_rattle_a(self.material, defect, rattle_a)
-        parts = {
-            "defect": defect,
-            "size": int(size),
-            "lattice_a": float(lattice_a),
-            "rattle_a": stdev,
-            "seed": int(seed) if stdev > 0.0 else None,
-        }
+        parts = self._defect_cell_parts(defect, size, lattice_a, rattle_a, seed)
 
         def build() -> Atoms:
-            return starting_defect_cell(self.material, defect, repeats, lattice_a, rattle_a=stdev, seed=seed)
+            return starting_defect_cell(
+                self.material, defect, repeats, lattice_a, rattle_a=parts["rattle_a"], seed=seed
+            )
 
         return self.relaxed_structure(
             calculator, "defect_cell", parts, build, settings, what or f"{defect} cell ({{n_atoms}} atoms)"
         )
+
+    def defect_cell_key(
+        self,
+        defect: str,
+        size: int,
+        lattice_a: float,
+        *,
+        rattle_a: float | None = None,
+        seed: int = 0,
+        settings: RelaxSettings = DEFECT_ION_RELAXATION,
+    ) -> str:
+        """The key :meth:`relaxed_defect_cell` stores that cell under (nothing is relaxed)."""
+        return structure_key("defect_cell", self._defect_cell_parts(defect, size, lattice_a, rattle_a, seed), settings)
+
+    def _defect_cell_parts(
+        self, defect: str, size: int, lattice_a: float, rattle_a: float | None, seed: int
+    ) -> dict[str, Any]:
+        from mlipscope.materials.defects import starting_rattle_a
+
+        self.material.repeats_for_size(size)  # an impossible size is an input error, not a key
+        stdev = starting_rattle_a(self.material, defect, rattle_a)  # None -> the default: equal starts, equal keys
+        return {
+            "defect": defect,
+            "size": int(size),
+            "lattice_a": float(lattice_a),
+            "rattle_a": stdev,
+            "seed": int(seed) if stdev > 0.0 else None,  # no rattle: the seed changes nothing
+        }
 
     def elemental_energy_ev(self, calculator: Calculator, element: str) -> float:
         """Energy per atom (eV) of the material's elemental reference crystal of ``element``, relaxed (cell and
@@ -262,12 +285,12 @@ class MaterialContext:
                 source=self.material.source,
             )
             start = elemental.conventional_cell()
+            self.counts["relaxations"] += 1
             atoms, _ = relaxed_bulk(calculator, elemental, **BULK_RELAXATION)  # type: ignore[arg-type]
             ratio = atoms.get_volume() / len(atoms) / (start.get_volume() / len(start))
             if not 0.5 < ratio < 2.0:
                 raise EvaluationError(f"the {element} reference crystal relaxed to volume x{ratio:.2f} (collapse)")
             self._elements[element] = float(atoms.get_potential_energy()) / len(atoms)
-            self.counts["relaxations"] += 1
         self._record(
             {
                 "name": f"elemental_reference_{element}",

@@ -3,7 +3,8 @@ D = D0 exp(-Ea / kB T) with standard errors of Ea and D0, typed outcomes, and a 
 barrier.
 
 One defect (vacancy or interstitial) in a supercell of the material (``size`` ± 1 atoms) at the model's 0 K lattice
-constant, NVT (LAMMPS when the model has a pair style, ASE Langevin otherwise, see :mod:`.md`).
+constant, starting from the model's relaxed defect cell (the one the defect formation energy relaxes, shared through
+the model's context), NVT (LAMMPS when the model has a pair style, ASE Langevin otherwise, see :mod:`.md`).
 
 **Sampling.** At each temperature independent replicas (seeds) of ``replica_ps`` are run until the defect has made
 ``target_hops`` hops (Wigner–Seitz tracking, :mod:`.defect_tracking`) or ``max_replicas`` replicas have run.
@@ -13,7 +14,10 @@ atom (vacancy) or a pair of atoms (interstitialcy) by about one bond, so it grow
 (correlation factors are not corrected for; the definition is the same for every model). It is a block average:
 after ``equilibration_ps`` each replica is cut into blocks of ``block_ps``, each block gives
 sum_i |r̄_i(end) - r̄_i(start)|² / 6τ with vibration-averaged positions, and D ± SE is the mean ± standard error over
-the blocks of all replicas. The fit weights each temperature by that error (:mod:`.arrhenius`).
+the blocks of all replicas — or, with three or more replicas, the standard error of the replicas' own means when
+that is larger (a defect trapped in a long-lived configuration makes the blocks of one replica correlated). At
+least ``min_replicas`` replicas run at each temperature. The fit weights each temperature by that error
+(:mod:`.arrhenius`).
 
 **Typed outcomes** (never an ok value): per temperature ``ok``, ``too_few_hops`` (< ``min_hops`` in all replicas),
 ``melted`` (crystalline fraction of the vibration-averaged structure below ``min_crystalline_fraction`` for
@@ -111,10 +115,11 @@ class DefectDiffusion(Property):
         *,
         defect: str = "vacancy",
         size: int | None = None,
-        temperatures_k: tuple[float, ...] = (1100.0, 1250.0, 1400.0),
+        temperatures_k: tuple[float, ...] = (1000.0, 1200.0, 1400.0),
         replica_ps: float = 25.0,
-        target_hops: int = 40,
-        max_replicas: int = 4,
+        target_hops: int = 60,
+        min_replicas: int = 3,
+        max_replicas: int = 8,
         min_hops: int = 8,
         equilibration_ps: float = 1.0,
         block_ps: float = 4.0,
@@ -145,8 +150,12 @@ class DefectDiffusion(Property):
             raise InputError(
                 None, "equilibration_ps", f"a time in [0, replica_ps - block_ps = {replica_ps - block_ps})"
             )
-        if max_replicas < 1 or target_hops < min_hops:
-            raise InputError(None, "max_replicas/target_hops", "max_replicas >= 1 and target_hops >= min_hops")
+        if not 1 <= min_replicas <= max_replicas or target_hops < min_hops:
+            raise InputError(
+                None,
+                "min_replicas/max_replicas/target_hops",
+                "1 <= min_replicas <= max_replicas, target_hops >= min_hops",
+            )
         size = size if size is not None else self.material.supercell_size(self.material.supercells[0])
         self.material.repeats_for_size(size)
         self.defect = defect
@@ -154,6 +163,7 @@ class DefectDiffusion(Property):
         self.temperatures_k = tuple(float(t) for t in temperatures_k)
         self.replica_ps = replica_ps
         self.target_hops = target_hops
+        self.min_replicas = min_replicas
         self.max_replicas = max_replicas
         self.min_hops = min_hops
         self.equilibration_ps = equilibration_ps
@@ -178,7 +188,7 @@ class DefectDiffusion(Property):
         repeats = material.repeats_for_size(self.size)
         ctx = self.context_for(context)
         a = self.lattice_a or ctx.relaxed_bulk(calculator).lattice_constant_a
-        start = defect_cell(material, start_geometry(material, self.defect), repeats, a)
+        start, start_note = self._start_cell(calculator, ctx, repeats, a)
         sites = perfect_supercell(material, repeats, a).positions
         lammps = None if self.engine == "ase" else lammps_setup(calculator, self.lammps_commands, self.elements)
         if self.engine == "lammps" and lammps is None:
@@ -198,6 +208,7 @@ class DefectDiffusion(Property):
         details: dict[str, Any] = {
             "defect": self.defect,
             "lattice_a": a,
+            "start_cell": start_note,
             "per_temperature": per_t,
             "md_runs": [r.to_dict() for r in runs],
             "outcomes": {f"{s['temperature_k']:g}": s["outcome"] for s in per_t},
@@ -256,12 +267,23 @@ class DefectDiffusion(Property):
         )
         return self.result(values, {k: units_[k] for k in values}, details=details)
 
+    def _start_cell(self, calculator, ctx, repeats: int, a: float):
+        """The MD's first frame: the model's relaxed defect cell, shared with the defect formation energy of the
+        same supercell (relaxed once per model); the ideal cell if that relaxation fails (said in the details)."""
+        name = start_geometry(self.material, self.defect)
+        try:
+            shared = ctx.relaxed_defect_cell(calculator, name, self.size, a)
+        except EvaluationError as exc:
+            return defect_cell(self.material, name, repeats, a), {"relaxed": False, "why": str(exc)[:300]}
+        return shared.atoms, {"relaxed": True, **shared.provenance()}
+
     def _temperature(
         self, calculator, start, sites, temperature, index, lammps, bond_cutoff_a, coordination
     ) -> tuple[dict[str, Any], list[MDRun]]:
         """Replicas at one temperature until ``target_hops`` (or a failure, or ``max_replicas``)."""
         runs: list[MDRun] = []
         blocks: list[float] = []
+        per_replica: list[float] = []  # mean block D of each replica
         hops, outcome, reason, atom_steps_per_s = 0, "ok", "", math.nan
         for replica in range(self.max_replicas):
             seed = self.seed + 1000 * index + replica
@@ -303,14 +325,21 @@ class DefectDiffusion(Property):
             runs.append(MDRun(temperature, len(start), self.replica_ps))
             hops += track.n_hops
             keep = track.window_times_ps >= self.equilibration_ps
-            blocks += block_diffusivities_a2_ps(
+            replica_blocks = block_diffusivities_a2_ps(
                 track.mean_positions_a[keep], track.window_times_ps[keep], self.block_ps
             ).tolist()
-            if hops >= self.target_hops:
+            blocks += replica_blocks
+            if replica_blocks:
+                per_replica.append(float(np.mean(replica_blocks)) * A2_PER_PS_TO_CM2_PER_S)
+            if hops >= self.target_hops and replica + 1 >= self.min_replicas:
                 break
         d = np.array(blocks) * A2_PER_PS_TO_CM2_PER_S
         mean = float(d.mean()) if len(d) else math.nan
         stderr = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else math.nan
+        if len(per_replica) >= 3:
+            # blocks of one replica are correlated when the defect is trapped for a while (a long-lived
+            # configuration): the scatter between independent replicas then exceeds the block error; keep the larger
+            stderr = max(stderr, float(np.std(per_replica, ddof=1) / math.sqrt(len(per_replica))))
         if outcome == "ok" and (hops < self.min_hops or not mean > 0 or not stderr > 0):
             outcome = "too_few_hops"
             reason = (
@@ -327,6 +356,7 @@ class DefectDiffusion(Property):
             "n_blocks": len(d),
             "diffusivity_cm2_s": mean,
             "diffusivity_stderr_cm2_s": stderr,
+            "replica_diffusivities_cm2_s": per_replica,
             "atom_steps_per_s": atom_steps_per_s,
         }
         return summary, runs

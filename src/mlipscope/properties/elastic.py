@@ -2,11 +2,12 @@
 
 The cell (built from the model's shared relaxed bulk) is first relaxed (cell and ions, zero pressure); then each
 Voigt strain is applied at a few small amplitudes, the ions are relaxed at fixed cell, and C_ij is the slope of a
-linear fit of stress i against strain j. A defect cell reaches zero pressure in two stages: its ions are relaxed at
-the bulk lattice constant exactly as :class:`~mlipscope.properties.defects.DefectFormationEnergy` does by default
-(same start, :data:`~mlipscope.properties.context.DEFECT_ION_RELAXATION`: the formation energy's relaxed cell,
-shared through the model's context), then cell and ions together. Both relaxed cells are shared structures of the
-context (another elastic property of the same cell and relaxation reuses the zero-pressure one).
+linear fit of stress i against strain j. A vacancy cell (a rattled start) reaches zero pressure in two stages: its
+ions are relaxed at the bulk lattice constant exactly as :class:`~mlipscope.properties.defects.DefectFormationEnergy`
+does by default (same start, :data:`~mlipscope.properties.context.DEFECT_ION_RELAXATION`: the formation energy's
+relaxed cell, shared through the model's context), then cell and ions together; interstitial cells keep the
+one-stage relaxation (see :meth:`ElasticConstants.zero_pressure_cell`). The zero-pressure cell is a shared
+structure of the context too (another elastic property of the same cell and relaxation reuses it).
 Defect cells of cubic crystals are not exactly cubic, so their cubic constants are averages over equivalent entries
 (C11 = (C11+C22+C33)/3, C12 over the six off-diagonal normal entries, C44 = (C44+C55+C66)/3); hexagonal cells are
 averaged the same way; any other cell reports its whole symmetrised tensor.
@@ -165,10 +166,16 @@ class ElasticConstants(Property):
         self.optimizer = optimizer
 
     def zero_pressure_cell(self, calculator: Calculator, ctx: MaterialContext) -> tuple[SharedRelaxation, str]:
-        """The cell relaxed at zero pressure (cell and ions), shared through ``ctx``, and where it started from:
-        the repeated relaxed bulk, the shared ion-relaxed defect cell, or (if that relaxation fails) the unrelaxed
-        starting defect cell, relaxed in one stage as before the defect cell was shared."""
-        from mlipscope.materials.defects import starting_defect_cell
+        """The cell relaxed at zero pressure (cell and ions), shared through ``ctx``, and what it started from.
+
+        Perfect cell: the repeated relaxed bulk. Rattled defect cells (vacancies): the shared ion-relaxed cell of
+        the defect formation energy (:data:`~mlipscope.properties.context.DEFECT_ION_RELAXATION`), or the
+        unrelaxed start if that relaxation fails. Unrattled defect cells (interstitials): the unrelaxed start,
+        in one stage, as before: a symmetric start can sit on a saddle (the SW hexagonal interstitial), where
+        the relaxation path decides which state the strained cells fall into, so another path would change the
+        constants (by 30 GPa there; by < 1e-4 GPa for the rattled SW vacancy).
+        """
+        from mlipscope.materials.defects import starting_defect_cell, starting_rattle_a
 
         material = self.material
         repeats = material.repeats_for_size(self.size)
@@ -176,23 +183,30 @@ class ElasticConstants(Property):
         a = bulk.lattice_constant_a
         settings = RelaxSettings(fmax=self.fmax, max_steps=self.max_steps, optimizer=self.optimizer, relax_cell=True)
         what = f"{self.cell} cell ({{n_atoms}} atoms)"
+        parts: dict[str, Any] = {"cell": self.cell, "size": int(self.size), "lattice_a": float(a)}
+        if self.cell != "perfect":
+            parts["rattle_a"] = starting_rattle_a(material, self.cell)  # the start's (seed 0)
+
+        def unrelaxed() -> Atoms:
+            return starting_defect_cell(material, self.cell, repeats, a)
+
         if self.cell == "perfect":
-            start_key, build = "relaxed bulk", lambda: bulk.cell().repeat(repeats)
+            start, build = "relaxed bulk", lambda: bulk.cell().repeat(repeats)
+        elif parts["rattle_a"] == 0.0:
+            start, build = "unrelaxed starting_defect_cell", unrelaxed
         else:
             try:
                 ions = ctx.relaxed_defect_cell(calculator, self.cell, self.size, a, what=what)
-                start_key, build = ions.key, lambda: ions.atoms.copy()
+                start, build = ions.key, lambda: ions.atoms.copy()
             except EvaluationError as exc:
                 if type(exc).__name__ == "TaskTimeout":
                     raise
                 # a model whose fixed-cell ion relaxation fails may still reach zero pressure from the start
-                start_key = "unrelaxed starting_defect_cell (the ion relaxation failed)"
-
-                def build():
-                    return starting_defect_cell(material, self.cell, repeats, a)
-
-        parts = {"cell": self.cell, "size": int(self.size), "lattice_a": float(a), "start": start_key}
-        return ctx.relaxed_structure(calculator, "zero_pressure_cell", parts, build, settings, what), start_key
+                start, build = "unrelaxed starting_defect_cell (the ion relaxation failed)", unrelaxed
+        relaxed = ctx.relaxed_structure(
+            calculator, "zero_pressure_cell", {**parts, "start": start}, build, settings, what
+        )
+        return relaxed, start
 
     def compute(self, calculator: Calculator, context=None) -> PropertyResult:
         ctx = self.context_for(context)

@@ -63,6 +63,10 @@ class RunConfig:
     no_worker_wait_s: float = 300.0  # how long a run waits with no Dask worker before it stops
     progress_interval_s: float = 30.0  # seconds between progress lines in batch mode and in the log file
     dynamics: Any = None  # runner.dynamics.DynamicsSpec of the [dynamics] table, or None (no dynamics stage)
+    group_tasks: str = "auto"  # "auto" | "model" | "none": one Dask task per model's properties (runner.task_groups)
+    linear_batch: bool = True  # evaluate fixed-geometry properties of SNAP/POD members in batches
+    linear_batch_size: int = 400  # members per batched task
+    memory_limit: str | None = None  # per LocalCluster worker, e.g. "4GiB" (Dask's default: RAM / workers)
 
     def dynamics_properties(self) -> list:
         """The dynamics stage's properties (the run's material's full suite, ``[dynamics]`` labels and overrides),
@@ -106,6 +110,10 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "max_attempts": int,
         "no_worker_wait_s": (int, float),
         "progress_interval_s": (int, float),
+        "group_tasks": str,
+        "linear_batch": bool,
+        "linear_batch_size": int,
+        "memory_limit": (str, int),
     },
     "data": {"training_sets": list},
     "material": {"name": str, "file": str},
@@ -144,7 +152,7 @@ def _check_table(path: Path, where: str, table: Any, schema: dict[str, Any]) -> 
         if key not in schema:
             raise InputError(path, f"{where}.{key}", f"one of the keys {sorted(schema)} (unknown key)")
         expected = schema[key]
-        if isinstance(value, bool) or not isinstance(value, expected):
+        if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
             names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
             raise InputError(path, f"{where}.{key}", f"a {names}", got=value)
 
@@ -344,6 +352,10 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
         no_worker_wait_s=float(run.get("no_worker_wait_s", 300.0)),
         progress_interval_s=_positive(path, "run.progress_interval_s", run.get("progress_interval_s", 30.0)),
         dynamics=_dynamics(path, raw),
+        group_tasks=_choice(path, "run.group_tasks", run.get("group_tasks", "auto"), ("auto", "model", "none")),
+        linear_batch=_flag(path, "run.linear_batch", run.get("linear_batch", True)),
+        linear_batch_size=_count(path, "run.linear_batch_size", run.get("linear_batch_size", 400)),
+        memory_limit=_memory(path, run.get("memory_limit")),
     )
     for material in config.materials():
         try:  # instantiating the selected properties checks the suite name, labels, override settings and files
@@ -361,6 +373,39 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
     except InputError as exc:
         raise InputError(path, f"dynamics.{exc.field.removeprefix('suite.')}", exc.expected, got=exc.got) from None
     return config
+
+
+def _choice(path: Path, where: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise InputError(path, where, f"one of {list(allowed)}", got=value)
+    return str(value)
+
+
+def _flag(path: Path, where: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InputError(path, where, "true or false", got=value)
+    return value
+
+
+def _count(path: Path, where: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(path, where, "a positive integer", got=value)
+    return value
+
+
+def _memory(path: Path, value: Any) -> str | None:
+    """A Dask memory limit ("4GiB", "2 GB", a number of bytes) checked now, not when the cluster starts."""
+    if value is None:
+        return None
+    from dask.utils import parse_bytes
+
+    try:
+        parse_bytes(value) if isinstance(value, str) else int(value)
+    except (ValueError, TypeError):
+        raise InputError(
+            path, "run.memory_limit", "a memory size such as '4GiB' or a number of bytes", got=value
+        ) from None
+    return str(value)
 
 
 def _dynamics(path: Path, raw: dict[str, Any]):

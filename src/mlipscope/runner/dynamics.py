@@ -34,6 +34,8 @@ import pandas as pd
 from mlipscope.analysis.survival import MDRun, survival_summary
 from mlipscope.errors import InputError
 
+#: the survival value the analysis treats as a property (reference 0: DFT does not fail below melting)
+SURVIVAL_METRIC = "md_survival.failure_rate_per_atom_ps"
 GROUP_RE = "RE metrics"
 GROUP_RMSE = "force RMSE"
 #: value names the comparison reads from a diffusion evaluation
@@ -173,7 +175,8 @@ def dynamics_comparison(
     labels: list[str],
 ) -> pd.DataFrame:
     """One row per (group, diffusion label): models, how many gave an Arrhenius fit, median |Ea error|, share
-    within the Ea threshold, share consistent with their NEB barrier, and MD failures per atom·ps (pooled)."""
+    within the Ea threshold, share consistent with their NEB barrier, MD failures (all dynamics runs of the
+    group's models) and the share of models whose MD failure rate is within its threshold."""
     rows = []
     for group, ids in groups.items():
         for label in labels:
@@ -186,6 +189,8 @@ def dynamics_comparison(
             cons = values.loc[present, consistent].dropna() if consistent in values.columns else pd.Series(dtype=float)
             surv = survival.loc[[m for m in present if m in survival.index]] if len(survival) else survival
             n_fail = float(surv["md_survival.n_failures"].sum()) if len(surv) else math.nan
+            rate_limit = thresholds.get(SURVIVAL_METRIC, math.nan)
+            rates = surv[SURVIVAL_METRIC] if SURVIVAL_METRIC in surv.columns else pd.Series(dtype=float)
             rows.append(
                 {
                     "group": group,
@@ -196,6 +201,9 @@ def dynamics_comparison(
                     "share_within_threshold": float((err <= limit).mean()) if len(err) and limit == limit else math.nan,
                     "share_consistent_with_neb": float(cons.mean()) if len(cons) else math.nan,
                     "md_failures": n_fail,
+                    "share_md_survival_within_threshold": float((rates <= rate_limit).mean())
+                    if len(rates) and rate_limit == rate_limit
+                    else math.nan,
                 }
             )
     return pd.DataFrame(rows)

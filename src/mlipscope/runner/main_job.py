@@ -21,10 +21,19 @@ from typing import Any
 from rich.console import Console
 
 from mlipscope.properties.base import Property
+from mlipscope.properties.linear_batch import is_batchable
 from mlipscope.runner.config import EnsembleSpec, RunConfig, load_config
 from mlipscope.runner.evaluate import EvaluationOutcome, evaluation_base_key, evaluation_key, model_content_key
 from mlipscope.runner.progress import RunProgress
-from mlipscope.runner.reporting import dynamic_columns, dynamics_report, write_analysis_report
+from mlipscope.runner.reporting import (
+    analysis_settings,
+    cross_material_report,
+    dynamic_columns,
+    dynamics_report,
+    with_survival_columns,
+    write_analysis_report,
+)
+from mlipscope.runner.task_groups import TaskGroup, evaluate_linear_batch_task, evaluate_model_task, lost_outcomes
 from mlipscope.runner.tasks import FitOutcome, PlannedModel, evaluate_task, fit_planned, load_dataset_cached
 
 log = logging.getLogger(__name__)
@@ -36,6 +45,10 @@ _FETCH_GIVE_UP_S = 60.0
 _RESULT_LOST = object()  # marker: the result's worker died before the fetch; the task is being recomputed
 #: above this many planned ensemble members the run warns with the counts before planning
 LARGE_ENSEMBLE = 20_000
+#: fewest members sharing descriptor settings that are evaluated as one batch
+MIN_BATCH = 2
+#: with ``run.group_tasks = "auto"``, above this many (model, property) pairs a model's properties go in one task
+GROUP_ABOVE = 500
 
 
 @dataclass
@@ -52,6 +65,8 @@ class RunSummary:
     fit_time_s: float = 0.0  # inside the fitting codes
     evaluation_task_time_s: float = 0.0  # whole evaluation tasks: property code (ASE, phonopy) + calculators
     fit_task_time_s: float = 0.0  # whole fit tasks: fit, training-set metrics, evaluation-cost measurement
+    n_tasks: dict[str, int] = field(default_factory=dict)  # Dask tasks submitted, by kind (fit, eval, evals, batch)
+    report_wall_time_s: float = 0.0  # export, analysis and report
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -126,25 +141,49 @@ def check_scheduler_address(address: str, timeout_s: float = 3.0) -> tuple[str, 
     return host, port
 
 
-def _make_client(scheduler: str | None, n_workers: int):
+def _make_client(
+    scheduler: str | None,
+    n_workers: int,
+    *,
+    memory_limit: str | None = None,
+    dashboard: int | None = None,
+    console: Console | None = None,
+):
+    """A client of ``scheduler``, or of a new LocalCluster of ``n_workers`` single-threaded worker processes with
+    ``memory_limit`` each (Dask pauses a worker at 80 % of it and restarts one at 95 %: its tasks then run again
+    elsewhere) and, with ``dashboard`` (a port; 0 for any free one), the Dask dashboard, whose address is printed."""
     from dask.distributed import Client, LocalCluster
+
+    from mlipscope.errors import InputError
 
     if scheduler:
         check_scheduler_address(scheduler)
         try:
-            return Client(scheduler, timeout="15s"), None
+            client = Client(scheduler, timeout="15s")
         except (OSError, TimeoutError) as exc:
-            from mlipscope.errors import InputError
-
             raise InputError(None, "--scheduler", f"a Dask scheduler that answers ({exc})", got=scheduler) from None
+        if console is not None and client.dashboard_link:
+            console.print(f"Dask dashboard: {client.dashboard_link}")
+        return client, None
+    if dashboard is not None:
+        try:
+            import bokeh  # noqa: F401 - the dashboard needs it; say so before the cluster starts without one
+        except ImportError:
+            raise InputError(None, "--dashboard", "bokeh installed (pip install 'mlipscope[dashboard]')") from None
     cluster = LocalCluster(
         n_workers=n_workers,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=None if dashboard is None else f"127.0.0.1:{dashboard}",
+        memory_limit=memory_limit if memory_limit is not None else "auto",
         silence_logs=logging.ERROR,
     )
-    return Client(cluster), cluster
+    client = Client(cluster)
+    if dashboard is not None and console is not None:
+        console.print(f"Dask dashboard: {client.dashboard_link}")
+    log.info("LocalCluster: %d workers, memory limit %s, dashboard %s", n_workers, memory_limit or "auto",
+             client.dashboard_link if dashboard is not None else "off")  # fmt: skip
+    return client, cluster
 
 
 class MainJob:
@@ -160,10 +199,13 @@ class MainJob:
         show_progress: bool = True,
         retry_failed: bool = False,
         log_file: Path | None = None,
+        dashboard: int | None = None,
     ) -> None:
         """``log_file``: where the run's log goes (progress lines, failures with reasons, the summary); default
-        ``<out>/run.log``."""
+        ``<out>/run.log``. ``dashboard``: serve the LocalCluster's Dask dashboard on this port (0: any free)."""
         self.config = config
+        self.dashboard = dashboard
+        self._dask: tuple | None = None  # (client, LocalCluster or None), started on the first stage that needs it
         self.log_file = log_file
         self.scheduler = scheduler
         if n_workers is not None and n_workers < 1:
@@ -191,11 +233,16 @@ class MainJob:
         cfg.db_path.parent.mkdir(parents=True, exist_ok=True)
         with _run_log(self.log_file or cfg.out_dir / "run.log"), ResultsStore(cfg.db_path) as store:
             log.info("run %s: config %s, database %s", cfg.name, cfg.path, cfg.db_path)
-            self._execute(store)
-            if cfg.dynamics is not None:
-                self._dynamics_stage(store)
+            try:
+                self._execute(store)
+                if cfg.dynamics is not None:
+                    self._dynamics_stage(store)
+            finally:
+                self._close_dask()
             self.summary.wall_time_s = time.perf_counter() - start
+            report_start = time.perf_counter()
             report = self._report(store)
+            self.summary.report_wall_time_s = time.perf_counter() - report_start
             log.info("summary: %s", json.dumps(self.summary.as_dict(), default=str))
         if report is None:
             from mlipscope.errors import MlipscopeError
@@ -280,6 +327,27 @@ class MainJob:
                 f"(× {n_props} properties ≈ {n_members * n_props:,} evaluations)"
             )
 
+    def _dask_client(self):
+        """The run's Dask client, started on first use (after planning, so a bad config never starts a cluster) and
+        kept for the dynamics stage; :meth:`run` closes it."""
+        if self._dask is None:
+            self._dask = _make_client(
+                self.scheduler,
+                self.n_workers,
+                memory_limit=self.config.memory_limit,
+                dashboard=self.dashboard,
+                console=self.console,
+            )
+        return self._dask[0]
+
+    def _close_dask(self) -> None:
+        if self._dask is not None:
+            client, cluster = self._dask
+            self._dask = None
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
     def _dynamics_stage(self, store) -> None:
         """Choose the k best models by RE metrics and by force RMSE from what is stored, then run the dynamics
         properties on them (:mod:`mlipscope.runner.dynamics`); the selection is stored for the report."""
@@ -342,6 +410,13 @@ class MainJob:
         if dynamics is None:
             self.summary.n_fits_failed = sum(1 for _, row in stored_models if row and row["status"] != "ok")
         ready_models = fitted_ok + potentials
+        self._family = {m.model_id: m.member.family for m in members}
+        n_pairs = sum(len(props_of[self.model_materials[m]]) for m in self._family) + sum(
+            len(props_of[material]) for _, _, material in potentials
+        )
+        self._group_by_model = cfg.group_tasks == "model" or (cfg.group_tasks == "auto" and n_pairs > GROUP_ABOVE)
+        self._linear_waiting: list[tuple[str, str, list[Property]]] = []  # (model id, dir, props) for batches
+        n_fits_left = len(to_fit)
         # [store hook 1/5] the plan, so `mlipscope status` in another process counts what remains (hash None: a
         # model still to fit, whose evaluation keys are not known yet)
         store.record_run_plan(
@@ -377,71 +452,67 @@ class MainJob:
 
         from dask.distributed import as_completed
 
-        client, cluster = _make_client(self.scheduler, self.n_workers)
-        try:
-            with (
-                RunProgress(
-                    self.console, disable=not self.show_progress, interval_s=cfg.progress_interval_s
-                ) as progress,
-                store.batch(),  # [store hook 2/5] results arriving together are written in one transaction
-            ):
-                progress.stage("fits", len(members), already_done=len(members) - len(to_fit))
-                n_expected = sum(n_props(m.model_id) for m in members) + sum(n_props(p[0]) for p in potentials)
-                progress.stage("evaluations", n_expected)
-                futures = as_completed()
-                already = 0
-                for model_id, model, _ in ready_models:
-                    todo = pending_props(model_id)
-                    already += n_props(model_id) - len(todo)
-                    self._submit_evals(client, futures, model_id, model, todo)
-                for member in to_fit:
-                    key = f"fit-{member.model_id}"
-                    self._task_info[key] = ("fit", member)
-                    futures.add(client.submit(fit_planned, member, key=key, pure=False))
-                progress.add_total("evaluations", 0)
-                for _ in range(already):
-                    progress.advance("evaluations", True)
+        client = self._dask_client()
+        with (
+            RunProgress(self.console, disable=not self.show_progress, interval_s=cfg.progress_interval_s) as progress,
+            store.batch(),  # [store hook 2/5] results arriving together are written in one transaction
+        ):
+            progress.stage("fits", len(members), already_done=len(members) - len(to_fit))
+            n_expected = sum(n_props(m.model_id) for m in members) + sum(n_props(p[0]) for p in potentials)
+            progress.stage("evaluations", n_expected)
+            futures = as_completed()
+            already = 0
+            for model_id, model, _ in ready_models:
+                todo = pending_props(model_id)
+                already += n_props(model_id) - len(todo)
+                self._submit_evals(client, futures, model_id, model, todo)
+            for member in to_fit:
+                key = f"fit-{member.model_id}"
+                self._task_info[key] = ("fit", member)
+                futures.add(client.submit(fit_planned, member, key=key, pure=False))
+            progress.add_total("evaluations", 0)
+            for _ in range(already):
+                progress.advance("evaluations", True)
 
-                def on_wait() -> None:  # [store hook 3/5] write buffered results, publish the snapshot (throttled)
-                    store.publish_snapshot()
-                    progress.tick()
+            def on_wait() -> None:  # [store hook 3/5] write buffered results, publish the snapshot (throttled)
+                store.publish_snapshot()
+                progress.tick()
 
-                for future in self._completed(client, futures, on_wait=on_wait):
-                    if future.status not in ("finished", "error", "cancelled"):
-                        # its result was on a worker that died: Dask computes it again; wait for it once more
-                        futures.add(future)
-                        continue
-                    result = self._result_or_lost(future, client)
-                    if result is _RESULT_LOST:
-                        # the worker holding it died between "finished" and our fetch: Dask computes it again
-                        futures.add(future)
-                        continue
-                    if isinstance(result, FitOutcome):
-                        self._store_fit(store, result)
-                        self._log_event("fit", result.planned.model_id, result.status)
-                        progress.advance("fits", result.status == "ok")
-                        if result.status == "ok":
-                            planned = result.planned
-                            self.model_keys[planned.model_id] = model_content_key(
-                                planned.model_dir, result.model_file_hash
-                            )
-                            todo = pending_props(planned.model_id)
-                            for _ in range(n_props(planned.model_id) - len(todo)):
-                                progress.advance("evaluations", True)
-                            self._submit_evals(client, futures, planned.model_id, planned.model_dir, todo)
-                        else:
-                            progress.add_total("evaluations", -n_props(result.planned.model_id))
+            if n_fits_left == 0:
+                self._submit_linear_batches(client, futures)
+            for future in self._completed(client, futures, on_wait=on_wait):
+                if future.status not in ("finished", "error", "cancelled"):
+                    # its result was on a worker that died: Dask computes it again; wait for it once more
+                    futures.add(future)
+                    continue
+                result = self._result_or_lost(future, client)
+                if result is _RESULT_LOST:
+                    # the worker holding it died between "finished" and our fetch: Dask computes it again
+                    futures.add(future)
+                    continue
+                if isinstance(result, FitOutcome):
+                    self._store_fit(store, result)
+                    self._log_event("fit", result.planned.model_id, result.status)
+                    progress.advance("fits", result.status == "ok")
+                    if result.status == "ok":
+                        planned = result.planned
+                        self.model_keys[planned.model_id] = model_content_key(planned.model_dir, result.model_file_hash)
+                        todo = pending_props(planned.model_id)
+                        for _ in range(n_props(planned.model_id) - len(todo)):
+                            progress.advance("evaluations", True)
+                        self._submit_evals(client, futures, planned.model_id, planned.model_dir, todo)
                     else:
-                        model_id, config_hash, outcome = result
+                        progress.add_total("evaluations", -n_props(result.planned.model_id))
+                    n_fits_left -= 1
+                    if n_fits_left == 0:  # every member of every descriptor group is known now
+                        self._submit_linear_batches(client, futures)
+                else:
+                    for model_id, config_hash, outcome in result if isinstance(result, list) else [result]:
                         self._store_eval(store, model_id, config_hash, outcome)
                         self._log_event(outcome.property_label, model_id, outcome.status)
                         progress.advance("evaluations", outcome.ok)
-                    future.release()
-            store.publish_snapshot(force=True)  # [store hook 4/5] every result of the run readable at once
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+                future.release()
+        store.publish_snapshot(force=True)  # [store hook 4/5] every result of the run readable at once
 
     def _completed(self, client, futures, on_wait=lambda: None):
         """Finished futures as they come, watching the cluster between them: a lost worker is logged (Dask runs
@@ -525,6 +596,9 @@ class MainJob:
             if kind == "eval":
                 model_id, config_hash, label = info
                 return model_id, config_hash, EvaluationOutcome(label, "failed", reason=reason)
+            if kind == "evals":
+                (group,) = info
+                return lost_outcomes(group, reason)
             raise
 
     def _log_event(self, task: str, model_id: str, status: str) -> None:
@@ -537,10 +611,31 @@ class MainJob:
     def _key(self, model_id: str, prop: Property) -> str:
         return evaluation_key(self.base_keys[id(prop)], self.model_keys.get(model_id, ""))
 
-    def _submit_evals(self, client, futures, model_id, model, todo) -> None:
+    def _submit_evals(self, client, futures, model_id, model, todo, batch: bool = True) -> None:
+        """Submit the pending properties of a ready model: fixed-geometry properties of a linear member wait for
+        its descriptor group's batch (:meth:`_submit_linear_batches`); the rest go one task per property, or one
+        task for the model when the run is large (:mod:`mlipscope.runner.task_groups`)."""
         cfg = self.config
+        family = self._family.get(model_id, "external")
+        batched = [p for p in todo if batch and cfg.linear_batch and is_batchable(p, family)]
+        if batched:
+            self._linear_waiting.append((model_id, str(model), batched))
+            todo = [p for p in todo if p not in batched]
+        if self._group_by_model and len(todo) > 1:
+            key = f"evals-{model_id}"
+            pairs = [(p, self._key(model_id, p)) for p in todo]
+            self._task_info[key] = ("evals", TaskGroup([(model_id, h, p.label) for p, h in pairs]))
+            self._count_task("model")
+            futures.add(
+                client.submit(
+                    evaluate_model_task, model_id, str(model), pairs, cfg.reference, cfg.task_timeout_s,
+                    key=key, pure=False, priority=1,
+                )
+            )  # fmt: skip
+            return
         for prop in todo:
             self._task_info[f"eval-{model_id}-{prop.label}"] = ("eval", model_id, self._key(model_id, prop), prop.label)
+            self._count_task("single")
             futures.add(
                 client.submit(
                     evaluate_task,
@@ -556,6 +651,57 @@ class MainJob:
                     # and a killed run has whole models stored rather than many half-evaluated ones
                     priority=1,
                 )
+            )
+
+    def _count_task(self, kind: str) -> None:
+        self.summary.n_tasks[kind] = self.summary.n_tasks.get(kind, 0) + 1
+
+    def _submit_linear_batches(self, client, futures) -> None:
+        """One task per (descriptor group, property, chunk of ``run.linear_batch_size`` members) for the linear
+        members collected by :meth:`_submit_evals` (called once every fit has finished)."""
+        from mlipscope.properties.linear_batch import LinearMember, descriptor_group_key
+
+        cfg = self.config
+        groups: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+        props: dict[str, Property] = {}
+        for model_id, model_dir, batched in self._linear_waiting:
+            try:
+                member = LinearMember.from_model_dir(model_dir, key=model_id)
+                group = descriptor_group_key(member.family, member.hyperparameters, member.species)
+            except Exception:  # noqa: BLE001 - unreadable here: evaluate it on its own, where the error is recorded
+                log.debug("linear member %s not batchable", model_id, exc_info=True)
+                group = f"single:{model_id}"
+            for prop in batched:
+                props[prop.label] = prop
+                groups.setdefault((group, prop.label), []).append((model_id, model_dir, self._key(model_id, prop)))
+        self._linear_waiting = []
+        # a member alone in its group gains nothing from batching (its rows cost one to three evaluations)
+        alone: dict[str, tuple[str, list[Property]]] = {}
+        for (group, label), members in list(groups.items()):
+            if len(members) < MIN_BATCH:
+                for model_id, model_dir, _ in members:
+                    alone.setdefault(model_id, (model_dir, []))[1].append(props[label])
+                del groups[(group, label)]
+        for model_id, (model_dir, todo) in alone.items():
+            self._submit_evals(client, futures, model_id, model_dir, todo, batch=False)
+        size = max(1, cfg.linear_batch_size)
+        for (group, label), members in groups.items():
+            for start in range(0, len(members), size):
+                chunk = members[start : start + size]
+                key = f"batch-{label}-{group}-{start}"
+                self._task_info[key] = ("evals", TaskGroup([(m, h, label) for m, _, h in chunk]))
+                self._count_task("linear batch")
+                futures.add(
+                    client.submit(
+                        evaluate_linear_batch_task, props[label], chunk, cfg.reference, cfg.task_timeout_s,
+                        key=key, pure=False, priority=1,
+                    )
+                )  # fmt: skip
+        if groups:
+            log.info(
+                "linear members: %d batched tasks for %d (member, property) pairs",
+                sum(-(-len(m) // size) for m in groups.values()),
+                sum(len(m) for m in groups.values()),
             )
 
     def _store_fit(self, store, outcome: FitOutcome) -> None:
@@ -641,13 +787,13 @@ class MainJob:
             "stored_failed_evaluations_transient": kinds.get("transient", 0),
             "stored_failed_evaluations_by_property": dict(Counter(failures["property_label"])) if len(failures) else {},
         }
-        table = store.error_table(include_hyperparameters=True)
+        table = with_survival_columns(store, store.error_table(include_hyperparameters=True))
         try:
             from mlipscope.report.model_pages import ModelReportData
 
             model_data = ModelReportData.from_store(store)  # details read lazily: the store stays open meanwhile
             if len(cfg.materials()) == 1:
-                settings, cheaper = self._analysis_settings(cfg.material)
+                settings, cheaper = analysis_settings(cfg, cfg.material)
                 dynamics = dynamics_report(store, cfg.reference, cfg.material)
                 path = write_analysis_report(
                     table.drop(columns=dynamic_columns(table, dynamics)),
@@ -661,60 +807,13 @@ class MainJob:
                     dynamics=dynamics,
                 )
             else:
-                path = self._cross_material_report(table, run_summary, model_data)
+                path = cross_material_report(cfg, self.model_materials, table, run_summary, model_data)
         except Exception as exc:  # noqa: BLE001 - the stored results are safe; say why the report is missing
             self.report_error = f"{type(exc).__name__}: {exc}"
             log.debug("analysis failed", exc_info=True)
             return None
         self.console.print(f"report: {path}")
         return path
-
-    def _analysis_settings(self, material: str) -> tuple[dict[str, Any], Any]:
-        """The config's ``[analysis]`` settings with the acceptable errors of the material's suite (reference-file
-        defaults, then the cheaper-DFT errors the data allow, then the config's own thresholds) and their sources;
-        and the cheaper-DFT table for the report."""
-        from mlipscope.properties.acceptable_errors import acceptable_errors
-        from mlipscope.runner.benchmark import load_reference
-
-        settings = dict(self.config.analysis)
-        reference = load_reference(self.config.reference, material)
-        chosen, cheaper = acceptable_errors(
-            self.config.properties_for(material), reference, settings.get("thresholds", {})
-        )
-        if chosen:
-            settings["thresholds"] = {k: v for k, (v, _) in chosen.items()}
-            settings["threshold_sources"] = {k: src for k, (_, src) in chosen.items()}
-        return settings, cheaper
-
-    def _cross_material_report(self, table, run_summary: dict[str, Any], model_data=None) -> Path:
-        """One analysis report per material (``<out>/<material>/index.html``) and an index page comparing the
-        materials: per material and MLIP family, the number of models and the median error of each property."""
-        from mlipscope.materials import load_material
-        from mlipscope.report.cross_material import write_cross_material_index
-
-        cfg = self.config
-        sections = {}
-        for spec in cfg.materials():
-            name = load_material(spec).name
-            ids = [m for m, mat in self.model_materials.items() if mat == spec and m in table.index]
-            if not ids:
-                continue
-            sub = table.loc[ids].dropna(axis=1, how="all")
-            sub.to_csv(cfg.out_dir / f"errors_{name}.csv")
-            settings, cheaper = self._analysis_settings(spec)
-            report = write_analysis_report(
-                sub,
-                settings,
-                cfg.out_dir / name,
-                title=f"{cfg.name}: {name}",
-                settings_source=cfg.path,
-                cheaper_dft=cheaper,
-                model_data=None
-                if model_data is None
-                else model_data.subset(m for m, mat in self.model_materials.items() if mat == spec),
-            )
-            sections[name] = (sub, report)
-        return write_cross_material_index(sections, cfg.out_dir, title=cfg.name, run_summary=run_summary)
 
 
 @contextlib.contextmanager
@@ -753,6 +852,7 @@ def run_from_config(
     out_dir: Path | None = None,
     quiet: bool = False,
     log_file: Path | None = None,
+    dashboard: int | None = None,
 ) -> RunSummary:
     """``quiet``: no progress or failure lines on the console (errors and the closing summary only; the log file
     still has everything)."""
@@ -769,73 +869,13 @@ def run_from_config(
         console=Console(stderr=True, quiet=quiet),
         show_progress=not quiet,
         log_file=log_file,
+        dashboard=dashboard,
     ).run()
     Console(stderr=True, soft_wrap=True).print(
         f"{summary.n_models_planned} models ({summary.n_fits_failed} failed fits), "
         f"{summary.n_evaluations} evaluations this run ({summary.n_evaluations_failed} failed), "
-        f"{summary.n_skipped_stored} already stored; {summary.wall_time_s:.0f} s"
+        f"{summary.n_skipped_stored} already stored; {summary.wall_time_s:.0f} s + report "
+        f"{summary.report_wall_time_s:.0f} s; Dask tasks: "
+        + (", ".join(f"{n} {kind}" for kind, n in summary.n_tasks.items()) or "none")
     )
     return summary
-
-
-def sample_command(
-    *,
-    family: str,
-    n: int,
-    training_sets: list[str],
-    seeds: list[int],
-    sampler: str,
-    sampler_seed: int,
-    db_path: Path,
-    models_dir: Path,
-) -> None:
-    """``mlipscope sample``: fit an ensemble and register it (no property evaluation)."""
-    import tempfile
-
-    text = "\n".join(
-        [
-            "[run]",
-            f'db = "{Path(db_path).resolve()}"',
-            f'models_dir = "{Path(models_dir).resolve()}"',
-            f'out = "{Path(models_dir).resolve()}/_report"',
-            "[[ensemble]]",
-            f'family = "{family}"',
-            f"n = {n}",
-            f'sampler = "{sampler}"',
-            f"sampler_seed = {sampler_seed}",
-            f"seeds = {list(seeds)}",
-            "training_sets = [" + ", ".join(f'"{_abs_or_name(s)}"' for s in training_sets) + "]",
-            "[suite]",
-            'name = "si-quick"',
-            'properties = ["errors_mlearn_test"]',
-        ]
-    )
-    from mlipscope.errors import InputError
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "sample.toml"
-        path.write_text(text)
-        try:
-            config = load_config(path)
-        except InputError as exc:  # name the user's argument, not the file written for them
-            key = exc.field.removeprefix("ensemble[0].").split(".")[0].split("[")[0]
-            arg = SAMPLE_ARGUMENTS.get(key, exc.field)
-            raise InputError("mlipscope sample", arg, exc.expected, got=exc.got) from None
-    MainJob(config).run()
-
-
-#: config keys of the TOML that ``mlipscope sample`` writes -> the command-line arguments they come from
-SAMPLE_ARGUMENTS = {
-    "family": "--family",
-    "n": "--n",
-    "training_sets": "--training-sets",
-    "seeds": "--seeds",
-    "sampler": "--sampler",
-    "sampler_seed": "--sampler-seed",
-    "db": "--db",
-    "models_dir": "--models-dir",
-}
-
-
-def _abs_or_name(name: str) -> str:
-    return str(Path(name).resolve()) if Path(name).exists() else name

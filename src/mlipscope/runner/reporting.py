@@ -27,13 +27,24 @@ def dynamics_report(store, reference_spec: str | None = None, material: str | No
     return DynamicsReport.from_store(store, values, errors, reference, thresholds)
 
 
+def with_survival_columns(store, table):
+    """``table`` with the MD failure rate of every model that has diffusion runs (``md_survival.*``, an error
+    against 0), so a study that benchmarks dynamics on all its models analyses survival like any property."""
+    from mlipscope.runner.dynamics import SURVIVAL_METRIC, survival_table
+
+    survival, _ = survival_table(store)
+    if survival.empty:
+        return table
+    return table.join(survival[[SURVIVAL_METRIC]], how="left")
+
+
 def dynamic_columns(table, dynamics) -> list[str]:
     """Columns of the dynamics stage's properties: analysed in their own section (they exist for the few models
     chosen for MD, so the main analysis would drop them as mostly missing)."""
     if dynamics is None:
         return []
     labels = set(dynamics.labels)
-    return [c for c in table.columns if c.split(".", 1)[0] in labels]
+    return [c for c in table.columns if c.split(".", 1)[0] in labels or c.startswith("md_survival.")]
 
 
 def write_analysis_report(
@@ -104,7 +115,7 @@ def analyze_command(
         from mlipscope.report.model_pages import ModelReportData
 
         with ResultsStore(db_path, read_only=True) as store:  # analysing never writes to the database
-            table = store.error_table(include_hyperparameters=True)
+            table = with_survival_columns(store, store.error_table(include_hyperparameters=True))
             dynamics = dynamics_report(store)
             return write_analysis_report(
                 table.drop(columns=dynamic_columns(table, dynamics)),
@@ -129,3 +140,52 @@ def analyze_command(
             sources = {k: f"row {threshold_row!r} of {table_path}" for k in row_thresholds}
             settings["threshold_sources"] = {**sources, **(settings.get("threshold_sources") or {})}
     return write_analysis_report(table, settings, out_dir, title=title, settings_source=config_path)
+
+
+def analysis_settings(config, material: str) -> tuple[dict[str, Any], Any]:
+    """The config's ``[analysis]`` settings with the acceptable errors of the material's suite (reference-file
+    defaults, then the cheaper-DFT errors the data allow, then the config's own thresholds) and their sources;
+    and the cheaper-DFT table for the report."""
+    from mlipscope.properties.acceptable_errors import acceptable_errors
+    from mlipscope.runner.benchmark import load_reference
+
+    settings = dict(config.analysis)
+    reference = load_reference(config.reference, material)
+    chosen, cheaper = acceptable_errors(config.properties_for(material), reference, settings.get("thresholds", {}))
+    if chosen:
+        settings["thresholds"] = {k: v for k, (v, _) in chosen.items()}
+        settings["threshold_sources"] = {k: src for k, (_, src) in chosen.items()}
+    return settings, cheaper
+
+
+def cross_material_report(
+    config, model_materials: dict[str, str], table, run_summary: dict[str, Any], model_data=None
+) -> Path:
+    """One analysis report per material (``<out>/<material>/index.html``) and an index page comparing the
+    materials: per material and MLIP family, the number of models and the median error of each property."""
+    from mlipscope.materials import load_material
+    from mlipscope.report.cross_material import write_cross_material_index
+
+    cfg = config
+    sections = {}
+    for spec in cfg.materials():
+        name = load_material(spec).name
+        ids = [m for m, mat in model_materials.items() if mat == spec and m in table.index]
+        if not ids:
+            continue
+        sub = table.loc[ids].dropna(axis=1, how="all")
+        sub.to_csv(cfg.out_dir / f"errors_{name}.csv")
+        settings, cheaper = analysis_settings(config, spec)
+        report = write_analysis_report(
+            sub,
+            settings,
+            cfg.out_dir / name,
+            title=f"{cfg.name}: {name}",
+            settings_source=cfg.path,
+            cheaper_dft=cheaper,
+            model_data=None
+            if model_data is None
+            else model_data.subset(m for m, mat in model_materials.items() if mat == spec),
+        )
+        sections[name] = (sub, report)
+    return write_cross_material_index(sections, cfg.out_dir, title=cfg.name, run_summary=run_summary)

@@ -1,0 +1,126 @@
+"""Evaluation tasks at scale: several (model, property) pairs per Dask task, and linear members evaluated together.
+
+With thousands of members a task per (model, property) gives the scheduler 10⁵ tasks of a few milliseconds to a
+second each; its per-task overhead then dominates. Two groupings cut that to hundreds:
+
+- :func:`evaluate_model_task`: the pending properties of one model in one task, one after another, each in the
+  worker's sandbox with its own time limit (a crash or hang costs that property only; the next starts a fresh
+  sandbox). The properties also share the worker's per-model context (relaxed bulk, defect cells, NEB bands).
+- :func:`evaluate_linear_batch_task`: a fixed-geometry property (test-set errors, rare-event sets) of many SNAP /
+  POD members that share descriptor settings, as matrix products on descriptor rows computed once
+  (:mod:`mlipscope.properties.linear_batch`); results equal the per-member ones to round-off.
+
+Every task returns a list of ``(model_id, config_hash, EvaluationOutcome)``, stored one by one by the client, so
+a lost task is recorded as one failed evaluation per pair it held (:func:`lost_outcomes`).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+
+from mlipscope.properties.base import Property
+from mlipscope.properties.references import compare
+from mlipscope.runner.evaluate import EvaluationOutcome
+from mlipscope.runner.tasks import evaluate_task, reference_for
+
+Triple = tuple[str, str, EvaluationOutcome]
+
+
+@dataclass
+class TaskGroup:
+    """What one task holds: (model id, config hash, property label) per pair, for storing a lost task."""
+
+    pairs: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def evaluate_model_task(
+    model_id: str,
+    model: str,
+    props_and_hashes: list[tuple[Property, str]],
+    reference_spec: str,
+    time_limit_s: float | None,
+    isolate: bool = True,
+) -> list[Triple]:
+    """Evaluate the given properties of one model in turn (see the module docstring)."""
+    return [
+        evaluate_task(model_id, model, prop, config_hash, reference_spec, time_limit_s, isolate)
+        for prop, config_hash in props_and_hashes
+    ]
+
+
+def evaluate_linear_batch_task(
+    prop: Property,
+    members: list[tuple[str, str, str]],
+    reference_spec: str,
+    time_limit_s: float | None,
+    isolate: bool = True,
+) -> list[Triple]:
+    """``prop`` for linear ``members`` ((model id, model directory, config hash)) in one batched computation, in
+    the worker's sandbox (a crash of LAMMPS while computing rows fails the members of this task only)."""
+    args = (prop, members, reference_spec)
+    if not isolate:
+        return batch_in_process(*args)
+    from mlipscope.runner.sandbox import SandboxCrash, hard_limit_s, worker_sandbox
+
+    start = time.perf_counter()
+    try:
+        return worker_sandbox().call(
+            "mlipscope.runner.task_groups:batch_in_process", args, timeout_s=hard_limit_s(time_limit_s)
+        )
+    except SandboxCrash as crash:
+        wall = (time.perf_counter() - start) / max(1, len(members))
+        return [
+            (model_id, config_hash, EvaluationOutcome(prop.label, "failed", reason=crash.reason, wall_time_s=wall))
+            for model_id, _, config_hash in members
+        ]
+
+
+def batch_in_process(prop: Property, members: list[tuple[str, str, str]], reference_spec: str) -> list[Triple]:
+    """The batched evaluation itself (the sandbox child calls this). Wall time is shared out per member."""
+    from mlipscope.properties.linear_batch import LinearMember, batch_results
+
+    start = time.perf_counter()
+    out: list[Triple] = []
+    loaded, hashes = [], {}
+    for model_id, model_dir, config_hash in members:
+        hashes[model_id] = config_hash
+        try:
+            loaded.append(LinearMember.from_model_dir(model_dir, key=model_id))
+        except Exception as exc:  # noqa: BLE001 - a member that cannot be read fails alone, as data
+            reason = f"model load failed: {type(exc).__name__}: {exc}"
+            out.append((model_id, config_hash, EvaluationOutcome(prop.label, "failed", reason=reason[:500])))
+    try:
+        reference = reference_for(reference_spec, prop.material.source or prop.material.name)
+        results = batch_results(prop, loaded) if loaded else {}
+    except Exception as exc:  # noqa: BLE001 - a failure common to the group fails each of its members
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        reason = f"{type(exc).__name__}: {exc} (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})"[:500]
+        return out + [(m.key, hashes[m.key], EvaluationOutcome(prop.label, "failed", reason=reason)) for m in loaded]
+    wall = (time.perf_counter() - start) / max(1, len(members))
+    reference_values = reference.values_for(prop) if reference is not None else {}
+    for member in loaded:
+        result = results[member.key]
+        if isinstance(result, Exception):
+            outcome = EvaluationOutcome(
+                prop.label, "failed", reason=f"{type(result).__name__}: {result}"[:500], wall_time_s=wall
+            )
+        else:
+            outcome = EvaluationOutcome(
+                prop.label,
+                "ok",
+                records=compare(result, reference_values),
+                wall_time_s=wall,
+                details={**result.details, "batched": {"members_in_task": len(members)}},
+            )
+        out.append((member.key, hashes[member.key], outcome))
+    return out
+
+
+def lost_outcomes(group: TaskGroup, reason: str) -> list[Triple]:
+    """One failed evaluation per pair of a task whose worker was lost for good."""
+    return [
+        (model_id, config_hash, EvaluationOutcome(label, "failed", reason=reason))
+        for model_id, config_hash, label in group.pairs
+    ]
