@@ -48,7 +48,8 @@ LARGE_ENSEMBLE = 20_000
 #: fewest members sharing descriptor settings that are evaluated as one batch
 MIN_BATCH = 2
 #: with ``run.group_tasks = "auto"``, above this many (model, property) pairs a model's properties go in one task
-GROUP_ABOVE = 500
+#: (below it, one task per pair balances better: a slow model's properties then run on every worker)
+GROUP_ABOVE = 5000
 
 
 @dataclass
@@ -469,6 +470,7 @@ class MainJob:
             for member in to_fit:
                 key = f"fit-{member.model_id}"
                 self._task_info[key] = ("fit", member)
+                self._count_task("fit")
                 futures.add(client.submit(fit_planned, member, key=key, pure=False))
             progress.add_total("evaluations", 0)
             for _ in range(already):
