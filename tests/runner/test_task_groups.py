@@ -44,9 +44,9 @@ def _run(tmp_path: Path, name: str, group: str, batch: bool):
         evaluations = store.evaluations()
         details = {
             (m, label): store.evaluation_details(m, label, h)
-            for m, label, h in evaluations[["model_id", "property_label", "config_hash"]].drop_duplicates().itertuples(
-                index=False
-            )
+            for m, label, h in evaluations[["model_id", "property_label", "config_hash"]]
+            .drop_duplicates()
+            .itertuples(index=False)
         }
     return evaluations, details
 

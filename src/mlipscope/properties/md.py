@@ -312,33 +312,6 @@ def nearest_site(positions_a: np.ndarray, sites_a: np.ndarray, cell: np.ndarray)
     return index, dist[np.arange(len(positions_a)), index]
 
 
-def count_site_hops(
-    trajectory: MDTrajectory, sites_a: np.ndarray, window_frames: int = 5, max_offsite_a: float = 0.8
-) -> int:
-    """Number of atom jumps between lattice sites.
-
-    Positions are averaged over consecutive windows of ``window_frames`` samples (removing thermal vibration) and
-    each atom is assigned to its nearest site; an averaged position farther than ``max_offsite_a`` from every site
-    (an atom in flight or an interstitial) keeps the atom's previous site. A jump is a change of the assigned site
-    between windows. Centre-of-mass drift is removed first.
-    """
-    pos = trajectory.positions_a - (trajectory.positions_a - trajectory.positions_a[0]).mean(axis=1, keepdims=True)
-    n_windows = len(pos) // window_frames
-    previous: np.ndarray | None = None
-    hops = 0
-    for w in range(n_windows):
-        mean = pos[w * window_frames : (w + 1) * window_frames].mean(axis=0)
-        index, dist = nearest_site(mean, sites_a, trajectory.cell)
-        if previous is None:
-            previous = np.where(dist <= max_offsite_a, index, -1)
-            continue
-        on_site = dist <= max_offsite_a
-        moved = on_site & (previous >= 0) & (index != previous)
-        hops += int(moved.sum())
-        previous = np.where(on_site, index, previous)
-    return hops
-
-
 def lammps_setup(
     calculator: Calculator | None, lammps_commands: list[str] | None = None, elements: list[str] | None = None
 ) -> tuple[list[str], list[str]] | None:

@@ -38,8 +38,6 @@ from mlipscope.errors import InputError
 SURVIVAL_METRIC = "md_survival.failure_rate_per_atom_ps"
 GROUP_RE = "RE metrics"
 GROUP_RMSE = "force RMSE"
-#: value names the comparison reads from a diffusion evaluation
-DIFFUSION_VALUES = ("activation_energy_ev", "activation_energy_stderr_ev", "log10_prefactor_cm2_s", "ea_neb_consistent")
 
 
 @dataclass(frozen=True)
