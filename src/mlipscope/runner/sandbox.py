@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,24 @@ def _exit_with_parent(poll_s: float = 1.0) -> None:
                 os._exit(0)
 
     threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
+def run_isolated(
+    function: str, args: tuple, time_limit_s: float | None, on_crash: Callable[[str, float], Any], isolate: bool = True
+) -> Any:
+    """``function`` ("module:name") applied to ``args`` in this worker's sandbox child, with the task's hard limit;
+    a crash, kill or timeout gives ``on_crash(reason, elapsed_s)`` instead (the failed evaluations to store).
+    ``isolate=False`` runs it in this process."""
+    import importlib
+
+    if not isolate:
+        module_name, _, name = function.partition(":")
+        return getattr(importlib.import_module(module_name), name)(*args)
+    start = time.perf_counter()
+    try:
+        return worker_sandbox().call(function, args, timeout_s=hard_limit_s(time_limit_s))
+    except SandboxCrash as crash:
+        return on_crash(crash.reason, time.perf_counter() - start)
 
 
 def serve() -> None:

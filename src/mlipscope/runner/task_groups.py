@@ -59,22 +59,17 @@ def evaluate_linear_batch_task(
 ) -> list[Triple]:
     """``prop`` for linear ``members`` ((model id, model directory, config hash)) in one batched computation, in
     the worker's sandbox (a crash of LAMMPS while computing rows fails the members of this task only)."""
-    args = (prop, members, reference_spec)
-    if not isolate:
-        return batch_in_process(*args)
-    from mlipscope.runner.sandbox import SandboxCrash, hard_limit_s, worker_sandbox
+    from mlipscope.runner.sandbox import run_isolated
 
-    start = time.perf_counter()
-    try:
-        return worker_sandbox().call(
-            "mlipscope.runner.task_groups:batch_in_process", args, timeout_s=hard_limit_s(time_limit_s)
-        )
-    except SandboxCrash as crash:
-        wall = (time.perf_counter() - start) / max(1, len(members))
+    def crashed(reason: str, elapsed_s: float) -> list[Triple]:
+        wall = elapsed_s / max(1, len(members))
         return [
-            (model_id, config_hash, EvaluationOutcome(prop.label, "failed", reason=crash.reason, wall_time_s=wall))
+            (model_id, config_hash, EvaluationOutcome(prop.label, "failed", reason=reason, wall_time_s=wall))
             for model_id, _, config_hash in members
         ]
+
+    args = (prop, members, reference_spec)
+    return run_isolated("mlipscope.runner.task_groups:batch_in_process", args, time_limit_s, crashed, isolate)
 
 
 def batch_in_process(prop: Property, members: list[tuple[str, str, str]], reference_spec: str) -> list[Triple]:

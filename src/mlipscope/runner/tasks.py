@@ -144,19 +144,13 @@ def evaluate_task(
     """Evaluate one (model, property) pair in a worker: in the worker's sandbox child (:mod:`.sandbox`), so that
     a crash or a hang inside a calculator call is recorded as a failed evaluation; ``isolate=False`` runs it in
     this process."""
-    args = (model_id, model, prop, config_hash, reference_spec, time_limit_s)
-    if not isolate:
-        return evaluate_in_process(*args)
-    from mlipscope.runner.sandbox import SandboxCrash, hard_limit_s, worker_sandbox
+    from mlipscope.runner.sandbox import run_isolated
 
-    start = time.perf_counter()
-    try:
-        return worker_sandbox().call(
-            "mlipscope.runner.tasks:evaluate_in_process", args, timeout_s=hard_limit_s(time_limit_s)
-        )
-    except SandboxCrash as crash:
-        outcome = EvaluationOutcome(prop.label, "failed", reason=crash.reason, wall_time_s=time.perf_counter() - start)
-        return model_id, config_hash, outcome
+    def crashed(reason: str, elapsed_s: float) -> tuple[str, str, EvaluationOutcome]:
+        return model_id, config_hash, EvaluationOutcome(prop.label, "failed", reason=reason, wall_time_s=elapsed_s)
+
+    args = (model_id, model, prop, config_hash, reference_spec, time_limit_s)
+    return run_isolated("mlipscope.runner.tasks:evaluate_in_process", args, time_limit_s, crashed, isolate)
 
 
 def evaluate_in_process(
