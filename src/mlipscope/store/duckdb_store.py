@@ -48,6 +48,7 @@ from mlipscope.data.dataset import Dataset
 from mlipscope.errors import InputError
 from mlipscope.properties.base import ErrorRecord
 from mlipscope.store.provenance import model_id_for, software_versions, to_json
+from mlipscope.store.status import duration_text
 
 if TYPE_CHECKING:
     from mlipscope.store.status import RunStatus
@@ -202,17 +203,9 @@ def readable_database(path: str | Path) -> tuple[Path, str]:
         age_s = max(time.time() - snapshot.stat().st_mtime, 0.0)
         note = (
             f"{path} is being written by {locked.holder}: reading its snapshot {snapshot.name}, "
-            f"published {_age_text(age_s)} ago"
+            f"published {duration_text(age_s)} ago"
         )
         return snapshot, note
-
-
-def _age_text(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ class RunStatus:
         out.append("models:      " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.models.items()))
         out.append("evaluations: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.evaluations.items()))
         if self.rate_per_min is not None:
-            eta = "" if self.eta_s is None else f", about {_duration(self.eta_s)} to go"
+            eta = "" if self.eta_s is None else f", about {duration_text(self.eta_s)} to go"
             out.append(f"rate: {self.rate_per_min:.3g} evaluations/min stored since the plan{eta}")
         if self.failure_reasons:
             out.append("failure reasons (count, stage, kind, reason):")
@@ -66,7 +66,8 @@ class RunStatus:
         return out
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """A duration for people: seconds below 2 min, minutes below 2 h, else hours."""
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:
