@@ -39,22 +39,28 @@ overrides = {{ re_vacancy = {{ max_frames = 10 }} }}
 def _run(tmp_path: Path, name: str, group: str, batch: bool):
     path = tmp_path / f"{name}.toml"
     path.write_text(CONFIG.format(db=f"{name}.duckdb", out=f"{name}-report", group=group, batch=str(batch).lower()))
-    MainJob(load_config(path), show_progress=False).run()
+    summary = MainJob(load_config(path), show_progress=False).run()
     with ResultsStore(tmp_path / f"{name}.duckdb", read_only=True) as store:
         evaluations = store.evaluations()
+        models = store.models()
         details = {
             (m, label): store.evaluation_details(m, label, h)
             for m, label, h in evaluations[["model_id", "property_label", "config_hash"]]
             .drop_duplicates()
             .itertuples(index=False)
         }
-    return evaluations, details
+    return evaluations, details, summary, models
 
 
 @pytest.mark.slow
 def test_grouped_and_batched_tasks_store_what_single_tasks_store(tmp_path):
-    single, _ = _run(tmp_path, "single", "none", False)
-    grouped, details = _run(tmp_path, "grouped", "model", True)
+    single, _, single_summary, _ = _run(tmp_path, "single", "none", False)
+    grouped, details, summary, models = _run(tmp_path, "grouped", "model", True)
+    assert single_summary.n_tasks == {"fit": 3, "single": 12}
+    # grouped: the three SNAP fits in one chunk, their EOS in one task, SW's three properties in one task
+    assert summary.n_tasks == {"fit chunk": 1, "grouped": 2, "linear batch": 2}
+    snap_costs = models.loc[models["family"] == "snap", "eval_cost_s_per_atom_step"]
+    assert len(snap_costs) == 3 and snap_costs.nunique() == 1 and snap_costs.iloc[0] > 0  # measured once
     assert (single["status"] == "ok").all() and (grouped["status"] == "ok").all()
     key = ["model_id", "name"]
     a = single.set_index(key).sort_index()

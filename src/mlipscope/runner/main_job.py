@@ -21,7 +21,6 @@ from typing import Any
 from rich.console import Console
 
 from mlipscope.properties.base import Property
-from mlipscope.properties.linear_batch import is_batchable
 from mlipscope.runner.config import EnsembleSpec, RunConfig, load_config
 from mlipscope.runner.evaluate import EvaluationOutcome, evaluation_base_key, evaluation_key, model_content_key
 from mlipscope.runner.progress import RunProgress
@@ -33,8 +32,8 @@ from mlipscope.runner.reporting import (
     with_survival_columns,
     write_analysis_report,
 )
-from mlipscope.runner.task_groups import TaskGroup, evaluate_linear_batch_task, evaluate_model_task, lost_outcomes
-from mlipscope.runner.tasks import FitOutcome, PlannedModel, evaluate_task, fit_planned, load_dataset_cached
+from mlipscope.runner.submission import Submission
+from mlipscope.runner.tasks import FitOutcome, PlannedModel, load_dataset_cached
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +44,6 @@ _FETCH_GIVE_UP_S = 60.0
 _RESULT_LOST = object()  # marker: the result's worker died before the fetch; the task is being recomputed
 #: above this many planned ensemble members the run warns with the counts before planning
 LARGE_ENSEMBLE = 20_000
-#: fewest members sharing descriptor settings that are evaluated as one batch
-MIN_BATCH = 2
 #: with ``run.group_tasks = "auto"``, above this many (model, property) pairs a model's properties go in one task
 #: (below it, one task per pair balances better: a slow model's properties then run on every worker)
 GROUP_ABOVE = 5000
@@ -219,7 +216,7 @@ class MainJob:
         self.summary = RunSummary()
         self.report_error = ""
         self.retry_failed = retry_failed
-        self._task_info: dict[str, tuple] = {}  # Dask key -> what the task was (to store a lost one as failed)
+        self._submission: Submission | None = None  # the current stage's task submission
 
     def properties(self, material: str | None = None) -> list[Property]:
         return self.config.properties_for(material)
@@ -411,12 +408,10 @@ class MainJob:
         if dynamics is None:
             self.summary.n_fits_failed = sum(1 for _, row in stored_models if row and row["status"] != "ok")
         ready_models = fitted_ok + potentials
-        self._family = {m.model_id: m.member.family for m in members}
-        n_pairs = sum(len(props_of[self.model_materials[m]]) for m in self._family) + sum(
+        family = {m.model_id: m.member.family for m in members}
+        n_pairs = sum(len(props_of[self.model_materials[m]]) for m in family) + sum(
             len(props_of[material]) for _, _, material in potentials
         )
-        self._group_by_model = cfg.group_tasks == "model" or (cfg.group_tasks == "auto" and n_pairs > GROUP_ABOVE)
-        self._linear_waiting: list[tuple[str, str, list[Property]]] = []  # (model id, dir, props) for batches
         n_fits_left = len(to_fit)
         # [store hook 1/5] the plan, so `mlipscope status` in another process counts what remains (hash None: a
         # model still to fit, whose evaluation keys are not known yet)
@@ -454,6 +449,19 @@ class MainJob:
         from dask.distributed import as_completed
 
         client = self._dask_client()
+        futures = as_completed()
+        submit = self._submission = Submission(
+            client,
+            futures,
+            cfg.reference,
+            cfg.task_timeout_s,
+            self._key,
+            family,
+            grouped=cfg.group_tasks == "model" or (cfg.group_tasks == "auto" and n_pairs > GROUP_ABOVE),
+            linear_batch=cfg.linear_batch,
+            linear_batch_size=cfg.linear_batch_size,
+            n_tasks=self.summary.n_tasks,
+        )
         with (
             RunProgress(self.console, disable=not self.show_progress, interval_s=cfg.progress_interval_s) as progress,
             store.batch(),  # [store hook 2/5] results arriving together are written in one transaction
@@ -461,17 +469,12 @@ class MainJob:
             progress.stage("fits", len(members), already_done=len(members) - len(to_fit))
             n_expected = sum(n_props(m.model_id) for m in members) + sum(n_props(p[0]) for p in potentials)
             progress.stage("evaluations", n_expected)
-            futures = as_completed()
             already = 0
             for model_id, model, _ in ready_models:
                 todo = pending_props(model_id)
                 already += n_props(model_id) - len(todo)
-                self._submit_evals(client, futures, model_id, model, todo)
-            for member in to_fit:
-                key = f"fit-{member.model_id}"
-                self._task_info[key] = ("fit", member)
-                self._count_task("fit")
-                futures.add(client.submit(fit_planned, member, key=key, pure=False))
+                submit.evaluations([(model_id, model, todo)])
+            submit.fits(to_fit)
             progress.add_total("evaluations", 0)
             for _ in range(already):
                 progress.advance("evaluations", True)
@@ -481,7 +484,7 @@ class MainJob:
                 progress.tick()
 
             if n_fits_left == 0:
-                self._submit_linear_batches(client, futures)
+                submit.linear_batches()
             for future in self._completed(client, futures, on_wait=on_wait):
                 if future.status not in ("finished", "error", "cancelled"):
                     # its result was on a worker that died: Dask computes it again; wait for it once more
@@ -492,22 +495,26 @@ class MainJob:
                     # the worker holding it died between "finished" and our fetch: Dask computes it again
                     futures.add(future)
                     continue
-                if isinstance(result, FitOutcome):
-                    self._store_fit(store, result)
-                    self._log_event("fit", result.planned.model_id, result.status)
-                    progress.advance("fits", result.status == "ok")
-                    if result.status == "ok":
-                        planned = result.planned
-                        self.model_keys[planned.model_id] = model_content_key(planned.model_dir, result.model_file_hash)
+                fits = [result] if isinstance(result, FitOutcome) else result
+                if fits and isinstance(fits[0], FitOutcome):
+                    jobs = []
+                    for fit in fits:
+                        self._store_fit(store, fit)
+                        self._log_event("fit", fit.planned.model_id, fit.status)
+                        progress.advance("fits", fit.status == "ok")
+                        n_fits_left -= 1
+                        if fit.status != "ok":
+                            progress.add_total("evaluations", -n_props(fit.planned.model_id))
+                            continue
+                        planned = fit.planned
+                        self.model_keys[planned.model_id] = model_content_key(planned.model_dir, fit.model_file_hash)
                         todo = pending_props(planned.model_id)
                         for _ in range(n_props(planned.model_id) - len(todo)):
                             progress.advance("evaluations", True)
-                        self._submit_evals(client, futures, planned.model_id, planned.model_dir, todo)
-                    else:
-                        progress.add_total("evaluations", -n_props(result.planned.model_id))
-                    n_fits_left -= 1
+                        jobs.append((planned.model_id, planned.model_dir, todo))
+                    submit.evaluations(jobs)
                     if n_fits_left == 0:  # every member of every descriptor group is known now
-                        self._submit_linear_batches(client, futures)
+                        submit.linear_batches()
                 else:
                     for model_id, config_hash, outcome in result if isinstance(result, list) else [result]:
                         self._store_eval(store, model_id, config_hash, outcome)
@@ -590,18 +597,10 @@ class MainJob:
         except Exception as exc:  # noqa: BLE001 - a lost task is a (transient) failed result, not the run's end
             if client.status != "running" or "Cancelled" in type(exc).__name__:
                 raise MlipscopeError(self._scheduler_lost(f"{type(exc).__name__}: {exc}"[:200])) from None
-            kind, *info = self._task_info.get(future.key, ("?",))
-            reason = f"worker lost: {type(exc).__name__}: {exc}"[:500]
-            if kind == "fit":
-                (planned,) = info
-                return FitOutcome(planned, "failed", reason=reason, fit_wall_time_s=math.nan)
-            if kind == "eval":
-                model_id, config_hash, label = info
-                return model_id, config_hash, EvaluationOutcome(label, "failed", reason=reason)
-            if kind == "evals":
-                (group,) = info
-                return lost_outcomes(group, reason)
-            raise
+            lost = self._submission.lost(future.key, f"worker lost: {type(exc).__name__}: {exc}"[:500])
+            if lost is None:
+                raise
+            return lost
 
     def _log_event(self, task: str, model_id: str, status: str) -> None:
         """Append one line per stored result to ``<out>/events.jsonl`` (a tail-able record of the run's progress)."""
@@ -612,99 +611,6 @@ class MainJob:
 
     def _key(self, model_id: str, prop: Property) -> str:
         return evaluation_key(self.base_keys[id(prop)], self.model_keys.get(model_id, ""))
-
-    def _submit_evals(self, client, futures, model_id, model, todo, batch: bool = True) -> None:
-        """Submit the pending properties of a ready model: fixed-geometry properties of a linear member wait for
-        its descriptor group's batch (:meth:`_submit_linear_batches`); the rest go one task per property, or one
-        task for the model when the run is large (:mod:`mlipscope.runner.task_groups`)."""
-        cfg = self.config
-        family = self._family.get(model_id, "external")
-        batched = [p for p in todo if batch and cfg.linear_batch and is_batchable(p, family)]
-        if batched:
-            self._linear_waiting.append((model_id, str(model), batched))
-            todo = [p for p in todo if p not in batched]
-        if self._group_by_model and len(todo) > 1:
-            key = f"evals-{model_id}"
-            pairs = [(p, self._key(model_id, p)) for p in todo]
-            self._task_info[key] = ("evals", TaskGroup([(model_id, h, p.label) for p, h in pairs]))
-            self._count_task("model")
-            futures.add(
-                client.submit(
-                    evaluate_model_task, model_id, str(model), pairs, cfg.reference, cfg.task_timeout_s,
-                    key=key, pure=False, priority=1,
-                )
-            )  # fmt: skip
-            return
-        for prop in todo:
-            self._task_info[f"eval-{model_id}-{prop.label}"] = ("eval", model_id, self._key(model_id, prop), prop.label)
-            self._count_task("single")
-            futures.add(
-                client.submit(
-                    evaluate_task,
-                    model_id,
-                    str(model),
-                    prop,
-                    self._key(model_id, prop),
-                    cfg.reference,
-                    cfg.task_timeout_s,
-                    key=f"eval-{model_id}-{prop.label}",
-                    pure=False,
-                    # evaluate a fitted model before fitting the next: results (and the report's ETA) arrive early
-                    # and a killed run has whole models stored rather than many half-evaluated ones
-                    priority=1,
-                )
-            )
-
-    def _count_task(self, kind: str) -> None:
-        self.summary.n_tasks[kind] = self.summary.n_tasks.get(kind, 0) + 1
-
-    def _submit_linear_batches(self, client, futures) -> None:
-        """One task per (descriptor group, property, chunk of ``run.linear_batch_size`` members) for the linear
-        members collected by :meth:`_submit_evals` (called once every fit has finished)."""
-        from mlipscope.properties.linear_batch import LinearMember, descriptor_group_key
-
-        cfg = self.config
-        groups: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
-        props: dict[str, Property] = {}
-        for model_id, model_dir, batched in self._linear_waiting:
-            try:
-                member = LinearMember.from_model_dir(model_dir, key=model_id)
-                group = descriptor_group_key(member.family, member.hyperparameters, member.species)
-            except Exception:  # noqa: BLE001 - unreadable here: evaluate it on its own, where the error is recorded
-                log.debug("linear member %s not batchable", model_id, exc_info=True)
-                group = f"single:{model_id}"
-            for prop in batched:
-                props[prop.label] = prop
-                groups.setdefault((group, prop.label), []).append((model_id, model_dir, self._key(model_id, prop)))
-        self._linear_waiting = []
-        # a member alone in its group gains nothing from batching (its rows cost one to three evaluations)
-        alone: dict[str, tuple[str, list[Property]]] = {}
-        for (group, label), members in list(groups.items()):
-            if len(members) < MIN_BATCH:
-                for model_id, model_dir, _ in members:
-                    alone.setdefault(model_id, (model_dir, []))[1].append(props[label])
-                del groups[(group, label)]
-        for model_id, (model_dir, todo) in alone.items():
-            self._submit_evals(client, futures, model_id, model_dir, todo, batch=False)
-        size = max(1, cfg.linear_batch_size)
-        for (group, label), members in groups.items():
-            for start in range(0, len(members), size):
-                chunk = members[start : start + size]
-                key = f"batch-{label}-{group}-{start}"
-                self._task_info[key] = ("evals", TaskGroup([(m, h, label) for m, _, h in chunk]))
-                self._count_task("linear batch")
-                futures.add(
-                    client.submit(
-                        evaluate_linear_batch_task, props[label], chunk, cfg.reference, cfg.task_timeout_s,
-                        key=key, pure=False, priority=1,
-                    )
-                )  # fmt: skip
-        if groups:
-            log.info(
-                "linear members: %d batched tasks for %d (member, property) pairs",
-                sum(-(-len(m) // size) for m in groups.values()),
-                sum(len(m) for m in groups.values()),
-            )
 
     def _store_fit(self, store, outcome: FitOutcome) -> None:
         from mlipscope.store.duckdb_store import software_versions

@@ -3,9 +3,10 @@
 With thousands of members a task per (model, property) gives the scheduler 10⁵ tasks of a few milliseconds to a
 second each; its per-task overhead then dominates. Two groupings cut that to hundreds:
 
-- :func:`evaluate_model_task`: the pending properties of one model in one task, one after another, each in the
-  worker's sandbox with its own time limit (a crash or hang costs that property only; the next starts a fresh
-  sandbox). The properties also share the worker's per-model context (relaxed bulk, defect cells, NEB bands).
+- :func:`evaluate_models_task`: the pending properties of one model (or of the members of one fit chunk) in one
+  task, one after another, each in the worker's sandbox with its own time limit (a crash or hang costs that
+  property only; the next starts a fresh sandbox). The properties also share the worker's per-model context
+  (relaxed bulk, defect cells, NEB bands).
 - :func:`evaluate_linear_batch_task`: a fixed-geometry property (test-set errors, rare-event sets) of many SNAP /
   POD members that share descriptor settings, as matrix products on descriptor rows computed once
   (:mod:`mlipscope.properties.linear_batch`); results equal the per-member ones to round-off.
@@ -35,18 +36,18 @@ class TaskGroup:
     pairs: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def evaluate_model_task(
-    model_id: str,
-    model: str,
-    props_and_hashes: list[tuple[Property, str]],
+def evaluate_models_task(
+    jobs: list[tuple[str, str, list[tuple[Property, str]]]],
     reference_spec: str,
     time_limit_s: float | None,
     isolate: bool = True,
 ) -> list[Triple]:
-    """Evaluate the given properties of one model in turn (see the module docstring)."""
+    """Evaluate the given (property, config hash) pairs of each (model id, model, pairs) in turn (see the module
+    docstring)."""
     return [
         evaluate_task(model_id, model, prop, config_hash, reference_spec, time_limit_s, isolate)
-        for prop, config_hash in props_and_hashes
+        for model_id, model, pairs in jobs
+        for prop, config_hash in pairs
     ]
 
 

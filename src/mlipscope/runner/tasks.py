@@ -104,7 +104,32 @@ def fit_planned(planned: PlannedModel) -> FitOutcome:
     return outcome
 
 
-def _fit_and_measure(planned: PlannedModel) -> FitOutcome:
+def fit_planned_chunk(chunk: list[PlannedModel]) -> list[FitOutcome]:
+    """Fit several members in one task (a large run's linear members: a fit is a few-millisecond solve, so one
+    task each would be mostly scheduler and start-up time). The evaluation cost is measured once per descriptor
+    setting: for a linear family it depends on the descriptors, not on the fitted coefficients."""
+    measured: dict[str, float] = {}
+    outcomes = []
+    for planned in chunk:
+        start = time.perf_counter()
+        outcome = _fit_and_measure(planned, measured)
+        outcome.task_wall_time_s = time.perf_counter() - start
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _cost_key(planned: PlannedModel, species: list[str]) -> str | None:
+    """What a member's evaluation cost depends on: its descriptor group for a linear family, else None
+    (measured for each member)."""
+    from mlipscope.properties.linear_batch import LINEAR_FAMILIES, descriptor_group_key
+
+    if planned.member.family not in LINEAR_FAMILIES:
+        return None
+    return f"{planned.material}|{descriptor_group_key(planned.member.family, planned.member.hyperparameters, species)}"
+
+
+def _fit_and_measure(planned: PlannedModel, measured: dict[str, float] | None = None) -> FitOutcome:
+    """``measured``: costs already measured in this task, by :func:`_cost_key` (updated)."""
     from mlipscope.models.registry import get_family, read_model_meta
 
     start = time.perf_counter()
@@ -116,8 +141,14 @@ def _fit_and_measure(planned: PlannedModel) -> FitOutcome:
     record = fit_member(planned.member, dataset, Path(planned.models_root), family=family)
     if not record.ok:
         return FitOutcome(planned, "failed", reason=record.reason[:500], fit_wall_time_s=record.fit_wall_time_s)
+    cost_key = _cost_key(planned, list(dataset.species)) if measured is not None else None
     try:
-        cost = measure_eval_cost(family.load_calculator(Path(planned.model_dir)), planned.material)
+        if cost_key is not None and cost_key in measured:
+            cost = measured[cost_key]
+        else:
+            cost = measure_eval_cost(family.load_calculator(Path(planned.model_dir)), planned.material)
+            if cost_key is not None:
+                measured[cost_key] = cost
         meta = read_model_meta(Path(planned.model_dir))
     except Exception as exc:  # noqa: BLE001 - a model that fits but cannot be evaluated is a failed fit
         reason = f"fitted model does not evaluate: {type(exc).__name__}: {exc}"
