@@ -79,7 +79,9 @@ def explain_membership(
         y = (labels == community).to_numpy()
         row = {"community": int(community), "size": int(size), "balanced_accuracy": np.nan, "top_features": ""}
         if features.shape[1] and 2 <= size <= len(y) - 2:
-            model = LogisticRegression(l1_ratio=1.0, solver="liblinear", C=c, class_weight="balanced")
+            model = LogisticRegression(
+                l1_ratio=1.0, solver="liblinear", C=c, class_weight="balanced", random_state=seed
+            )  # liblinear shuffles: seeded, so a report is reproducible
             folds = min(3, int(size), int(len(y) - size))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)

@@ -24,7 +24,12 @@ def component_layout(graph: nx.Graph, seed: int) -> dict:
     layout: dict = {}
     for i, component in enumerate(big):
         centre = np.array([i % columns, -(i // columns)], dtype=float)
-        sub = nx.spring_layout(undirected.subgraph(component), seed=seed, center=(0, 0), scale=0.42)
+        # nodes in sorted order: a subgraph view iterates the component set, whose order changes with the string
+        # hash seed of the process, and the seeded layout depends on the node order
+        ordered = nx.Graph()
+        ordered.add_nodes_from(sorted(component))
+        ordered.add_edges_from(undirected.subgraph(component).edges(data=True))
+        sub = nx.spring_layout(ordered, seed=seed, center=(0, 0), scale=0.42)
         layout.update({n: centre + xy for n, xy in sub.items()})
     for j, node in enumerate(singles):
         cell = len(big) + j // 9

@@ -22,7 +22,7 @@ import html
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +52,20 @@ class ModelReportData:
     models: pd.DataFrame
     evaluations: pd.DataFrame
     details: DetailsSource | None = None
+    #: reads the details of many models at once (model ids -> {(model_id, property_label): details}); a store
+    #: looks each one up with a scan, so the figure models' details are read in one
+    details_of_models: Callable[[list[str]], dict[tuple[str, str], Mapping[str, Any]]] | None = None
+    _prefetched: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict, repr=False)
+
+    def prefetch(self, model_ids: Iterable[str]) -> None:
+        """Read the details of ``model_ids`` now, in one go (a no-op without :attr:`details_of_models`)."""
+        ids = sorted(set(model_ids))
+        if self.details_of_models is not None and ids:
+            self._prefetched.update(self.details_of_models(ids))
 
     def details_for(self, model_id: str, property_label: str) -> Mapping[str, Any] | None:
+        if (model_id, property_label) in self._prefetched:
+            return self._prefetched[(model_id, property_label)]
         if self.details is None:
             return None
         if callable(self.details):
@@ -68,7 +80,7 @@ class ModelReportData:
         details = self.details
         if isinstance(details, Mapping):
             details = {k: v for k, v in details.items() if k[0] in ids}
-        return ModelReportData(models, evals, details)
+        return ModelReportData(models, evals, details, self.details_of_models)
 
     @classmethod
     def from_store(cls, store) -> ModelReportData:
@@ -88,7 +100,10 @@ class ModelReportData:
             config_hash = hashes.get((model_id, property_label))
             return None if config_hash is None else store.evaluation_details(model_id, property_label, config_hash)
 
-        return cls(models, evaluations, details)
+        def details_of_models(model_ids: list[str]) -> dict[tuple[str, str], Mapping[str, Any]]:
+            return {(m, p): d for (m, p, h), d in store.details_of_models(model_ids).items() if hashes.get((m, p)) == h}
+
+        return cls(models, evaluations, details, details_of_models)
 
 
 def _latest(evaluations: pd.DataFrame) -> pd.DataFrame:
@@ -187,10 +202,28 @@ def write_model_pages(
             name = f"{name[:-5]}-{hashlib.sha1(model_id.encode()).hexdigest()[:8]}.html"
         names[model_id] = name
     with_figures = set(figure_priority(results, ids)[:max_figure_models]) if model_data is not None else set()
+    if model_data is not None:
+        model_data.prefetch(with_figures)
     rows = index.set_index("model_id")
+    # split the store's tables by model once (filtering them per page is quadratic in the number of models)
+    per_model: dict[str, tuple] = {}
+    if model_data is not None:
+        models = dict(tuple(model_data.models.groupby("model_id", sort=False))) if len(model_data.models) else {}
+        evals = model_data.evaluations
+        by_model = dict(tuple(evals.groupby("model_id", sort=False))) if len(evals) else {}
+        latest = _latest(evals)
+        latest_by_model = dict(tuple(latest.groupby("model_id", sort=False))) if len(latest) else {}
+        empty_evals, empty_latest = evals.iloc[:0], latest.iloc[:0]
+        for model_id in ids:
+            row = models.get(model_id)
+            per_model[model_id] = (
+                None if row is None else row.iloc[0],
+                by_model.get(model_id, empty_evals),
+                latest_by_model.get(model_id, empty_latest),
+            )
     for model_id in ids:
         page = _model_page(
-            results, model_id, rows.loc[model_id], model_data, folder, names[model_id],
+            results, model_id, rows.loc[model_id], model_data, per_model.get(model_id), folder, names[model_id],
             model_id in with_figures, max_figure_models, title,
         )  # fmt: skip
         (folder / names[model_id]).write_text(page, encoding="utf-8")
@@ -202,6 +235,7 @@ def _model_page(
     model_id: str,
     standing: pd.Series,
     model_data: ModelReportData | None,
+    own: tuple | None,
     folder: Path,
     filename: str,
     draw: bool,
@@ -214,10 +248,8 @@ def _model_page(
         "<h2>Standing in the analysis</h2>",
         _kv({k: v for k, v in standing.items()}),
     ]
-    model_row = None
-    if model_data is not None and len(model_data.models):
-        match = model_data.models[model_data.models["model_id"] == model_id]
-        model_row = match.iloc[0] if len(match) else None
+    # own: this model's (models row or None, evaluations, latest evaluations), split out by write_model_pages
+    model_row, evals, latest = own if own is not None else (None, pd.DataFrame(), _latest(None))
     parts.append("<h2>Metadata and provenance</h2>")
     if model_row is not None:
         parts.append(_kv({k: v for k, v in model_row.items() if k != "model_id"}))
@@ -225,15 +257,11 @@ def _model_page(
         parts.append(_kv(dict(results.table.metadata.loc[model_id].items())))
     else:
         parts.append("<p>(no metadata)</p>")
-    evals = pd.DataFrame()
-    if model_data is not None and len(model_data.evaluations):
-        evals = model_data.evaluations[model_data.evaluations["model_id"] == model_id]
     parts.append("<h2>Values</h2>")
     if model_data is not None:
-        latest = _latest(evals)
         ok = latest[(latest["status"] == "ok") & latest["name"].notna()]
         parts.append(_values_table(ok, thresholds))
-        failed = evals[evals["status"] == "failed"]
+        failed = evals[evals["status"] == "failed"] if "status" in evals else evals
         parts.append("<h2>Failed evaluations</h2>")
         if failed.empty:
             parts.append("<p>None.</p>")

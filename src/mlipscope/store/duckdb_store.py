@@ -785,6 +785,18 @@ class ResultsStore:
         ).fetchone()
         return None if row is None else json.loads(row[0] or "{}")
 
+    def details_of_models(self, model_ids: list[str]) -> dict[tuple[str, str, str], dict[str, Any]]:
+        """The stored details of every evaluation of ``model_ids``, by (model_id, property_label, config_hash),
+        in one query (a lookup of one evaluation scans the table, so this is the way to read many)."""
+        self._flush()
+        if not model_ids:
+            return {}
+        rows = self._con.execute(
+            "SELECT model_id, property_label, config_hash, details FROM evaluations WHERE list_contains(?, model_id)",
+            [list(model_ids)],
+        ).fetchall()
+        return {(m, p, h): json.loads(d or "{}") for m, p, h, d in rows}
+
     def evaluations(self) -> pd.DataFrame:
         """Long form: a row per value of each ok evaluation and one per failed evaluation (values null)."""
         self._flush()
