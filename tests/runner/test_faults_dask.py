@@ -19,6 +19,7 @@ import pytest
 from mlipscope.errors import MlipscopeError
 from mlipscope.runner.config import load_config
 from mlipscope.runner.main_job import MainJob
+from mlipscope.runner.submission import Submission
 from mlipscope.store.duckdb_store import ResultsStore
 
 DASK = str(Path(sys.executable).with_name("dask"))
@@ -193,7 +194,8 @@ def test_result_that_never_arrives_becomes_a_failed_evaluation(monkeypatch):
     monkeypatch.setattr(main_job, "_FETCH_POLL_S", 0.01)
     monkeypatch.setattr(main_job, "_FETCH_GIVE_UP_S", 0.05)
     job = MainJob.__new__(MainJob)
-    job._task_info = {"eval-m-vacancy_64": ("eval", "m", "key", "vacancy_64")}
+    job._submission = Submission(None, None, "si-dft", None, lambda m, p: "", {})
+    job._submission.task_info = {"eval-m-vacancy_64": ("eval", "m", "key", "vacancy_64")}
     model_id, key, outcome = job._result_or_lost(_StuckFuture("finished"), _RunningClient())
     assert (model_id, key, outcome.status) == ("m", "key", "failed")
     assert "could not be fetched" in outcome.reason
