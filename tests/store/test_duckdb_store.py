@@ -200,3 +200,19 @@ def test_not_a_database_is_an_input_error(tmp_path):
     assert str(path) in str(err.value)
     with pytest.raises(InputError):
         ResultsStore(tmp_path / "missing.duckdb", read_only=True)
+
+
+def test_details_of_many_models_in_one_read(tmp_path):
+    with ResultsStore(tmp_path / "r.duckdb") as store:
+        ids = [store.register_model("external", {"calculator": name}) for name in ("sw", "tersoff", "other")]
+        for i, mid in enumerate(ids):
+            for label in ("eos", "elastic"):
+                store.add_evaluation(mid, label, "h", [], wall_time_s=0.0, details={"model": i, "label": label})
+        got = store.details_of_models(ids[:2])
+        assert got == {
+            (mid, label, "h"): {"model": i, "label": label}
+            for i, mid in enumerate(ids[:2])
+            for label in ("eos", "elastic")
+        }
+        assert got[(ids[0], "eos", "h")] == store.evaluation_details(ids[0], "eos", "h")
+        assert store.details_of_models([]) == {}

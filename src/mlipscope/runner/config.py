@@ -63,7 +63,7 @@ class RunConfig:
     no_worker_wait_s: float = 300.0  # how long a run waits with no Dask worker before it stops
     progress_interval_s: float = 30.0  # seconds between progress lines in batch mode and in the log file
     dynamics: Any = None  # runner.dynamics.DynamicsSpec of the [dynamics] table, or None (no dynamics stage)
-    group_tasks: str = "auto"  # "auto" | "model" | "none": one Dask task per model's properties (runner.task_groups)
+    group_tasks: str = "auto"  # "auto" | "model" | "none": grouped fits and evaluation tasks (runner.submission)
     linear_batch: bool = True  # evaluate fixed-geometry properties of SNAP/POD members in batches
     linear_batch_size: int = 400  # members per batched task
     memory_limit: str | None = None  # per LocalCluster worker, e.g. "4GiB" (Dask's default: RAM / workers)
