@@ -82,3 +82,19 @@ def test_grouped_evaluations_of_several_models_go_in_one_task_and_fail_together_
     assert [(m, [p.label for p, _ in pairs]) for m, _, pairs in args[0]] == [("a", ["eos"]), ("b", ["eos"])]
     lost = submission.lost(key, "worker lost")
     assert sorted((m, o.property_label, h) for m, h, o in lost) == [("a", "eos", "a/eos"), ("b", "eos", "b/eos")]
+
+
+def test_grouped_evaluations_of_a_resumed_run_are_chunked_and_slow_models_stay_apart():
+    submission, client = _submission(grouped=True)
+    props = build_suite("si-default", ["eos", "vacancy_64"], material="si")
+    linear = [f"snap-{i}" for i in range(FIT_CHUNK + 1)]
+    submission.family.update({m: "snap" for m in linear} | {"gap-0": "gap", "gap-1": "gap"})
+    jobs = [(m, f"dir-{m}", props) for m in [*linear, "gap-0", "gap-1", "sw"]]
+    submission.evaluations(jobs)
+    held = [[m for m, _, _ in args[0]] for _, args, _ in client.submitted]
+    # linear members FIT_CHUNK to a task; each GAP model and the external potential in a task of its own
+    assert held == [linear[:FIT_CHUNK], linear[FIT_CHUNK:], ["gap-0"], ["gap-1"], ["sw"]]
+    assert len({key for _, _, key in client.submitted}) == len(client.submitted)
+    # a second task for a model already in one (its batched properties evaluated alone) gets a key of its own
+    submission.evaluations([("gap-0", "dir-gap-0", props)])
+    assert len({key for _, _, key in client.submitted}) == len(client.submitted) == 6

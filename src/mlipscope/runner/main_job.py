@@ -469,11 +469,12 @@ class MainJob:
             progress.stage("fits", len(members), already_done=len(members) - len(to_fit))
             n_expected = sum(n_props(m.model_id) for m in members) + sum(n_props(p[0]) for p in potentials)
             progress.stage("evaluations", n_expected)
-            already = 0
+            already, ready_jobs = 0, []
             for model_id, model, _ in ready_models:
                 todo = pending_props(model_id)
                 already += n_props(model_id) - len(todo)
-                submit.evaluations([(model_id, model, todo)])
+                ready_jobs.append((model_id, model, todo))
+            submit.evaluations(ready_jobs)  # a resumed large run: its stored members' remaining pairs, grouped
             submit.fits(to_fit)
             progress.add_total("evaluations", 0)
             for _ in range(already):

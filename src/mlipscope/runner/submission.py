@@ -15,6 +15,7 @@ thousands:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Callable
@@ -63,6 +64,7 @@ class Submission:
     n_tasks: dict[str, int] = field(default_factory=dict)  # tasks submitted, by kind
     task_info: dict[str, tuple] = field(default_factory=dict)  # Dask key -> what the task held
     _linear_waiting: list[ModelJob] = field(default_factory=list)
+    _serial: itertools.count = field(default_factory=itertools.count)
 
     def _submit(self, kind: str, key: str, info: tuple, function, *args) -> None:
         self.task_info[key] = info
@@ -95,7 +97,7 @@ class Submission:
     def evaluations(self, jobs: list[ModelJob], batch: bool = True) -> None:
         """Submit the pending properties of ready models: fixed-geometry properties of linear members wait for
         their descriptor group's batch (:meth:`linear_batches`); the rest go one task per pair, or (grouped) one
-        task for the models of ``jobs`` (one model, or the members of one fit chunk)."""
+        task per :data:`FIT_CHUNK` linear members and one per other model."""
         rest: list[tuple[str, str, list[tuple[Property, str]]]] = []
         for model_id, model, todo in jobs:
             family = self.family.get(model_id, "external")
@@ -105,14 +107,21 @@ class Submission:
             todo = [p for p in todo if p not in batched]
             if todo:
                 rest.append((model_id, str(model), [(p, self.key_of(model_id, p)) for p in todo]))
-        n_pairs = sum(len(pairs) for _, _, pairs in rest)
-        if self.grouped and n_pairs > 1:
-            group = TaskGroup([(model_id, h, p.label) for model_id, _, pairs in rest for p, h in pairs])
-            key = f"evals-{rest[0][0]}-{len(rest)}"
-            self._submit(
-                "grouped", key, ("evals", group), evaluate_models_task, rest, self.reference, self.task_timeout_s
-            )
-            return
+        if self.grouped:
+            # linear members FIT_CHUNK to a task (seconds each); a non-linear model's properties in a task of their
+            # own, so that slow models still run side by side
+            linear = [job for job in rest if self.family.get(job[0]) in LINEAR_FAMILIES]
+            chunks = [linear[i : i + FIT_CHUNK] for i in range(0, len(linear), FIT_CHUNK)]
+            chunks += [[job] for job in rest if self.family.get(job[0]) not in LINEAR_FAMILIES]
+            rest = []
+            for chunk in chunks:
+                if sum(len(pairs) for _, _, pairs in chunk) == 1:
+                    rest += chunk  # one pair: a task of its own either way
+                    continue
+                group = TaskGroup([(model_id, h, p.label) for model_id, _, pairs in chunk for p, h in pairs])
+                key = f"evals-{chunk[0][0]}-{next(self._serial)}"  # a model may get a second task (its batch's)
+                args = (chunk, self.reference, self.task_timeout_s)
+                self._submit("grouped", key, ("evals", group), evaluate_models_task, *args)
         for model_id, model, pairs in rest:
             for prop, config_hash in pairs:
                 self._submit(
