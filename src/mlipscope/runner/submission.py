@@ -86,12 +86,12 @@ class Submission:
                 group = descriptor_group_key(spec.family, spec.hyperparameters, ())
                 chunks.setdefault((spec.family, spec.training_set, member.material, group), []).append(member)
             else:
-                self._submit("fit", f"fit-{member.model_id}", ("fit", [member]), fit_planned, member)
+                self._submit("fit", f"fit-{member.model_id}", ("fit", member), fit_planned, member)
         for group_members in chunks.values():
             for start in range(0, len(group_members), FIT_CHUNK):
                 chunk = group_members[start : start + FIT_CHUNK]
                 key = f"fits-{chunk[0].model_id}-{len(chunk)}"
-                self._submit("fit chunk", key, ("fit", chunk), fit_planned_chunk, chunk)
+                self._submit("fit chunk", key, ("fits", chunk), fit_planned_chunk, chunk)
 
     # -- evaluations --------------------------------------------------------------------------------------------
     def evaluations(self, jobs: list[ModelJob], batch: bool = True) -> None:
@@ -184,9 +184,11 @@ class Submission:
         """The failed results to store for task ``key``, whose workers kept dying; None for an unknown key."""
         kind, *info = self.task_info.get(key, ("?",))
         if kind == "fit":
+            (planned,) = info
+            return FitOutcome(planned, "failed", reason=reason, fit_wall_time_s=math.nan)
+        if kind == "fits":
             (chunk,) = info
-            outcomes = [FitOutcome(planned, "failed", reason=reason, fit_wall_time_s=math.nan) for planned in chunk]
-            return outcomes if len(chunk) > 1 or key.startswith("fits-") else outcomes[0]
+            return [FitOutcome(planned, "failed", reason=reason, fit_wall_time_s=math.nan) for planned in chunk]
         if kind == "eval":
             model_id, config_hash, label = info
             return model_id, config_hash, EvaluationOutcome(label, "failed", reason=reason)

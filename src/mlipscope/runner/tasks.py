@@ -96,10 +96,11 @@ def measure_eval_cost(calculator, material: str | None = None, n_steps: int = 5)
     return (time.perf_counter() - start) / (n_steps * len(atoms))
 
 
-def fit_planned(planned: PlannedModel) -> FitOutcome:
-    """Fit one ensemble member in a worker and measure its evaluation cost; failures come back as data."""
+def fit_planned(planned: PlannedModel, measured: dict[str, float] | None = None) -> FitOutcome:
+    """Fit one ensemble member in a worker and measure its evaluation cost; failures come back as data.
+    ``measured``: evaluation costs already measured in this task (see :func:`fit_planned_chunk`)."""
     start = time.perf_counter()
-    outcome = _fit_and_measure(planned)
+    outcome = _fit_and_measure(planned, measured)
     outcome.task_wall_time_s = time.perf_counter() - start
     return outcome
 
@@ -109,13 +110,7 @@ def fit_planned_chunk(chunk: list[PlannedModel]) -> list[FitOutcome]:
     task each would be mostly scheduler and start-up time). The evaluation cost is measured once per descriptor
     setting: for a linear family it depends on the descriptors, not on the fitted coefficients."""
     measured: dict[str, float] = {}
-    outcomes = []
-    for planned in chunk:
-        start = time.perf_counter()
-        outcome = _fit_and_measure(planned, measured)
-        outcome.task_wall_time_s = time.perf_counter() - start
-        outcomes.append(outcome)
-    return outcomes
+    return [fit_planned(planned, measured) for planned in chunk]
 
 
 def _cost_key(planned: PlannedModel, species: list[str]) -> str | None:
