@@ -51,5 +51,9 @@ class EvaluationError(MlipscopeError, RuntimeError):
         self.details = details
 
 
+class TaskTimeout(EvaluationError):
+    """The per-task time limit was reached (raised by the runner's guarded calculator inside a property)."""
+
+
 class FitError(MlipscopeError, RuntimeError):
     """Fitting a model failed (singular system, divergence, crash of the fitting code); the message says why."""

@@ -25,6 +25,7 @@ if BROWSER is None:
 
 from mlipscope.analysis import AnalysisConfig, load_error_table, run_all  # noqa: E402
 from mlipscope.cli import main as cli_main  # noqa: E402
+from mlipscope.failures import FailureKind  # noqa: E402
 from mlipscope.properties.base import ErrorRecord  # noqa: E402
 from mlipscope.report import write_report  # noqa: E402
 from mlipscope.report.model_pages import ModelReportData, page_filename  # noqa: E402
@@ -52,7 +53,9 @@ def report(tmp_path_factory):
         sw = str(models.loc[models["hyperparameters"].map(lambda h: h.get("calculator")) == "sw", "model_id"].iloc[0])
         record = ErrorRecord.compare("migration_vacancy.barrier_ev", 0.41, 0.33, "eV", "test reference")
         store.add_evaluation(sw, "migration_vacancy", "fake", [record], wall_time_s=1.0, details=NEB)
-        store.add_failed_evaluation(sw, "migration_interstitial", "fake", "NEB did not converge in 500 steps")
+        store.add_failed_evaluation(
+            sw, "migration_interstitial", "fake", "NEB did not converge in 500 steps", kind=FailureKind.NON_PHYSICAL
+        )
         table = store.error_table(include_hyperparameters=True)
         thresholds = {"eos.lattice_constant_a": 0.05, "phonons_perfect.x_ta_thz": 1.0, "re_vacancy.re_f_ev_a": 1.0}
         results = run_all(load_error_table(table), AnalysisConfig(thresholds=thresholds), show_progress=False)

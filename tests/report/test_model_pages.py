@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from mlipscope.failures import FailureKind
 from mlipscope.properties.base import ErrorRecord
 from mlipscope.report import figures_properties as fp
 from mlipscope.report import write_report
@@ -166,7 +167,7 @@ def test_from_store_reads_the_latest_details(tmp_path):
         record = ErrorRecord.compare("migration_vacancy.barrier_ev", 0.45, 0.33, "eV")
         store.add_evaluation(mid, "migration_vacancy", "old", [record], wall_time_s=1.0, details={"x": 1})
         store.add_evaluation(mid, "migration_vacancy", "new", [record], wall_time_s=1.0, details=NEB)
-        store.add_failed_evaluation(mid, "eos", "h", "no minimum")
+        store.add_failed_evaluation(mid, "eos", "h", "no minimum", kind=FailureKind.NON_PHYSICAL)
         data = ModelReportData.from_store(store)
         assert data.details_for(mid, "migration_vacancy") == NEB
         assert data.details_for(mid, "eos") == {} and data.details_for("nope", "eos") is None

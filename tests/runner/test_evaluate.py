@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
+from mlipscope.failures import FailureKind
 from mlipscope.properties.base import Property
 from mlipscope.properties.references import TabulatedReference
 from mlipscope.runner.evaluate import evaluate_property, property_config_hash
@@ -43,13 +44,14 @@ def test_ok_outcome_has_error_against_reference(sw_calc):
 
 def test_crash_is_recorded_with_reason(sw_calc):
     outcome = evaluate_property(Crashes(), sw_calc, None)
-    assert outcome.status == "failed"
+    assert outcome.status == "failed" and outcome.failure_kind is FailureKind.ERROR
     assert "ZeroDivisionError: model blew up" in outcome.reason
 
 
 def test_timeout_is_recorded(sw_calc):
     outcome = evaluate_property(EnergyPerAtom(), sw_calc, None, time_limit_s=-1.0)
     assert outcome.status == "failed" and outcome.reason.startswith("timeout")
+    assert outcome.failure_kind is FailureKind.TIMEOUT and outcome.failure_kind.transient
 
 
 def test_no_reference_gives_nan_errors(sw_calc):

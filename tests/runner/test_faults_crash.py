@@ -131,6 +131,11 @@ def test_main_job_survives_crashing_and_hanging_models(misbehaving, tmp_path):
         assert rows[f"SW/{label}"][0] == "ok"  # every other model's results are complete
     for name in ("crashes", "hangs"):
         assert rows[f"{name}/eos"][0] == "ok"
+    with ResultsStore(tmp_path / "run.duckdb", read_only=True) as store:  # the kinds, decided where they happened
+        failures = store.failures()
+        names = store.models().set_index("model_id")["training_set_name"]
+    kinds = {f"{names[m]}/{p}": k for m, p, k in failures[["model_id", "property_label", "failure_kind"]].values}
+    assert kinds == {"crashes/vacancy_64": "crashed", "hangs/vacancy_64": "timeout"}
     assert (tmp_path / "report" / "index.html").is_file()
     # crashes and timeouts are transient: tried once more on the next run, then skipped
     again = MainJob(load_config(path), show_progress=False).run()

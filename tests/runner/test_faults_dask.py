@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from mlipscope.errors import MlipscopeError
+from mlipscope.failures import FailureKind
 from mlipscope.runner.config import load_config
-from mlipscope.runner.failures import is_transient
 from mlipscope.runner.main_job import MainJob
 from mlipscope.runner.submission import Submission
 from mlipscope.store.duckdb_store import ResultsStore
@@ -102,10 +102,11 @@ def _interrupted_run_state(db: Path) -> tuple[int, set[tuple[str, str]]]:
     """After an interrupted run: how many stored results a rerun must skip (everything but transient failures,
     which it retries), and the (model, property) keys of the transient failures. Which evaluations were in flight
     when the fault struck is a matter of timing; what a rerun does with each stored row is not."""
-    stored = _stored(db)
-    transient = stored["status"].ne("ok") & stored["reason"].fillna("").map(is_transient)
-    keys = set(zip(stored.loc[transient, "model_id"], stored.loc[transient, "property_label"], strict=True))
-    return int((~transient).sum()), keys
+    with ResultsStore(db, read_only=True) as store:
+        failures = store.failures()
+    transient = failures[[FailureKind(k).transient for k in failures["failure_kind"]]]
+    keys = set(zip(transient["model_id"], transient["property_label"], strict=True))
+    return len(_stored(db)) - len(keys), keys
 
 
 def _assert_resumed(db: Path, summary, must_skip: int, retried: set[tuple[str, str]]) -> None:

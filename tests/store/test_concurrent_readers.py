@@ -18,6 +18,7 @@ import pytest
 
 from mlipscope.cli import main
 from mlipscope.errors import InputError
+from mlipscope.failures import FailureKind
 from mlipscope.properties.base import ErrorRecord
 from mlipscope.store.duckdb_store import (
     DatabaseLockedError,
@@ -44,7 +45,17 @@ def _results(models: list[str]) -> list[EvaluationResult]:
     for i, m in enumerate(models):
         for j, label in enumerate(LABELS):
             if (i + j) % 5 == 0:
-                out.append(EvaluationResult(m, label, "h", status="failed", reason="timeout after 5 s", wall_time_s=5))
+                out.append(
+                    EvaluationResult(
+                        m,
+                        label,
+                        "h",
+                        status="failed",
+                        reason="timeout after 5 s",
+                        wall_time_s=5,
+                        failure_kind=FailureKind.TIMEOUT,
+                    )
+                )
             else:
                 out.append(EvaluationResult(m, label, "h", _records(label, 0.1 * i + j), wall_time_s=0.5 + i))
     out.append(EvaluationResult(models[0], "eos", "h", _records("eos", 9.0), wall_time_s=1.0, details={"k": [1, 2]}))
@@ -65,7 +76,9 @@ def _store_one(store: ResultsStore, r: EvaluationResult) -> None:
             r.model_id, r.property_label, r.config_hash, r.records, wall_time_s=r.wall_time_s, details=r.details
         )
     else:
-        store.add_failed_evaluation(r.model_id, r.property_label, r.config_hash, r.reason, wall_time_s=r.wall_time_s)
+        store.add_failed_evaluation(
+            r.model_id, r.property_label, r.config_hash, r.reason, kind=r.failure_kind, wall_time_s=r.wall_time_s
+        )
 
 
 def _attempts(store: ResultsStore) -> dict[tuple[str, str], int]:
@@ -79,7 +92,7 @@ def test_batched_inserts_store_what_one_by_one_inserts_store(tmp_path):
         store = ResultsStore(tmp_path / f"{mode}.duckdb")
         models = _fill(store)
         # a stored failure that the batch replaces: attempts count on, old values go
-        store.add_failed_evaluation(models[1], "elastic", "h", "crashed: segfault")
+        store.add_failed_evaluation(models[1], "elastic", "h", "crashed: segfault", kind=FailureKind.CRASHED)
         results = _results(models)
         if mode == "one_by_one":
             for r in results:
@@ -126,7 +139,7 @@ def test_batch_errors_and_writes_at_exit(tmp_path):
         assert len(store.evaluations()) == 3
         with store.batch(max_rows=2):  # full batches are written as they fill
             for label in LABELS:
-                store.add_failed_evaluation(model, label, "h2", "boom")
+                store.add_failed_evaluation(model, label, "h2", "boom", kind=FailureKind.ERROR)
             assert store._con.execute("SELECT count(*) FROM evaluations").fetchall()[0][0] == 1 + 4
         with pytest.raises(InputError, match="status"):
             store.add_evaluations([EvaluationResult(model, "eos", "h", status="maybe")])
@@ -142,15 +155,19 @@ def test_status_counts_done_failed_remaining_and_reasons(tmp_path):
         # stored by an earlier run: ok; transient failure with attempts left (run again: remaining); deterministic
         # failure (stays: failed); a stale config hash (run again: remaining)
         store.add_evaluation(a, "eos", "h-eos", _records("eos", 1.0), wall_time_s=1)
-        store.add_failed_evaluation(a, "elastic", "h-elastic", "timeout after 300 s")
-        store.add_failed_evaluation(a, "vacancy", "h-vacancy", "EvaluationError: exploded (at md.py:3)")
+        store.add_failed_evaluation(a, "elastic", "h-elastic", "timeout after 300 s", kind=FailureKind.TIMEOUT)
+        store.add_failed_evaluation(
+            a, "vacancy", "h-vacancy", "EvaluationError: exploded (at md.py:3)", kind=FailureKind.NON_PHYSICAL
+        )
         store.add_evaluation(a, "surface", "h-old", _records("surface", 1.0), wall_time_s=1)
         plan = [(m, label, f"h-{label}") for m in (a, b, broken) for label in LABELS]
         plan += [(to_fit, label, None) for label in LABELS]
         assert store.record_run_plan(plan, name="si", max_attempts=2) == 16
         time.sleep(0.01)
         store.add_evaluation(b, "eos", "h-eos", _records("eos", 2.0), wall_time_s=1)  # this run
-        store.add_failed_evaluation(b, "elastic", "h-elastic", "EvaluationError: exploded (at md.py:9)")
+        store.add_failed_evaluation(
+            b, "elastic", "h-elastic", "EvaluationError: exploded (at md.py:9)", kind=FailureKind.NON_PHYSICAL
+        )
         status = store.run_status()
         assert status.evaluations == {"planned": 16, "done": 2, "failed": 2, "remaining": 8, "not_run_fit_failed": 4}
         assert status.models == {"planned": 4, "ready": 2, "fit_failed": 1, "to_fit": 1}
@@ -178,6 +195,7 @@ _WRITER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
+    from mlipscope.failures import FailureKind
     from mlipscope.properties.base import ErrorRecord
     from mlipscope.store.duckdb_store import ResultsStore, model_id_for
 
@@ -203,7 +221,8 @@ _WRITER = textwrap.dedent(
                     store.register_model("snap", {"i": k * per_batch + i}, seed=k * per_batch + i, model_id=m)
                     for j, label in enumerate(labels):
                         if label == "vacancy" and i % 2:
-                            store.add_failed_evaluation(m, label, "h", "EvaluationError: melted (at md.py:1)")
+                            reason = "EvaluationError: melted (at md.py:1)"
+                            store.add_failed_evaluation(m, label, "h", reason, kind=FailureKind.NON_PHYSICAL)
                         else:
                             x = 0.01 * (k * per_batch + i + 1) * (j + 1)
                             records = [ErrorRecord.compare(f"{label}.x", 1.0 + x, 1.0, "eV")]

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from mlipscope.errors import InputError
+from mlipscope.failures import FailureKind
 from mlipscope.properties.base import ErrorRecord
 from mlipscope.store import ResultsStore, model_id_for
 
@@ -101,7 +102,9 @@ def test_evaluations_survive_reopening_and_are_replaced(tmp_path):
 def test_failed_evaluation_is_stored_with_reason(store):
     mid = store.register_model("external", {"calculator": "lj"})
     store.add_evaluation(mid, "eos", "c", _records("eos", {"b0_gpa": (90.0, 98.0)}), wall_time_s=0.1)
-    store.add_failed_evaluation(mid, "eos", "c", "exploded: max force 1e4 eV/Å", wall_time_s=2.0)
+    store.add_failed_evaluation(
+        mid, "eos", "c", "exploded: max force 1e4 eV/Å", kind=FailureKind.NON_PHYSICAL, wall_time_s=2.0
+    )
     assert store.has_evaluation(mid, "eos", "c")
     assert not store.has_evaluation(mid, "eos", "c", retry_failed=True)
     assert store.done_evaluations(retry_failed=True) == set()
@@ -135,7 +138,7 @@ def filled(store):
             wall_time_s=1.0,
         )
         if name == "B":
-            store.add_failed_evaluation(ids[name], "phonons", "p1", "imaginary modes")
+            store.add_failed_evaluation(ids[name], "phonons", "p1", "imaginary modes", kind=FailureKind.NON_PHYSICAL)
         else:
             store.add_evaluation(
                 ids[name], "phonons", "p1", _records("phonons", {"w_max_thz": (15.0 + shift, 15.0)}, "THz"),

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
-from mlipscope.errors import EvaluationError
+from mlipscope.errors import EvaluationError, TaskTimeout
 from mlipscope.materials.material import Material
 from mlipscope.properties.structures import RelaxSettings, relax_with, relaxed_bulk
 
@@ -116,7 +116,7 @@ class MaterialContext:
             try:
                 self._shared[key] = compute()
             except EvaluationError as exc:
-                if type(exc).__name__ == "TaskTimeout":  # mlipscope.runner.guarded (not imported: layering)
+                if isinstance(exc, TaskTimeout):
                     raise
                 self._shared[key] = exc
         stored = self._shared[key]

@@ -112,7 +112,12 @@ def benchmark_calculator(
             )
         else:
             store.add_failed_evaluation(
-                model_id, prop.label, config_hash, outcome.reason, wall_time_s=time.perf_counter() - start
+                model_id,
+                prop.label,
+                config_hash,
+                outcome.reason,
+                kind=outcome.failure_kind,
+                wall_time_s=time.perf_counter() - start,
             )
         outcomes.append(outcome)
         if on_progress:

@@ -18,11 +18,12 @@ from typing import Any
 
 from ase.calculators.calculator import Calculator
 
-from mlipscope.errors import EvaluationError
+from mlipscope.errors import EvaluationError, TaskTimeout
+from mlipscope.failures import FailureKind, kind_of_exception
 from mlipscope.properties.base import ErrorRecord, Property
 from mlipscope.properties.context import MaterialContext
 from mlipscope.properties.references import Reference, compare
-from mlipscope.runner.guarded import GuardedCalculator, TaskTimeout
+from mlipscope.runner.guarded import GuardedCalculator
 
 
 @dataclass
@@ -34,10 +35,18 @@ class EvaluationOutcome:
     wall_time_s: float = math.nan
     calculator_time_s: float = math.nan
     details: dict[str, Any] = field(default_factory=dict)
+    failure_kind: FailureKind | None = None  # set when failed: decides whether a rerun tries it again
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @classmethod
+    def failed(
+        cls, property_label: str, kind: FailureKind, reason: str, wall_time_s: float = math.nan, **fields: Any
+    ) -> EvaluationOutcome:
+        """A failed outcome of ``kind`` (the reason is cut to 500 characters)."""
+        return cls(property_label, "failed", reason=reason[:500], wall_time_s=wall_time_s, failure_kind=kind, **fields)
 
 
 def property_config_hash(prop: Property) -> str:
@@ -116,15 +125,14 @@ def evaluate_property(
         reference_values = reference.values_for(prop) if reference is not None else {}
         records = compare(result, reference_values)
     except TaskTimeout:
-        return _failed(prop, f"timeout: exceeded the per-task limit of {time_limit_s:g} s", start, guarded)
+        reason = f"timeout: exceeded the per-task limit of {time_limit_s:g} s"
+        return _failed(prop, FailureKind.TIMEOUT, reason, start, guarded)
     except EvaluationError as exc:
         # a typed failure keeps what the property computed before it failed (MD runs: survival data)
         details = {**(exc.details or {}), **({"failure_kind": exc.kind} if exc.kind else {})}
-        return _failed(prop, f"non-physical: {exc}", start, guarded, details)
+        return _failed(prop, FailureKind.NON_PHYSICAL, f"non-physical: {exc}", start, guarded, details)
     except Exception as exc:  # noqa: BLE001 - any model/property crash is data, not a crash of the run
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        reason = f"{type(exc).__name__}: {exc} (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})"
-        return _failed(prop, reason, start, guarded)
+        return _failed(prop, kind_of_exception(exc), exception_reason(exc), start, guarded)
     return EvaluationOutcome(
         property_label=prop.label,
         status="ok",
@@ -133,6 +141,12 @@ def evaluate_property(
         calculator_time_s=guarded.seconds_inside,
         details=result.details,
     )
+
+
+def model_load_failed(property_label: str, exc: BaseException) -> EvaluationOutcome:
+    """The outcome of a property whose model could not be loaded (a missing module is transient: retried)."""
+    kind = FailureKind.MISSING_MODULE if isinstance(exc, ImportError) else FailureKind.MODEL_LOAD
+    return EvaluationOutcome.failed(property_label, kind, f"model load failed: {type(exc).__name__}: {exc}")
 
 
 def _takes_context(prop: Property) -> bool:
@@ -144,14 +158,26 @@ def _takes_context(prop: Property) -> bool:
         return True
 
 
+def exception_reason(exc: BaseException) -> str:
+    """``Type: message (at file:line)``, the line being where the exception was raised."""
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})" if where else ""
+    return f"{type(exc).__name__}: {exc}{at}"[:500]
+
+
 def _failed(
-    prop: Property, reason: str, start: float, guarded: GuardedCalculator, details: dict[str, Any] | None = None
+    prop: Property,
+    kind: FailureKind,
+    reason: str,
+    start: float,
+    guarded: GuardedCalculator,
+    details: dict[str, Any] | None = None,
 ) -> EvaluationOutcome:
-    return EvaluationOutcome(
-        property_label=prop.label,
-        status="failed",
-        reason=reason[:500],
-        wall_time_s=time.perf_counter() - start,
+    return EvaluationOutcome.failed(
+        prop.label,
+        kind,
+        reason,
+        time.perf_counter() - start,
         calculator_time_s=guarded.seconds_inside,
         details=details or {},
     )

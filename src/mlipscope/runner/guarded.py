@@ -13,11 +13,9 @@ import time
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
-from mlipscope.errors import EvaluationError
+from mlipscope.errors import EvaluationError, TaskTimeout
 
-
-class TaskTimeout(EvaluationError):
-    """The per-task time limit was reached."""
+__all__ = ["GuardedCalculator", "TaskTimeout"]
 
 
 class GuardedCalculator(Calculator):

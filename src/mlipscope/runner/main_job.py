@@ -20,6 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
+from mlipscope.failures import FailureKind
 from mlipscope.properties.base import Property
 from mlipscope.runner.config import EnsembleSpec, RunConfig, load_config
 from mlipscope.runner.evaluate import EvaluationOutcome, evaluation_base_key, evaluation_key, model_content_key
@@ -671,6 +672,7 @@ class MainJob:
                 outcome.property_label,
                 config_hash,
                 outcome.reason,
+                kind=outcome.failure_kind,
                 wall_time_s=outcome.wall_time_s,
                 details=outcome.details,
             )
@@ -687,9 +689,7 @@ class MainJob:
         models = store.models()
         self.summary.n_models_ok = int((models["status"] == "ok").sum()) if len(models) else 0
         failures = store.failures()
-        from mlipscope.runner.failures import failure_kind
-
-        kinds = Counter(failure_kind(str(r)) for r in failures["reason"]) if len(failures) else Counter()
+        kinds = Counter(FailureKind(k).group for k in failures["failure_kind"]) if len(failures) else Counter()
         run_summary = {
             **self.summary.as_dict(),
             "stored_failed_evaluations_deterministic": kinds.get("deterministic", 0),

@@ -32,16 +32,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mlipscope.failures import FailureKind, kind_of_exception
+
 #: seconds the child may run past its own (soft) deadline before the parent kills it
 GRACE_S = 10.0
 _HEADER = struct.Struct("!Q")
 
 
 class SandboxCrash(RuntimeError):
-    """The child died or was killed; ``reason`` is the failure reason to record."""
+    """The child died, was killed or could not run the request; ``kind`` and ``reason`` are the failure to record."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, kind: FailureKind, reason: str) -> None:
         super().__init__(reason)
+        self.kind = kind
         self.reason = reason
 
 
@@ -107,17 +110,19 @@ class Sandbox:
             body = None if header is None else _read_exact(proc.stdout.fileno(), _HEADER.unpack(header)[0], deadline)
         except TimeoutError:
             self.kill()
-            raise SandboxCrash(f"timeout: killed after the hard limit of {timeout_s:g} s") from None
+            reason = f"timeout: killed after the hard limit of {timeout_s:g} s"
+            raise SandboxCrash(FailureKind.TIMEOUT, reason) from None
         except (BrokenPipeError, OSError):
             body = None
         if body is None:
             code = proc.wait()
             self._proc = None
             what = f"signal {-code}" if code < 0 else f"exit code {code}"
-            raise SandboxCrash(f"crashed ({what}){self._log_tail()}")
+            raise SandboxCrash(FailureKind.CRASHED, f"crashed ({what}){self._log_tail()}")
         status, payload = pickle.loads(body)
         if status != "ok":
-            raise SandboxCrash(payload)
+            kind, reason = payload
+            raise SandboxCrash(FailureKind(kind), reason)
         return payload
 
     def _log_tail(self) -> str:
@@ -186,10 +191,14 @@ def _exit_with_parent(poll_s: float = 1.0) -> None:
 
 
 def run_isolated(
-    function: str, args: tuple, time_limit_s: float | None, on_crash: Callable[[str, float], Any], isolate: bool = True
+    function: str,
+    args: tuple,
+    time_limit_s: float | None,
+    on_crash: Callable[[FailureKind, str, float], Any],
+    isolate: bool = True,
 ) -> Any:
     """``function`` ("module:name") applied to ``args`` in this worker's sandbox child, with the task's hard limit;
-    a crash, kill or timeout gives ``on_crash(reason, elapsed_s)`` instead (the failed evaluations to store).
+    a crash, kill or timeout gives ``on_crash(kind, reason, elapsed_s)`` instead (the failed evaluations to store).
     ``isolate=False`` runs it in this process."""
     import importlib
 
@@ -200,7 +209,7 @@ def run_isolated(
     try:
         return worker_sandbox().call(function, args, timeout_s=hard_limit_s(time_limit_s))
     except SandboxCrash as crash:
-        return on_crash(crash.reason, time.perf_counter() - start)
+        return on_crash(crash.kind, crash.reason, time.perf_counter() - start)
 
 
 def serve() -> None:
@@ -220,7 +229,8 @@ def serve() -> None:
             module_name, _, name = function.partition(":")
             result = ("ok", getattr(importlib.import_module(module_name), name)(*args))
         except Exception as exc:  # noqa: BLE001 - reported to the parent, the child stays up
-            result = ("error", f"{type(exc).__name__} in the evaluation child: {exc}"[:500])
+            reason = f"{type(exc).__name__} in the evaluation child: {exc}"[:500]
+            result = ("error", (kind_of_exception(exc).value, reason))
         _write_message(channel, result)
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlipscope.failures import FailureKind
 from mlipscope.properties.base import Property
 from mlipscope.properties.linear_batch import LINEAR_FAMILIES, is_batchable
 from mlipscope.runner.evaluate import EvaluationOutcome
@@ -191,7 +192,7 @@ class Submission:
             return [FitOutcome(planned, "failed", reason=reason, fit_wall_time_s=math.nan) for planned in chunk]
         if kind == "eval":
             model_id, config_hash, label = info
-            return model_id, config_hash, EvaluationOutcome(label, "failed", reason=reason)
+            return model_id, config_hash, EvaluationOutcome.failed(label, FailureKind.WORKER_LOST, reason)
         if kind == "evals":
             (group,) = info
             return lost_outcomes(group, reason)

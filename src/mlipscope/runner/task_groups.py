@@ -18,12 +18,12 @@ a lost task is recorded as one failed evaluation per pair it held (:func:`lost_o
 from __future__ import annotations
 
 import time
-import traceback
 from dataclasses import dataclass, field
 
+from mlipscope.failures import FailureKind, kind_of_exception
 from mlipscope.properties.base import Property
 from mlipscope.properties.references import compare
-from mlipscope.runner.evaluate import EvaluationOutcome
+from mlipscope.runner.evaluate import EvaluationOutcome, exception_reason, model_load_failed
 from mlipscope.runner.tasks import evaluate_task, reference_for
 
 Triple = tuple[str, str, EvaluationOutcome]
@@ -62,12 +62,10 @@ def evaluate_linear_batch_task(
     the worker's sandbox (a crash of LAMMPS while computing rows fails the members of this task only)."""
     from mlipscope.runner.sandbox import run_isolated
 
-    def crashed(reason: str, elapsed_s: float) -> list[Triple]:
+    def crashed(kind: FailureKind, reason: str, elapsed_s: float) -> list[Triple]:
         wall = elapsed_s / max(1, len(members))
-        return [
-            (model_id, config_hash, EvaluationOutcome(prop.label, "failed", reason=reason, wall_time_s=wall))
-            for model_id, _, config_hash in members
-        ]
+        failed = EvaluationOutcome.failed(prop.label, kind, reason, wall)
+        return [(model_id, config_hash, failed) for model_id, _, config_hash in members]
 
     args = (prop, members, reference_spec)
     return run_isolated("mlipscope.runner.task_groups:batch_in_process", args, time_limit_s, crashed, isolate)
@@ -85,23 +83,20 @@ def batch_in_process(prop: Property, members: list[tuple[str, str, str]], refere
         try:
             loaded.append(LinearMember.from_model_dir(model_dir, key=model_id))
         except Exception as exc:  # noqa: BLE001 - a member that cannot be read fails alone, as data
-            reason = f"model load failed: {type(exc).__name__}: {exc}"
-            out.append((model_id, config_hash, EvaluationOutcome(prop.label, "failed", reason=reason[:500])))
+            out.append((model_id, config_hash, model_load_failed(prop.label, exc)))
     try:
         reference = reference_for(reference_spec, prop.material.source or prop.material.name)
         results = batch_results(prop, loaded) if loaded else {}
     except Exception as exc:  # noqa: BLE001 - a failure common to the group fails each of its members
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        reason = f"{type(exc).__name__}: {exc} (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})"[:500]
-        return out + [(m.key, hashes[m.key], EvaluationOutcome(prop.label, "failed", reason=reason)) for m in loaded]
+        failed = EvaluationOutcome.failed(prop.label, kind_of_exception(exc), exception_reason(exc))
+        return out + [(m.key, hashes[m.key], failed) for m in loaded]
     wall = (time.perf_counter() - start) / max(1, len(members))
     reference_values = reference.values_for(prop) if reference is not None else {}
     for member in loaded:
         result = results[member.key]
         if isinstance(result, Exception):
-            outcome = EvaluationOutcome(
-                prop.label, "failed", reason=f"{type(result).__name__}: {result}"[:500], wall_time_s=wall
-            )
+            reason = f"{type(result).__name__}: {result}"
+            outcome = EvaluationOutcome.failed(prop.label, kind_of_exception(result), reason, wall)
         else:
             outcome = EvaluationOutcome(
                 prop.label,
@@ -117,6 +112,6 @@ def batch_in_process(prop: Property, members: list[tuple[str, str, str]], refere
 def lost_outcomes(group: TaskGroup, reason: str) -> list[Triple]:
     """One failed evaluation per pair of a task whose worker was lost for good."""
     return [
-        (model_id, config_hash, EvaluationOutcome(label, "failed", reason=reason))
+        (model_id, config_hash, EvaluationOutcome.failed(label, FailureKind.WORKER_LOST, reason))
         for model_id, config_hash, label in group.pairs
     ]

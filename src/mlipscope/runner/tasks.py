@@ -12,9 +12,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlipscope.failures import FailureKind
 from mlipscope.models.sampling import MemberSpec, fit_member
 from mlipscope.properties.base import Property
-from mlipscope.runner.evaluate import EvaluationOutcome, evaluate_property
+from mlipscope.runner.evaluate import EvaluationOutcome, evaluate_property, model_load_failed
 
 
 @dataclass(frozen=True)
@@ -172,8 +173,8 @@ def evaluate_task(
     this process."""
     from mlipscope.runner.sandbox import run_isolated
 
-    def crashed(reason: str, elapsed_s: float) -> tuple[str, str, EvaluationOutcome]:
-        return model_id, config_hash, EvaluationOutcome(prop.label, "failed", reason=reason, wall_time_s=elapsed_s)
+    def crashed(kind: FailureKind, reason: str, elapsed_s: float) -> tuple[str, str, EvaluationOutcome]:
+        return model_id, config_hash, EvaluationOutcome.failed(prop.label, kind, reason, elapsed_s)
 
     args = (model_id, model, prop, config_hash, reference_spec, time_limit_s)
     return run_isolated("mlipscope.runner.tasks:evaluate_in_process", args, time_limit_s, crashed, isolate)
@@ -192,8 +193,7 @@ def evaluate_in_process(
         calculator = calculator_for(model)
         reference = reference_for(reference_spec, prop.material.source or prop.material.name)
     except Exception as exc:  # noqa: BLE001 - a model that cannot even load fails all its properties, as data
-        outcome = EvaluationOutcome(prop.label, "failed", reason=f"model load failed: {type(exc).__name__}: {exc}")
-        return model_id, config_hash, outcome
+        return model_id, config_hash, model_load_failed(prop.label, exc)
     context = context_for(model, prop.material.source or prop.material.name)
     outcome = evaluate_property(prop, calculator, reference, time_limit_s=time_limit_s, context=context)
     return model_id, config_hash, outcome

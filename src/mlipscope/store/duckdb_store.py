@@ -29,6 +29,7 @@ import contextlib
 import datetime as dt
 import glob
 import json
+import logging
 import math
 import os
 import re
@@ -46,9 +47,10 @@ import pyarrow as pa
 
 from mlipscope.data.dataset import Dataset
 from mlipscope.errors import InputError
+from mlipscope.failures import FailureKind, kind_of_legacy_reason
 from mlipscope.properties.base import ErrorRecord
 from mlipscope.store.provenance import model_id_for, software_versions, to_json
-from mlipscope.store.status import duration_text
+from mlipscope.store.status import duration_text, has_failure_kind_column
 
 if TYPE_CHECKING:
     from mlipscope.store.status import RunStatus
@@ -63,7 +65,12 @@ __all__ = [
     "software_versions",
 ]
 
-SCHEMA_VERSION = "1"
+#: "1": failure kinds only in the reason text; "2": ``evaluations.failure_kind`` (a v1 database opened for writing
+#: is migrated, its kinds read once from the reasons; a reader of a v1 database does the same on the fly)
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "2"
+KNOWN_SCHEMA_VERSIONS = ("1", "2")
 STATUSES = ("ok", "failed")
 METRICS = ("absolute_error", "relative_error", "value")
 
@@ -88,6 +95,7 @@ CREATE TABLE IF NOT EXISTS property_values (
     name VARCHAR NOT NULL, value DOUBLE, reference DOUBLE, unit VARCHAR, absolute_error DOUBLE,
     relative_error DOUBLE, reference_source VARCHAR);
 ALTER TABLE evaluations ADD COLUMN IF NOT EXISTS attempts INTEGER DEFAULT 1;
+ALTER TABLE evaluations ADD COLUMN IF NOT EXISTS failure_kind VARCHAR;
 CREATE TABLE IF NOT EXISTS run_plan (model_id VARCHAR NOT NULL, property_label VARCHAR NOT NULL, config_hash VARCHAR);
 """
 SNAPSHOT_SUFFIX = ".snapshot.duckdb"
@@ -97,7 +105,8 @@ SNAPSHOT_INTERVAL_S = 5.0
 _SNAPSHOT_COST_FACTOR = 20.0
 _KEY = ("model_id", "property_label", "config_hash")
 _EVALUATION_COLUMNS = (
-    "model_id", "property_label", "config_hash", "status", "reason", "wall_time_s", "software_versions", "details"
+    "model_id", "property_label", "config_hash", "status", "reason", "wall_time_s", "software_versions", "details",
+    "failure_kind",
 )  # fmt: skip
 _VALUE_COLUMNS = (
     "model_id", "property_label", "config_hash", "name", "value", "reference", "unit", "absolute_error",
@@ -142,6 +151,47 @@ def check_is_results_database(path: Path) -> None:
         raise InputError(
             path, "tables", f"an mlipscope results database (tables meta, models, evaluations, ...); it has {shown}"
         )
+    if version not in KNOWN_SCHEMA_VERSIONS:
+        raise InputError(
+            path,
+            "meta.schema_version",
+            f"a schema version this mlipscope knows ({', '.join(KNOWN_SCHEMA_VERSIONS)}; a newer mlipscope wrote "
+            "this file: read it with that version)",
+            got=version,
+        )
+
+
+def _migrate_failure_kinds(con: duckdb.DuckDBPyConnection) -> None:
+    """Schema 1 -> 2: the failure kind of every failed evaluation, read once from its reason, into its column."""
+    if con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == SCHEMA_VERSION:
+        return
+    rows = con.execute(
+        "SELECT model_id, property_label, config_hash, reason FROM evaluations "
+        "WHERE status = 'failed' AND failure_kind IS NULL"
+    ).fetchall()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if rows:
+            kinds = pa.table(
+                {
+                    **{k: pa.array([r[i] for r in rows], pa.string()) for i, k in enumerate(_KEY)},
+                    "kind": pa.array([kind_of_legacy_reason(r[3]).value for r in rows], pa.string()),
+                }
+            )
+            con.register("_mlipscope_kinds", kinds)
+            try:
+                con.execute(
+                    "UPDATE evaluations e SET failure_kind = k.kind FROM _mlipscope_kinds k WHERE "
+                    "e.model_id = k.model_id AND e.property_label = k.property_label AND e.config_hash = k.config_hash"
+                )
+            finally:
+                con.unregister("_mlipscope_kinds")
+        con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [SCHEMA_VERSION])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    log.info("database migrated to schema %s: %d failure kinds read from reasons", SCHEMA_VERSION, len(rows))
 
 
 class DatabaseLockedError(InputError):
@@ -211,7 +261,7 @@ def readable_database(path: str | Path) -> tuple[Path, str]:
 @dataclass(frozen=True)
 class EvaluationResult:
     """One evaluation to store with :meth:`ResultsStore.add_evaluations`: ``status`` ok (with ``records``) or
-    failed (with ``reason``)."""
+    failed (with ``failure_kind`` and ``reason``)."""
 
     model_id: str
     property_label: str
@@ -222,6 +272,7 @@ class EvaluationResult:
     wall_time_s: float = math.nan
     details: dict[str, Any] | None = None
     software_versions: dict[str, str] | None = None
+    failure_kind: FailureKind | None = None
 
 
 @dataclass
@@ -278,6 +329,7 @@ class ResultsStore:
                 self._con.execute(
                     "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [SCHEMA_VERSION]
                 )
+                _migrate_failure_kinds(self._con)
         except duckdb.Error as exc:
             raise InputError(
                 self.path, "file contents", f"a DuckDB results database that can be opened ({exc})"
@@ -353,6 +405,7 @@ class ResultsStore:
                         r.property_label,
                         r.config_hash,
                         r.reason,
+                        kind=r.failure_kind,
                         wall_time_s=r.wall_time_s,
                         software_versions=r.software_versions,
                         details=r.details,
@@ -563,27 +616,26 @@ class ResultsStore:
     def needs_evaluation(
         self, model_id: str, property_label: str, config_hash: str, *, max_attempts: int = 2, retry_failed: bool = False
     ) -> bool:
-        """Whether to (re)run this evaluation: not stored; or failed with a transient reason (timeout, crash,
-        missing module, lost worker; :func:`mlipscope.runner.failures.is_transient`) in fewer than ``max_attempts``
-        attempts; or failed at all with ``retry_failed``. Deterministic failures (non-physical output) stay."""
-        from mlipscope.runner.failures import is_transient
-
-        pending = self._pending.get((model_id, property_label, config_hash))
+        """Whether to (re)run this evaluation: not stored; or failed with a transient :class:`FailureKind` (timeout,
+        crash, missing module, lost worker) in fewer than ``max_attempts`` attempts; or failed at all with
+        ``retry_failed``. Deterministic failures (non-physical output) stay."""
+        key = (model_id, property_label, config_hash)
+        pending = self._pending.get(key)
         if pending is not None:  # the attempts this flush will store: buffered ones plus the stored ones, if any
-            stored = self._stored_attempts([(model_id, property_label, config_hash)])
-            row = (*pending.evaluation[3:5], pending.n_stored + stored.get((model_id, property_label, config_hash), 0))
+            stored = self._stored_attempts([key])
+            row = (pending.evaluation[3], pending.evaluation[8], pending.n_stored + stored.get(key, 0))
         else:
             row = self._con.execute(
-                "SELECT status, reason, attempts FROM evaluations WHERE model_id = ? AND property_label = ? "
+                "SELECT status, failure_kind, attempts FROM evaluations WHERE model_id = ? AND property_label = ? "
                 "AND config_hash = ?",
-                [model_id, property_label, config_hash],
+                list(key),
             ).fetchone()
         if row is None:
             return True
-        status, reason, attempts = row
+        status, kind, attempts = row
         if status == "ok":
             return False
-        return retry_failed or (is_transient(reason or "") and int(attempts or 1) < max_attempts)
+        return retry_failed or (FailureKind(kind).transient and int(attempts or 1) < max_attempts)
 
     def done_evaluations(self, *, retry_failed: bool = False) -> set[tuple[str, str, str]]:
         """Every stored (model_id, property_label, config_hash); ``retry_failed`` leaves failed ones out."""
@@ -611,7 +663,7 @@ class ResultsStore:
         ]
         self._write_evaluation(
             [model_id, property_label, config_hash, "ok", "", _float(wall_time_s)]
-            + [to_json(software_versions or {}), to_json(details or {})],
+            + [to_json(software_versions or {}), to_json(details or {}), None],
             rows,
         )
 
@@ -622,15 +674,19 @@ class ResultsStore:
         config_hash: str,
         reason: str,
         *,
+        kind: FailureKind | None,
         wall_time_s: float = math.nan,
         software_versions: dict[str, str] | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        """Store a failed evaluation with its reason (replacing any stored one for the same key). ``details``: what
-        the property computed before it failed, and its failure kind (e.g. the MD runs of a diffusion property)."""
+        """Store a failed evaluation with its kind and reason (replacing any stored one for the same key). ``kind``
+        decides whether a rerun tries it again. ``details``: what the property computed before it failed (e.g. the
+        MD runs of a diffusion property, with the property's own failure kind)."""
+        if not isinstance(kind, FailureKind):
+            raise TypeError(f"kind must be a mlipscope.failures.FailureKind, got {kind!r}")
         self._write_evaluation(
             [model_id, property_label, config_hash, "failed", str(reason), _float(wall_time_s)]
-            + [to_json(software_versions or {}), to_json(details or {})],
+            + [to_json(software_versions or {}), to_json(details or {}), kind.value],
             [],
         )
 
@@ -811,13 +867,18 @@ class ResultsStore:
         ).df()
 
     def failures(self) -> pd.DataFrame:
-        """Failed evaluations with their reasons (failed fits are in :meth:`models`, status ``failed``)."""
+        """Failed evaluations with their kinds and reasons (failed fits are in :meth:`models`, status ``failed``)."""
         self._flush()
-        return self._con.execute(
-            """SELECT e.model_id, m.family, e.property_label, e.config_hash, e.reason, e.wall_time_s,
-                      e.attempts, e.created FROM evaluations e LEFT JOIN models m USING (model_id)
+        kind = "e.failure_kind" if has_failure_kind_column(self._con) else "NULL::VARCHAR"
+        table = self._con.execute(
+            f"""SELECT e.model_id, m.family, e.property_label, e.config_hash, {kind} AS failure_kind, e.reason,
+                      e.wall_time_s, e.attempts, e.created FROM evaluations e LEFT JOIN models m USING (model_id)
                WHERE e.status = 'failed' ORDER BY e.created, e.model_id"""
         ).df()
+        legacy = table["failure_kind"].isna()
+        if legacy.any():  # a schema-1 database opened read-only: kinds read from the reasons
+            table.loc[legacy, "failure_kind"] = [kind_of_legacy_reason(r).value for r in table.loc[legacy, "reason"]]
+        return table
 
     # -- the wide table --------------------------------------------------------------------------------------
     def error_table(

@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from mlipscope.runner.failures import failure_kind, is_transient
+from mlipscope.failures import FailureKind, kind_of_legacy_reason
 
 #: the first this many characters of a reason (without its " (at file:line)" tail) group failures
 REASON_CHARS = 100
@@ -75,6 +75,21 @@ def duration_text(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def has_failure_kind_column(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether ``evaluations`` has its ``failure_kind`` column (schema 2; a schema-1 file read-only has not)."""
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'evaluations' "
+            "AND column_name = 'failure_kind'"
+        ).fetchone()[0]
+    )
+
+
+def _kind(stored: str | None, reason: str) -> FailureKind:
+    """A failed evaluation's kind: the stored one, or (schema-1 databases, fit failures) read from its reason."""
+    return FailureKind(stored) if stored else kind_of_legacy_reason(reason)
+
+
 def _meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return dict(con.execute("SELECT key, value FROM meta WHERE key LIKE 'plan_%'").fetchall())
 
@@ -104,21 +119,25 @@ def compute_status(
            FROM (SELECT DISTINCT model_id FROM run_plan) p LEFT JOIN models m USING (model_id) GROUP BY ALL"""
     ).fetchall()
     status.models = {"planned": sum(n for *_, n in fits), "ready": 0, "fit_failed": 0, "to_fit": 0}
-    reasons: dict[tuple[str, str], int] = {}
+    reasons: dict[tuple[str, str, str], int] = {}
     for model_status, family, reason, n in fits:
-        kind = {"ok": "ready", "failed": "fit_failed"}.get(model_status, "to_fit")
-        status.models[kind] += n
+        state = {"ok": "ready", "failed": "fit_failed"}.get(model_status, "to_fit")
+        status.models[state] += n
         if model_status == "failed":
-            key = (f"fit ({family})", short_reason(reason))
+            key = (f"fit ({family})", short_reason(reason), kind_of_legacy_reason(reason).group)
             reasons[key] = reasons.get(key, 0) + n
 
     # planned evaluations joined with their stored one: by full key when the plan has the hash, else the latest
+    has_kind = has_failure_kind_column(con)
+    kind, e_kind = ("failure_kind", "e.failure_kind") if has_kind else ("NULL::VARCHAR", "NULL::VARCHAR")
     groups = con.execute(
-        """WITH latest AS (
-               SELECT model_id, property_label, status, reason, attempts, created FROM evaluations
+        f"""WITH latest AS (
+               SELECT model_id, property_label, status, reason, attempts, created, {kind} AS failure_kind
+               FROM evaluations
                QUALIFY row_number() OVER (PARTITION BY model_id, property_label ORDER BY created DESC) = 1)
            SELECT m.status AS model_status, coalesce(e.status, l.status) AS status, p.property_label,
                   coalesce(e.reason, l.reason, '') AS reason, coalesce(e.attempts, l.attempts, 1) AS attempts,
+                  coalesce({e_kind}, l.failure_kind) AS failure_kind,
                   coalesce(e.created, l.created) < ? AS before_plan, count(*) AS n,
                   max(coalesce(e.created, l.created)) AS last_created
            FROM run_plan p
@@ -132,7 +151,7 @@ def compute_status(
     ).fetchall()
     counts = {"planned": 0, "done": 0, "failed": 0, "remaining": 0, "not_run_fit_failed": 0}
     n_new, last_new = 0, planned_at  # stored since the plan: the rate
-    for model_status, ev_status, label, reason, attempts, before_plan, n, last_created in groups:
+    for model_status, ev_status, label, reason, attempts, stored_kind, before_plan, n, last_created in groups:
         counts["planned"] += n
         if model_status == "failed":
             state = "not_run_fit_failed"
@@ -144,11 +163,12 @@ def compute_status(
         elif ev_status == "ok":
             state = "done"
         else:  # a failure from an earlier run: the run evaluates it again when it is retried
-            rerun = retry_failed or (is_transient(reason) and int(attempts or 1) < max_attempts)
+            transient = _kind(stored_kind, reason).transient
+            rerun = retry_failed or (transient and int(attempts or 1) < max_attempts)
             state = "remaining" if rerun else "failed"
         counts[state] += n
         if state == "failed":
-            key = (label, short_reason(reason))
+            key = (label, short_reason(reason), _kind(stored_kind, reason).group)
             reasons[key] = reasons.get(key, 0) + n
     status.evaluations = counts
     status.failure_reasons = _grouped(reasons)
@@ -166,32 +186,33 @@ def _stored_only(con: duckdb.DuckDBPyConnection, status: RunStatus) -> RunStatus
     models = dict(con.execute("SELECT status, count(*) FROM models GROUP BY ALL").fetchall())
     n_ok, n_failed = models.get("ok", 0), models.get("failed", 0)
     status.models = {"stored": n_ok + n_failed, "ready": n_ok, "fit_failed": n_failed}
+    kind = "failure_kind" if has_failure_kind_column(con) else "NULL::VARCHAR"
     groups = con.execute(
-        """SELECT status, property_label, coalesce(reason, ''), count(*) FROM (
+        f"""SELECT status, property_label, coalesce(reason, ''), {kind}, count(*) FROM (
                SELECT * FROM evaluations
                QUALIFY row_number() OVER (PARTITION BY model_id, property_label ORDER BY created DESC) = 1)
            GROUP BY ALL"""
     ).fetchall()
     counts = {"stored": 0, "done": 0, "failed": 0}
-    reasons: dict[tuple[str, str], int] = {}
-    for ev_status, label, reason, n in groups:
+    reasons: dict[tuple[str, str, str], int] = {}
+    for ev_status, label, reason, stored_kind, n in groups:
         counts["stored"] += n
         counts["done" if ev_status == "ok" else "failed"] += n
         if ev_status != "ok":
-            reasons[(label, short_reason(reason))] = reasons.get((label, short_reason(reason)), 0) + n
+            key = (label, short_reason(reason), _kind(stored_kind, reason).group)
+            reasons[key] = reasons.get(key, 0) + n
     for family, reason, n in con.execute(
         "SELECT family, coalesce(reason, ''), count(*) FROM models WHERE status = 'failed' GROUP BY ALL"
     ).fetchall():
-        key = (f"fit ({family})", short_reason(reason))
+        key = (f"fit ({family})", short_reason(reason), kind_of_legacy_reason(reason).group)
         reasons[key] = reasons.get(key, 0) + n
     status.evaluations = counts
     status.failure_reasons = _grouped(reasons)
     return status
 
 
-def _grouped(reasons: dict[tuple[str, str], int]) -> list[dict[str, Any]]:
+def _grouped(reasons: dict[tuple[str, str, str], int]) -> list[dict[str, Any]]:
     rows = [
-        {"stage": stage, "reason": reason, "kind": failure_kind(reason), "count": n}
-        for (stage, reason), n in reasons.items()
+        {"stage": stage, "reason": reason, "kind": kind, "count": n} for (stage, reason, kind), n in reasons.items()
     ]
     return sorted(rows, key=lambda r: (-r["count"], r["stage"], r["reason"]))
