@@ -7,7 +7,7 @@ suite it prints the per-member cost of
 
 - per-member evaluation: ``prop.compute(calculator)`` (LAMMPS ``pair_style snap``/``pod`` through ASE) on
   ``--per-member`` members (the cost is the same for every member), calculator loading included;
-- batched, cold: :func:`mlipscope.properties.linear_batch.batch_results` for all members with an empty row
+- batched, cold: :func:`mlipscope.models.linear_batch.batch_results` for all members with an empty row
   cache (descriptor rows computed once, then one matrix product), total / members;
 - batched, warm: the same with the rows already on disk (a resumed run, more members, a second run);
 
@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from mlipscope.data.examples import load_example
+from mlipscope.models.linear_batch import LinearMember, batch_results
 from mlipscope.models.registry import get_family
 from mlipscope.models.sampling import sample_two_level
-from mlipscope.properties.linear_batch import LinearMember, batch_results
 from mlipscope.properties.suite import build_suite
 
 LABELS = ["errors_mlearn_test", "re_vacancy"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlipscope.analysis.survival import MDRun, failure_rate, stable_up_to_k, survival_curve, survival_summary
+from mlipscope.analysis.survival import failure_rate, stable_up_to_k, survival_curve, survival_summary
+from mlipscope.properties.md import MDRun
 
 N_ATOMS, LENGTH_PS = 64, 50.0
 

@@ -144,8 +144,8 @@ def test_families_declare_their_descriptor_hyperparameters():
 
 @pytest.mark.parametrize("family", ["snap", "pod"])
 def test_ensemble_plan_with_descriptor_points(family):
+    from mlipscope.models.linear_batch import descriptor_group_key
     from mlipscope.models.registry import get_family
-    from mlipscope.properties.linear_batch import descriptor_group_key
 
     plan = ensemble_plan(family, 12, ["train_a"], [0], method="sobol", seed=1, descriptor_points=3)
     names = get_family(family).descriptor_hyperparameters()

@@ -8,14 +8,13 @@ import math
 import pytest
 from ase import Atoms, units
 
-from mlipscope.analysis.survival import MDRun
 from mlipscope.calculators import builtin_lammps_commands
 from mlipscope.errors import EvaluationError
 from mlipscope.materials import load_material
 from mlipscope.materials.defects import perfect_supercell
 from mlipscope.properties.context import MaterialContext
 from mlipscope.properties.diffusion import DefectDiffusion
-from mlipscope.properties.md import MDFailure, check_sample, lammps_setup, run_nvt
+from mlipscope.properties.md import MDFailure, MDRun, check_sample, lammps_setup, run_nvt
 from mlipscope.properties.migration import MigrationBarrier
 from mlipscope.runner.evaluate import evaluate_property
 

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlipscope.analysis.dynamics import dynamics_comparison
 from mlipscope.errors import InputError
-from mlipscope.runner.dynamics import GROUP_RE, GROUP_RMSE, DynamicsSpec, choose_models, dynamics_comparison
+from mlipscope.runner.dynamics import GROUP_RE, GROUP_RMSE, DynamicsSpec, choose_models
 
 
 def _errors() -> pd.DataFrame:

@@ -18,44 +18,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import CensoredData, chi2, ecdf
 
-
-@dataclass(frozen=True)
-class MDRun:
-    """One MD run: its temperature, atom count and length, and the failure (kind and time) if one happened."""
-
-    temperature_k: float
-    n_atoms: int
-    duration_ps: float  # the planned length (the censoring time)
-    failure_kind: str | None = None  # "exploded", "melted", "defect_lost" or None
-    failure_time_ps: float | None = None
-
-    @property
-    def failed(self) -> bool:
-        return self.failure_kind is not None
-
-    @property
-    def time_ps(self) -> float:
-        """Time to failure, or the run length for a run that survived (censored)."""
-        return float(self.failure_time_ps) if self.failed and self.failure_time_ps is not None else self.duration_ps
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MDRun:
-        return cls(
-            temperature_k=float(data["temperature_k"]),
-            n_atoms=int(data["n_atoms"]),
-            duration_ps=float(data["duration_ps"]),
-            failure_kind=data.get("failure_kind"),
-            failure_time_ps=None if data.get("failure_time_ps") is None else float(data["failure_time_ps"]),
-        )
+from mlipscope.properties.md import MDRun
 
 
 @dataclass(frozen=True)

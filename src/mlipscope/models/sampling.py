@@ -4,7 +4,7 @@
 sampling (scipy.stats.qmc) in the unit cube, mapped through each hyperparameter's scale. ``sample_two_level`` draws
 descriptor-hyperparameter points and, for each, regression-hyperparameter points, so that members share descriptor
 settings (linear families: one descriptor computation per setting, for fitting and for batched evaluation,
-:mod:`mlipscope.properties.linear_batch`), as the seed study's ensembles do. ``ensemble_plan`` crosses such points
+:mod:`mlipscope.models.linear_batch`), as the seed study's ensembles do. ``ensemble_plan`` crosses such points
 with training sets and seeds into an ordered list of :class:`MemberSpec`; ``fit_member`` fits one member and turns
 any failure into a :class:`FitRecord` with its reason instead of an exception.
 """

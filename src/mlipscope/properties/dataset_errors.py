@@ -144,7 +144,7 @@ class DatasetErrors(Property):
     ) -> PropertyResult:
         """The result from per-frame predictions (:func:`frame_prediction` records) and failures
         (:func:`frame_failure` records) on ``data``; shared by :meth:`compute` and the batched evaluation of
-        linear models (:mod:`mlipscope.properties.linear_batch`). ``errors``: the frames' :func:`frame_errors`
+        linear models (:mod:`mlipscope.models.linear_batch`). ``errors``: the frames' :func:`frame_errors`
         when the caller has them as arrays (else they are taken from the records' lists). Raises EvaluationError
         when no frame worked."""
         if not frames:

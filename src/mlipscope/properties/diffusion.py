@@ -45,7 +45,6 @@ from typing import Any
 import numpy as np
 from ase.calculators.calculator import Calculator
 
-from mlipscope.analysis.survival import MDRun
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.materials.defects import defect_cell, neighbour_shells, perfect_supercell, vacancy_sites
 from mlipscope.properties.arrhenius import arrhenius_fit
@@ -55,7 +54,7 @@ from mlipscope.properties.defect_tracking import (
     block_diffusivities_a2_ps,
     track_defect,
 )
-from mlipscope.properties.md import MDFailure, coordination_numbers, lammps_setup, run_nvt
+from mlipscope.properties.md import MDFailure, MDRun, coordination_numbers, lammps_setup, run_nvt
 
 #: 1 Å²/ps in cm²/s
 A2_PER_PS_TO_CM2_PER_S = 1e-4

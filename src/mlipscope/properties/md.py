@@ -18,8 +18,9 @@ from __future__ import annotations
 import math
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import ase.io
 import numpy as np
@@ -50,6 +51,40 @@ class MDFailure(EvaluationError):
 
 #: failure kinds of an MD run (a run that ends without one is censored at its length)
 MD_FAILURE_KINDS = ("exploded", "melted", "defect_lost")
+
+
+@dataclass(frozen=True)
+class MDRun:
+    """One MD run (a survival datum of :mod:`mlipscope.analysis.survival`): its temperature, atom count and
+    length, and the failure (kind and time) if one happened."""
+
+    temperature_k: float
+    n_atoms: int
+    duration_ps: float  # the planned length (the censoring time)
+    failure_kind: str | None = None  # "exploded", "melted", "defect_lost" or None
+    failure_time_ps: float | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.failure_kind is not None
+
+    @property
+    def time_ps(self) -> float:
+        """Time to failure, or the run length for a run that survived (censored)."""
+        return float(self.failure_time_ps) if self.failed and self.failure_time_ps is not None else self.duration_ps
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MDRun:
+        return cls(
+            temperature_k=float(data["temperature_k"]),
+            n_atoms=int(data["n_atoms"]),
+            duration_ps=float(data["duration_ps"]),
+            failure_kind=data.get("failure_kind"),
+            failure_time_ps=None if data.get("failure_time_ps") is None else float(data["failure_time_ps"]),
+        )
 
 
 @dataclass

@@ -216,7 +216,7 @@ class RareEventForces(Property):
     ) -> PropertyResult:
         """The result from a model's forces (eV/Å, (n_atoms, 3) per frame) and total energies (eV; None when the
         model gives none) on ``frames`` of ``data``; shared by :meth:`compute` and the batched evaluation of
-        linear models (:mod:`mlipscope.properties.linear_batch`), which passes :meth:`reference_forces` once for
+        linear models (:mod:`mlipscope.models.linear_batch`), which passes :meth:`reference_forces` once for
         all its members."""
         masks, refs = reference if reference is not None else self.reference_forces(data, frames)
         f_model, f_ref, f_ref_all, e_err = [], [], [], []

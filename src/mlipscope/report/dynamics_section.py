@@ -11,10 +11,11 @@ from typing import Any
 
 import pandas as pd
 
-from mlipscope.analysis.survival import MDRun
+from mlipscope.analysis.dynamics import dynamics_comparison, survival_table
+from mlipscope.properties.md import MDRun
 from mlipscope.report.figures_dynamics import arrhenius_set_figure, survival_figure
 from mlipscope.report.tables import html_table
-from mlipscope.runner.dynamics import dynamics_comparison, survival_table
+from mlipscope.store.md_runs import md_runs_by_model
 
 #: store meta key of the dynamics stage's selection (groups of model ids and the property labels)
 SELECTION_META_KEY = "dynamics_selection"
@@ -24,7 +25,7 @@ SELECTION_META_KEY = "dynamics_selection"
 class DynamicsReport:
     groups: dict[str, list[str]]  # selection group -> model ids
     labels: list[str]  # the dynamics property labels
-    comparison: pd.DataFrame  # runner.dynamics.dynamics_comparison
+    comparison: pd.DataFrame  # analysis.dynamics.dynamics_comparison
     details: dict[str, dict[str, dict[str, Any]]]  # label -> model id -> evaluation details (ok or failed)
     runs_by_model: dict[str, list[MDRun]]
     survival: pd.DataFrame  # per model: md_survival.* values
@@ -55,7 +56,8 @@ class DynamicsReport:
             details[label][model_id] = d
             kind = "ok" if status == "ok" else d.get("failure_kind", "failed (other)")
             outcome_counts[label][kind] = outcome_counts[label].get(kind, 0) + 1
-        survival, runs = survival_table(store, labels)
+        runs = md_runs_by_model(store, labels)
+        survival = survival_table(runs)
         comparison = dynamics_comparison(values, errors, groups, survival, thresholds or {}, labels)
         ref_values = getattr(reference, "values", {}) or {}
         return cls(

@@ -11,7 +11,8 @@ import numpy as np
 from ase import units
 from matplotlib.figure import Figure
 
-from mlipscope.analysis.survival import MDRun, failure_rate, survival_curve
+from mlipscope.analysis.survival import failure_rate, survival_curve
+from mlipscope.properties.md import MDRun
 
 
 def _points(details: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

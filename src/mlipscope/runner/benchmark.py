@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from mlipscope.calculators import make_calculator
 from mlipscope.properties.base import Property
-from mlipscope.properties.references import CalculatorReference, Reference, TabulatedReference
+from mlipscope.properties.references import Reference
 from mlipscope.properties.suite import build_suite
 from mlipscope.runner.evaluate import (
     EvaluationOutcome,
@@ -17,28 +17,9 @@ from mlipscope.runner.evaluate import (
     evaluation_key,
     model_content_key,
 )
+from mlipscope.runner.references import MATERIAL_REFERENCE, load_reference
 
-#: the reference spec that means "the material's own reference file"
-MATERIAL_REFERENCE = "material"
-
-
-def load_reference(spec: str | None, material=None) -> Reference | None:
-    """``material`` (the material's reference file), a shipped reference name (``<material>-dft``, e.g.
-    ``si-dft``), a YAML/JSON file, or ``calc:<calculator spec>``; None for none."""
-    from mlipscope.materials import load_material, reference_dir
-
-    if spec is None or spec == "none":
-        return None
-    if spec.startswith("calc:"):
-        calc_spec = spec[len("calc:") :]
-        return CalculatorReference(make_calculator(calc_spec), name=f"reference calculator {calc_spec}")
-    if spec == MATERIAL_REFERENCE:
-        chosen = load_material(material)
-        return TabulatedReference.from_file(chosen.reference) if chosen.reference else None
-    shipped = reference_dir() / (spec.replace("-", "_") + ".yaml")
-    if spec.endswith("-dft") and shipped.is_file():
-        return TabulatedReference.from_file(shipped)
-    return TabulatedReference.from_file(spec)
+__all__ = ["MATERIAL_REFERENCE", "BenchmarkRun", "benchmark_calculator", "load_reference", "suite_properties"]
 
 
 @dataclass

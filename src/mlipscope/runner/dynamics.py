@@ -4,7 +4,7 @@ the conventional force RMSE — the first seed paper's comparison (Liu, He & Mo 
 After the main suite, the ``k`` best ensemble members by the mean percentile of the rare-event metrics (RE_F and
 RE_A of every RE set) and the ``k`` best by the test-set force RMSE are chosen from the stored errors; the dynamics
 properties (``diffusion_*`` of the material's suite) run on their union. The report then compares the two groups'
-diffusion errors, NEB consistency and MD survival (:func:`dynamics_comparison`).
+diffusion errors, NEB consistency and MD survival (:func:`mlipscope.analysis.dynamics.dynamics_comparison`).
 
 Config (``[dynamics]`` of a run file; absent: no dynamics stage)::
 
@@ -24,18 +24,15 @@ measured after each fit) can take the stage past any budget; the report says how
 from __future__ import annotations
 
 import fnmatch
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from mlipscope.analysis.survival import MDRun, survival_summary
 from mlipscope.errors import InputError
 
 #: the survival value the analysis treats as a property (reference 0: DFT does not fail below melting)
-SURVIVAL_METRIC = "md_survival.failure_rate_per_atom_ps"
 GROUP_RE = "RE metrics"
 GROUP_RMSE = "force RMSE"
 
@@ -146,62 +143,3 @@ def choose_models(
     if rmse:
         out[GROUP_RMSE] = list(errors.loc[allowed, rmse].abs().dropna().nsmallest(spec.k).index)
     return out
-
-
-def survival_table(store, labels: list[str] | None = None) -> tuple[pd.DataFrame, dict[str, list[MDRun]]]:
-    """Per model, the survival values of every MD run stored with its diffusion evaluations (ok or failed), and
-    the runs themselves. ``labels``: the evaluations to read (default: every ``diffusion_*``)."""
-    evaluations = store.evaluations()
-    if evaluations.empty:
-        return pd.DataFrame(), {}
-    rows = evaluations[["model_id", "property_label", "config_hash"]].drop_duplicates()
-    wanted = rows["property_label"].isin(labels) if labels else rows["property_label"].str.startswith("diffusion_")
-    runs: dict[str, list[MDRun]] = {}
-    for model_id, label, config_hash in rows[wanted].itertuples(index=False):
-        details = store.evaluation_details(model_id, label, config_hash) or {}
-        runs.setdefault(model_id, []).extend(MDRun.from_dict(r) for r in details.get("md_runs", []))
-    table = pd.DataFrame({m: survival_summary(r) for m, r in runs.items()}).T
-    return table.add_prefix("md_survival."), runs
-
-
-def dynamics_comparison(
-    values: pd.DataFrame,
-    errors: pd.DataFrame,
-    groups: dict[str, list[str]],
-    survival: pd.DataFrame,
-    thresholds: dict[str, float],
-    labels: list[str],
-) -> pd.DataFrame:
-    """One row per (group, diffusion label): models, how many gave an Arrhenius fit, median |Ea error|, share
-    within the Ea threshold, share consistent with their NEB barrier, MD failures (all dynamics runs of the
-    group's models) and the share of models whose MD failure rate is within its threshold."""
-    rows = []
-    for group, ids in groups.items():
-        for label in labels:
-            ea = f"{label}.activation_energy_ev"
-            present = [m for m in ids if m in values.index]
-            fitted = values.loc[present, ea].notna() if ea in values.columns else pd.Series(dtype=bool)
-            err = errors.loc[present, ea].abs() if ea in errors.columns else pd.Series(dtype=float)
-            limit = thresholds.get(ea, math.nan)
-            consistent = f"{label}.ea_neb_consistent"
-            cons = values.loc[present, consistent].dropna() if consistent in values.columns else pd.Series(dtype=float)
-            surv = survival.loc[[m for m in present if m in survival.index]] if len(survival) else survival
-            n_fail = float(surv["md_survival.n_failures"].sum()) if len(surv) else math.nan
-            rate_limit = thresholds.get(SURVIVAL_METRIC, math.nan)
-            rates = surv[SURVIVAL_METRIC] if SURVIVAL_METRIC in surv.columns else pd.Series(dtype=float)
-            rows.append(
-                {
-                    "group": group,
-                    "property": label,
-                    "n_models": len(ids),
-                    "n_arrhenius_fits": int(fitted.sum()) if len(fitted) else 0,
-                    "median_abs_ea_error_ev": float(err.median()) if err.notna().any() else math.nan,
-                    "share_within_threshold": float((err <= limit).mean()) if len(err) and limit == limit else math.nan,
-                    "share_consistent_with_neb": float(cons.mean()) if len(cons) else math.nan,
-                    "md_failures": n_fail,
-                    "share_md_survival_within_threshold": float((rates <= rate_limit).mean())
-                    if len(rates) and rate_limit == rate_limit
-                    else math.nan,
-                }
-            )
-    return pd.DataFrame(rows)

@@ -30,9 +30,10 @@ def dynamics_report(store, reference_spec: str | None = None, material: str | No
 def with_survival_columns(store, table):
     """``table`` with the MD failure rate of every model that has diffusion runs (``md_survival.*``, an error
     against 0), so a study that benchmarks dynamics on all its models analyses survival like any property."""
-    from mlipscope.runner.dynamics import SURVIVAL_METRIC, survival_table
+    from mlipscope.analysis.dynamics import SURVIVAL_METRIC, survival_table
+    from mlipscope.store.md_runs import md_runs_by_model
 
-    survival, _ = survival_table(store)
+    survival = survival_table(md_runs_by_model(store))
     if survival.empty:
         return table
     return table.join(survival[[SURVIVAL_METRIC]], how="left")

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlipscope.failures import FailureKind
+from mlipscope.models.linear_batch import LINEAR_FAMILIES, is_batchable
 from mlipscope.properties.base import Property
-from mlipscope.properties.linear_batch import LINEAR_FAMILIES, is_batchable
 from mlipscope.runner.evaluate import EvaluationOutcome
 from mlipscope.runner.task_groups import (
     TaskGroup,
@@ -78,7 +78,7 @@ class Submission:
     # -- fits ---------------------------------------------------------------------------------------------------
     def fits(self, members: list[PlannedModel]) -> None:
         """One task per member, or (grouped) chunks of linear members sharing descriptor settings."""
-        from mlipscope.properties.linear_batch import descriptor_group_key
+        from mlipscope.models.linear_batch import descriptor_group_key
 
         chunks: dict[tuple, list[PlannedModel]] = {}
         for member in members:
@@ -141,7 +141,7 @@ class Submission:
     def linear_batches(self) -> None:
         """One task per (descriptor group, property, chunk of ``linear_batch_size`` members) for the linear
         members collected by :meth:`evaluations` (called once every fit has finished)."""
-        from mlipscope.properties.linear_batch import LinearMember, descriptor_group_key
+        from mlipscope.models.linear_batch import LinearMember, descriptor_group_key
 
         groups: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
         props: dict[str, Property] = {}

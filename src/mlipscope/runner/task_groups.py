@@ -9,7 +9,7 @@ second each; its per-task overhead then dominates. Two groupings cut that to hun
   (relaxed bulk, defect cells, NEB bands).
 - :func:`evaluate_linear_batch_task`: a fixed-geometry property (test-set errors, rare-event sets) of many SNAP /
   POD members that share descriptor settings, as matrix products on descriptor rows computed once
-  (:mod:`mlipscope.properties.linear_batch`); results equal the per-member ones to round-off.
+  (:mod:`mlipscope.models.linear_batch`); results equal the per-member ones to round-off.
 
 Every task returns a list of ``(model_id, config_hash, EvaluationOutcome)``, stored one by one by the client, so
 a lost task is recorded as one failed evaluation per pair it held (:func:`lost_outcomes`).
@@ -73,7 +73,7 @@ def evaluate_linear_batch_task(
 
 def batch_in_process(prop: Property, members: list[tuple[str, str, str]], reference_spec: str) -> list[Triple]:
     """The batched evaluation itself (the sandbox child calls this). Wall time is shared out per member."""
-    from mlipscope.properties.linear_batch import LinearMember, batch_results
+    from mlipscope.models.linear_batch import LinearMember, batch_results
 
     start = time.perf_counter()
     out: list[Triple] = []

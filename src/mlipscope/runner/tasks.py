@@ -63,7 +63,7 @@ def calculator_for(model: str):
 
 @functools.lru_cache(maxsize=32)
 def reference_for(spec: str, material: str | None = None):
-    from mlipscope.runner.benchmark import load_reference
+    from mlipscope.runner.references import load_reference
 
     return load_reference(spec, material)
 
@@ -117,7 +117,7 @@ def fit_planned_chunk(chunk: list[PlannedModel]) -> list[FitOutcome]:
 def _cost_key(planned: PlannedModel, species: list[str]) -> str | None:
     """What a member's evaluation cost depends on: its descriptor group for a linear family, else None
     (measured for each member)."""
-    from mlipscope.properties.linear_batch import LINEAR_FAMILIES, descriptor_group_key
+    from mlipscope.models.linear_batch import LINEAR_FAMILIES, descriptor_group_key
 
     if planned.member.family not in LINEAR_FAMILIES:
         return None

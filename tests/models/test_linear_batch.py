@@ -10,17 +10,17 @@ import pytest
 
 from mlipscope.data.examples import load_example
 from mlipscope.errors import EvaluationError
-from mlipscope.models.pod import PODFamily
-from mlipscope.models.snap import SNAPFamily
-from mlipscope.properties import linear_batch
-from mlipscope.properties.dataset_errors import DatasetErrors
-from mlipscope.properties.eos import EquationOfState
-from mlipscope.properties.linear_batch import (
+from mlipscope.models import linear_batch
+from mlipscope.models.linear_batch import (
     LinearMember,
     batch_results,
     descriptor_group_key,
     is_batchable,
 )
+from mlipscope.models.pod import PODFamily
+from mlipscope.models.snap import SNAPFamily
+from mlipscope.properties.dataset_errors import DatasetErrors
+from mlipscope.properties.eos import EquationOfState
 from mlipscope.properties.rare_events import RareEventForces
 
 SNAP_DESCRIPTORS = {"twojmax": 4, "quadratic": False, "rcutfac": 4.6}
