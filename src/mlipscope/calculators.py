@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ase.calculators.calculator import Calculator
 
-from mlipscope._lammps import ensure_lammps, lammps_potentials_dir
+from mlipscope._lammps import lammps_calculator, lammps_potentials_dir
 from mlipscope.errors import InputError
 
 BUILTIN_LAMMPS = {
@@ -31,19 +31,6 @@ BUILTIN_LAMMPS = {
 }
 #: elements of the built-in classical potentials (the files are for silicon)
 BUILTIN_SPECIES = ["Si"]
-
-
-def lammps_calculator(commands: list[str], elements: list[str]) -> Calculator:
-    """An ASE LAMMPSlib calculator running the given pair commands for the given element order."""
-    ensure_lammps()
-    from ase.calculators.lammpslib import LAMMPSlib
-
-    return LAMMPSlib(
-        lmpcmds=commands,
-        atom_types={el: i + 1 for i, el in enumerate(elements)},
-        keep_alive=True,
-        log_file=None,
-    )
 
 
 def builtin_lammps_commands(name: str) -> list[str]:

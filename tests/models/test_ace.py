@@ -23,11 +23,7 @@ from mlipscope.errors import InputError
 from mlipscope.models import ace_child
 from mlipscope.models.ace import POTENTIAL_FILE, ACEFamily, pacemaker_input
 from mlipscope.models.worker import WorkerError, entry_of, evaluate_frames
-
-try:
-    from .conformance import FamilyConformance, probe_structure
-except ImportError:  # tests/models is not a package: pytest puts this directory on sys.path
-    from conformance import FamilyConformance, probe_structure
+from mlipscope.testing import FamilyConformance, probe_structure
 
 TINY = {"n_functions": 15, "max_correlation_order": 3, "maxiter": 40, "batch_size": 12}
 #: bounds on the held-out errors (measured values in the module docstring, with margin)

@@ -23,12 +23,11 @@ from mlipscope.errors import InputError
 from mlipscope.models.deepmd import MODEL_FILE, DeePMDFamily, deepmd_input, write_systems
 from mlipscope.models.environments import check_environment
 from mlipscope.models.worker import WorkerError
+from mlipscope.testing import FamilyConformance
 
 try:
-    from .conformance import FamilyConformance
     from .test_ace import held_out_errors
 except ImportError:  # tests/models is not a package: pytest puts this directory on sys.path
-    from conformance import FamilyConformance
     from test_ace import held_out_errors
 
 TINY = {

@@ -21,11 +21,7 @@ from mlipscope.data.examples import load_example  # noqa: E402
 from mlipscope.errors import InputError  # noqa: E402
 from mlipscope.models.fit_support import training_metrics  # noqa: E402
 from mlipscope.models.gap import GAPFamily, gap_fit_arguments, write_gap_training_file  # noqa: E402
-
-try:
-    from .conformance import FamilyConformance
-except ImportError:  # tests/models is not a package: pytest puts this directory on sys.path
-    from conformance import FamilyConformance
+from mlipscope.testing import FamilyConformance
 
 TINY = {"soap_n_max": 4, "soap_l_max": 3, "soap_n_sparse": 100}
 

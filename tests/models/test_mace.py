@@ -16,12 +16,11 @@ from mlipscope.data.examples import load_example  # noqa: E402
 from mlipscope.errors import InputError  # noqa: E402
 from mlipscope.models.mace import MODEL_FILE, MACEFamily, training_command  # noqa: E402
 from mlipscope.models.worker import WorkerError  # noqa: E402
+from mlipscope.testing import FamilyConformance, probe_structure
 
 try:
-    from .conformance import FamilyConformance
     from .test_ace import held_out_errors
 except ImportError:  # tests/models is not a package: pytest puts this directory on sys.path
-    from conformance import FamilyConformance
     from test_ace import held_out_errors
 
 TINY = {
@@ -54,7 +53,6 @@ class TestMACEConformance(FamilyConformance):
 
     def test_mace_spec_loads_the_model_file(self, fitted, calc):
         """``mace:<file>`` (how a downloaded foundation checkpoint is named) gives the family's numbers."""
-        from conformance import probe_structure
 
         from mlipscope.calculators import make_calculator
 

@@ -22,11 +22,7 @@ from mlipscope.errors import InputError  # noqa: E402
 from mlipscope.models.fit_support import training_metrics  # noqa: E402
 from mlipscope.models.mtp import LEVELS, MTPCalculator, MTPFamily, untrained_basis_path  # noqa: E402
 from mlipscope.models.registry import get_family  # noqa: E402
-
-try:
-    from .conformance import FamilyConformance
-except ImportError:  # tests/models is not a package: pytest puts this directory on sys.path
-    from conformance import FamilyConformance
+from mlipscope.testing import FamilyConformance
 
 TINY = {"level": 8, "bfgs_steps": 150}
 

@@ -19,12 +19,11 @@ from mlipscope.data.examples import load_example  # noqa: E402
 from mlipscope.errors import FitError, InputError  # noqa: E402
 from mlipscope.models import nnp_train  # noqa: E402
 from mlipscope.models.nnp import CONFIG_FILE, LOG_FILE, STATE_FILE, NNPFamily  # noqa: E402
+from mlipscope.testing import FamilyConformance, probe_structure
 
 try:
-    from .conformance import FamilyConformance, probe_structure
     from .test_ace import held_out_errors
 except ImportError:  # tests/models is not a package: pytest puts this directory on sys.path
-    from conformance import FamilyConformance, probe_structure
     from test_ace import held_out_errors
 
 TINY = {

@@ -7,12 +7,11 @@ import pytest
 
 from mlipscope.data.examples import load_example
 from mlipscope.models.pod import COEFF_FILE, PODFamily
+from mlipscope.testing import FamilyConformance, small_training_set
 
 try:
-    from .conformance import FamilyConformance, small_training_set
     from .test_snap import rmse_with_calculator
 except ImportError:  # tests/models is not a package: pytest puts this directory on sys.path
-    from conformance import FamilyConformance, small_training_set
     from test_snap import rmse_with_calculator
 
 SMALL = {

@@ -10,12 +10,8 @@ from mlipscope.data.examples import load_example
 from mlipscope.errors import InputError
 from mlipscope.models.descriptors import DescriptorCache, process_cache
 from mlipscope.models.snap import SNAPFamily, n_bispectrum
+from mlipscope.testing import FamilyConformance, small_training_set
 from mlipscope.units import EV_PER_A3_TO_GPA
-
-try:
-    from .conformance import FamilyConformance, small_training_set
-except ImportError:  # tests/models is not a package: pytest puts this directory on sys.path
-    from conformance import FamilyConformance, small_training_set
 
 
 class TestSNAPConformance(FamilyConformance):

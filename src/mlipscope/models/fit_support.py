@@ -138,7 +138,7 @@ class LammpsPairModelMixin:
         return [f"pair_style {self.pair_style}", f"pair_coeff * * {files} {' '.join(species)}"]
 
     def load_calculator(self, model_dir: Path):
-        from mlipscope.calculators import lammps_calculator
+        from mlipscope._lammps import lammps_calculator
 
         species = model_species(model_dir)
         return lammps_calculator(self.lammps_commands(model_dir), species)

@@ -1,16 +1,20 @@
-"""Reusable conformance tests for an MLIP family (in the spirit of TorchSim's model interface tests).
+"""Conformance tests for an MLIP family, shipped with the package (in the spirit of TorchSim's model interface
+tests). Anyone adding a family runs the same checks the project's own families pass.
 
 Use it by subclassing :class:`FamilyConformance` in a test module (the base class name does not start with
 ``Test``, so pytest only collects the subclasses)::
 
-    from conformance import FamilyConformance   # or: from .conformance import ... inside a package
+    from mlipscope.testing import FamilyConformance
 
     class TestSNAPConformance(FamilyConformance):
         family_name = "snap"
         hyperparameters = {"twojmax": 4, "quadratic": False}
         n_train_frames = 30
 
-The class fits ONE model (class-scoped fixture) on a small subsample of the mlearn Si training set and checks:
+For another material, set ``training_set`` and ``probe_set`` (shipped example names or dataset files) and
+``energy_per_atom_range_ev`` (the binding energy a model fitted to that DFT data must give).
+
+The class fits ONE model (class-scoped fixture) on a small subsample of the training set and checks:
 the declared space is valid and samplable; the fit writes model.json with the agreed keys; the calculator gives
 finite energy/forces/stress of the right shapes; energy is translation invariant; forces equal -dE/dx by central
 finite differences; a refit with the same seed is reproducible; the registry round trip (path -> calculator)
@@ -39,14 +43,22 @@ from mlipscope.models.sampling import METHODS, sample
 REQUIRED_META = {"family", "hyperparameters", "seed", "training_set_hash", "fit_wall_time_s", "metrics"}
 
 
-def small_training_set(n_frames: int, seed: int = 0) -> Dataset:
-    """``n_frames`` frames of the mlearn Si training set (reproducible subsample)."""
-    return load_example("si_mlearn_train").subsample(n_frames, seed)
+def _dataset(name_or_path: str) -> Dataset:
+    from mlipscope.data.examples import EXAMPLES
+    from mlipscope.data.loader import read_dataset
+
+    return load_example(name_or_path) if name_or_path in EXAMPLES else read_dataset(name_or_path)
 
 
-def probe_structure() -> Atoms:
-    """A held-out, low-symmetry Si structure: a frame of the mlearn Si test set, labels stripped."""
-    atoms = load_example("si_mlearn_test")[0].copy()
+def small_training_set(n_frames: int, seed: int = 0, training_set: str = "si_mlearn_train") -> Dataset:
+    """``n_frames`` frames of ``training_set`` (default: the mlearn Si training set; reproducible subsample)."""
+    return _dataset(training_set).subsample(n_frames, seed)
+
+
+def probe_structure(probe_set: str = "si_mlearn_test") -> Atoms:
+    """A held-out, low-symmetry structure: the first frame of ``probe_set`` (default: the mlearn Si test set),
+    labels stripped."""
+    atoms = _dataset(probe_set)[0].copy()
     atoms.info = {}
     for key in list(atoms.arrays):
         if key not in ("numbers", "positions"):
@@ -104,6 +116,12 @@ class FamilyConformance:
     hyperparameters: ClassVar[dict[str, Any]] = {}
     n_train_frames: ClassVar[int] = 30
     seed: ClassVar[int] = 7
+    #: training data and the held-out probe structure (shipped example names or dataset files)
+    training_set: ClassVar[str] = "si_mlearn_train"
+    probe_set: ClassVar[str] = "si_mlearn_test"
+    #: a model fitted to the DFT data must bind: its energy per atom of the probe lies in this range (Si diamond in
+    #: the mlearn data: about -5.4 eV/atom)
+    energy_per_atom_range_ev: ClassVar[tuple[float, float]] = (-6.5, -4.4)
     #: tolerance of |F - (-dE/dx)| in eV/Å (central differences with step fd_step_a)
     fd_tolerance_ev_a: ClassVar[float] = 2e-3
     fd_step_a: ClassVar[float] = 1e-3
@@ -119,7 +137,7 @@ class FamilyConformance:
 
     @pytest.fixture(scope="class")
     def train(self) -> Dataset:
-        return small_training_set(self.n_train_frames)
+        return small_training_set(self.n_train_frames, training_set=self.training_set)
 
     @pytest.fixture(scope="class")
     def isolated_cache(self, tmp_path_factory):
@@ -162,16 +180,16 @@ class FamilyConformance:
             assert meta["model_file_sha256"] == digest.hexdigest()
 
     def test_calculator_outputs_finite_with_shapes(self, calc):
-        atoms = probe_structure()
+        atoms = probe_structure(self.probe_set)
         energy, forces, stress = energy_forces_stress(calc, atoms)
         assert np.isfinite(energy)
         assert forces.shape == (len(atoms), 3) and np.all(np.isfinite(forces))
         assert stress.shape == (6,) and np.all(np.isfinite(stress))
-        # a Si model fitted to DFT must bind: energy per atom within 1 eV of diamond Si in the data (≈ -5.4 eV)
-        assert -6.5 < energy / len(atoms) < -4.4
+        low, high = self.energy_per_atom_range_ev  # a model fitted to DFT must bind
+        assert low < energy / len(atoms) < high, f"energy per atom {energy / len(atoms):.3f} eV"
 
     def test_energy_translation_invariant(self, calc):
-        atoms = probe_structure()
+        atoms = probe_structure(self.probe_set)
         e0, f0, _ = energy_forces_stress(calc, atoms)
         shifted = atoms.copy()
         shifted.translate([0.37, -1.21, 2.05])
@@ -180,7 +198,7 @@ class FamilyConformance:
         np.testing.assert_allclose(f1, f0, atol=1e-6)
 
     def test_forces_are_minus_energy_gradient(self, calc):
-        atoms = probe_structure()
+        atoms = probe_structure(self.probe_set)
         atoms.calc = calc
         forces = atoms.get_forces()
         indices = [0, len(atoms) // 2, len(atoms) - 1]
@@ -190,7 +208,7 @@ class FamilyConformance:
 
     def test_refit_same_seed_is_reproducible(self, family, fitted, train, calc, tmp_path):
         again = family.fit(train, dict(self.hyperparameters), self.seed, tmp_path / "again")
-        atoms = probe_structure()
+        atoms = probe_structure(self.probe_set)
         e0, f0, _ = energy_forces_stress(calc, atoms)
         e1, f1, _ = energy_forces_stress(family.load_calculator(again.model_dir), atoms)
         assert e1 == pytest.approx(e0, rel=1e-9, abs=1e-8)
@@ -200,7 +218,7 @@ class FamilyConformance:
     def test_registry_round_trip(self, family, fitted, calc):
         from mlipscope.calculators import make_calculator
 
-        atoms = probe_structure()
+        atoms = probe_structure(self.probe_set)
         e0, f0, _ = energy_forces_stress(calc, atoms)
         for loaded in (load_model_calculator(fitted.model_dir), make_calculator(str(fitted.model_dir))):
             e1, f1, _ = energy_forces_stress(loaded, atoms)

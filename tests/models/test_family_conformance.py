@@ -6,11 +6,7 @@ import pytest
 from ase.calculators.calculator import Calculator, all_changes
 
 from mlipscope.models.base import Hyperparameter, HyperparameterSpace
-
-try:
-    from .conformance import FamilyConformance, assert_samples_valid, assert_space_valid
-except ImportError:  # tests/models is not a package: pytest puts this directory on sys.path
-    from conformance import FamilyConformance, assert_samples_valid, assert_space_valid
+from mlipscope.testing import FamilyConformance, assert_samples_valid, assert_space_valid
 
 
 class FlippedForces(Calculator):
