@@ -12,6 +12,27 @@ def test_defaults_and_nested_lasso():
     assert AnalysisConfig().transform == "zlog10"
 
 
+def test_minimum_sizes_and_canonical_settings():
+    defaults = AnalysisConfig()
+    assert defaults.canonical_only is True and defaults.canonical_properties is None
+    assert (defaults.min_models_correlation, defaults.min_type_members) == (20, 10)
+    assert (defaults.min_models_prediction, defaults.min_models_clustering, defaults.min_models_selection) == (
+        20,
+        10,
+        30,
+    )
+    config = AnalysisConfig.from_dict(
+        {
+            "canonical_only": False,
+            "canonical_properties": ["a", "b"],
+            "min_models_correlation": 30,
+            "min_type_members": 5,
+        }
+    )
+    assert (config.canonical_only, config.canonical_properties) == (False, ["a", "b"])
+    assert (config.min_models_correlation, config.min_type_members) == (30, 5)
+
+
 def test_yaml_file(tmp_path):
     path = tmp_path / "analysis.yaml"
     path.write_text("r2_threshold: 0.5\nproperties: [a, b]\nn_bootstrap: 10\n")
@@ -30,6 +51,10 @@ def test_yaml_file(tmp_path):
         ({"lasso": {"alpha": 0.1, "folds": 3}}, "analysis.lasso.folds"),
         ({"r2_threshold": 1.5}, "analysis.r2_threshold"),
         ({"null_correlations": [1.0]}, "analysis.null_correlations"),
+        ({"canonical_only": "yes"}, "analysis.canonical_only"),
+        ({"canonical_properties": "eos.a"}, "analysis.canonical_properties"),
+        ({"min_models_correlation": 1}, "analysis.min_models_correlation"),
+        ({"min_type_members": 2.5}, "analysis.min_type_members"),
     ],
 )
 def test_bad_settings_name_the_field(tmp_path, data, field):

@@ -10,6 +10,7 @@ from mlipscope.analysis.pareto import (
     front_quality,
     hypervolume,
     pareto_mask,
+    subsampled_quality,
 )
 
 
@@ -86,3 +87,45 @@ def test_analyse_pareto_drops_nan_models():
     assert result.optimal.sum() == 8 and result.optimal_all.sum() == 8
     assert result.optimal[result.optimal].index.isin(errors.index[planted]).all()
     assert ((result.scaled >= 0) & (result.scaled <= 1)).all().all()
+
+
+def test_equal_size_samples_remove_the_size_bias_of_hypervolume():
+    """Two types drawn from one distribution, 200 and 15 members: on all members the big type's hypervolume is
+    larger (more draws, a better front); on equal-size samples the difference vanishes on average, and the small
+    type's value (its 15 members every time) mostly lies within the big type's interval."""
+    rng = np.random.default_rng(5)
+    index = [f"m{i}" for i in range(215)]
+    types = pd.Series(["big"] * 200 + ["small"] * 15, index=index)
+    full_gap, equal_gap, inside = [], [], []
+    for _ in range(100):
+        points = rng.uniform(0.0, 1.0, size=(215, 3))
+        scaled = pd.DataFrame(points, index=index)
+        front = pareto_mask(points)
+        full = front_quality(scaled, types, front)[0].set_index("type")["hypervolume"]
+        sub = subsampled_quality(scaled, types, front, ["big", "small"], n_subsamples=60, rng=rng).set_index("type")
+        assert (sub["subsample_size"] == 15).all()
+        assert sub.loc["small", "hv_median"] == pytest.approx(full["small"])  # all its members every time
+        full_gap.append(full["big"] - full["small"])
+        equal_gap.append(sub.loc["big", "hv_median"] - sub.loc["small", "hv_median"])
+        inside.append(sub.loc["big", "hv_ci_low"] <= sub.loc["small", "hv_median"] <= sub.loc["big", "hv_ci_high"])
+    assert np.mean(full_gap) > 0.1 and min(full_gap) > 0  # the bias, every time
+    assert abs(np.mean(equal_gap)) < 0.2 * np.mean(full_gap)  # unbiased: 0 within ~4 standard errors
+    assert np.mean(inside) >= 0.8
+
+
+def test_a_type_with_too_few_members_is_marked_and_not_ranked():
+    rng = np.random.default_rng(6)
+    points = rng.uniform(0.0, 1.0, size=(65, 2))
+    better = points.copy()
+    better[:30] *= 0.5  # "good" is better than "ok"
+    index = [f"m{i}" for i in range(65)]
+    errors = pd.DataFrame(better + 0.01, index=index, columns=["a", "b"])
+    types = pd.Series(["good"] * 30 + ["ok"] * 30 + ["tiny"] * 5, index=index)
+    result = analyse_pareto(
+        errors, types, ["a", "b"], k_values=[2], null_rhos=[0.0], repeats=1, seed=0, min_type_members=10
+    )
+    quality = result.quality.set_index("type")
+    assert quality.loc["tiny", "too_few_members"] and np.isnan(quality.loc["tiny", "hv_rank"])
+    assert np.isnan(quality.loc["tiny", "hv_median"])
+    assert quality.loc["good", "hv_rank"] == 1 and quality.loc["ok", "hv_rank"] == 2
+    assert quality.loc["good", "hv_ci_low"] <= quality.loc["good", "hv_median"] <= quality.loc["good", "hv_ci_high"]

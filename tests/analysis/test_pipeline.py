@@ -74,3 +74,49 @@ def test_models_without_any_result_do_not_drop_properties(table):
     assert len(results.table.errors) == 160
     assert set(results.dropped_properties) == {"mostly_failed.error", "constant.error"}
     assert any("80 models with no successful evaluation" in note for note in results.notes)
+
+
+def test_seven_models_give_no_correlation_edges_and_say_why():
+    """Few models: unrelated properties pass r² > 0.6 by chance, so no graph, no Lasso, no clustering, no verdict;
+    each says why (notes, skipped, summary)."""
+    from mlipscope.analysis.synthetic import suite_like_error_table
+
+    table = load_error_table(suite_like_error_table({"ace": 4, "snap": 3}, seed=2), type_column="type")
+    results = run_all(table, AnalysisConfig(type_column="type", n_bootstrap=20), show_progress=False)
+    assert results.correlation is None and results.type_graphs is None
+    assert "7 models" in results.skipped["correlation graph"]
+    assert "min_models_correlation" in results.skipped["correlation graph"]
+    assert any(n.startswith("correlation graph not computed: 7 models") for n in results.notes)
+    assert "prediction graph" in results.skipped and "clustering" in results.skipped
+    assert "min_models_selection" in results.skipped["selection verdict"]
+    assert results.selection.comparison is None and results.selection.metric_summary.empty
+    summary = results.summary()
+    assert "not computed" in summary["correlation graph"]
+    assert not any(key.startswith("correlation edges") for key in summary)
+    assert results.findings.trade_offs.empty and "min_models_correlation" in results.findings.notes["trade-offs"]
+    assert (results.findings.best_by_category["best_type"] == "").all()  # no type has 10 members
+    assert results.pareto.quality["too_few_members"].all() and results.pareto.quality["hv_rank"].isna().all()
+
+
+def test_minimum_sizes_come_from_the_config():
+    from mlipscope.analysis.synthetic import suite_like_error_table
+
+    table = load_error_table(suite_like_error_table({"ace": 4, "snap": 3}, seed=2), type_column="type")
+    config = AnalysisConfig(type_column="type", n_bootstrap=0, min_models_correlation=5, min_type_members=3)
+    results = run_all(table, config, show_progress=False)
+    assert results.correlation is not None and "correlation graph" not in results.skipped
+    assert not results.pareto.quality["too_few_members"].any()
+
+
+def test_per_type_graphs_and_summary_of_a_mixed_ensemble():
+    from mlipscope.analysis.synthetic import suite_like_error_table
+
+    table = load_error_table(suite_like_error_table({"ace": 30, "snap": 25, "pod": 5}, seed=1), type_column="type")
+    results = run_all(table, AnalysisConfig(type_column="type", n_bootstrap=20), show_progress=False)
+    graphs = results.type_graphs
+    assert sorted(graphs.graphs) == ["ace", "snap"] and "pod" in graphs.skipped
+    assert {"r_ace", "r_snap", "kind", "r_differs"} <= set(graphs.comparison.columns)
+    assert "pod (5, too few members)" in results.summary()["MLIP types (members)"]
+    quality = results.pareto.quality.set_index("type")
+    assert quality.loc["pod", "too_few_members"] and np.isnan(quality.loc["pod", "hv_rank"])
+    assert (quality.loc[["ace", "snap"], "subsample_size"] == 25).all()

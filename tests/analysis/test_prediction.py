@@ -30,3 +30,32 @@ def test_too_few_models_give_no_fits():
     frame = pd.DataFrame(np.random.default_rng(0).normal(size=(5, 3)), columns=list("abc"))
     result = prediction_graph(frame, LassoSettings())
     assert result.r2.empty and result.graph.number_of_edges() == 0
+
+
+def test_r2_spread_over_splits_matches_the_split_scores():
+    """The interval columns are percentiles of the per-split test R², recomputed here with sklearn directly."""
+    from sklearn.linear_model import Lasso
+    from sklearn.model_selection import ShuffleSplit
+
+    from mlipscope.analysis.transforms import zscore
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(120, 2))
+    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": x[:, 0] - x[:, 1] + 0.5 * rng.normal(size=120)})
+    settings = LassoSettings(alpha=0.02, n_splits=8)
+    result = prediction_graph(frame, settings, seed=3)
+    row = result.r2.loc["y"]
+    data = zscore(frame).to_numpy()
+    splits = ShuffleSplit(n_splits=8, test_size=0.25, random_state=3).split(data)
+    scores = [Lasso(alpha=0.02).fit(data[tr, :2], data[tr, 2]).score(data[te, :2], data[te, 2]) for tr, te in splits]
+    assert row["r2_mean"] == pytest.approx(np.mean(scores), abs=1e-3)
+    assert (row["r2_ci_low"], row["r2_ci_high"]) == pytest.approx(tuple(np.percentile(scores, [2.5, 97.5])), abs=1e-3)
+    assert row["n_splits"] == 8 and row["n_test_models"] == 30
+    ranking = result.ranking.set_index("property")
+    assert ranking.loc["y", "r2_ci_low"] == pytest.approx(row["r2_ci_low"])
+
+
+def test_minimum_models_is_a_parameter():
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(15, 3)), columns=list("abc"))
+    assert prediction_graph(frame, LassoSettings(), min_models=20).r2.empty
+    assert len(prediction_graph(frame, LassoSettings(), min_models=10).r2) == 3

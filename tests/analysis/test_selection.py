@@ -84,3 +84,64 @@ def test_comparison_scores_each_metrics_picks_in_absolute_terms():
     assert row["median_abs_error"] < 0.5 * rmse_row["median_abs_error"]
     assert row["share_within_threshold"] > baseline["share_within_threshold"]
     assert ("re.re_f_ev_a", "re.re_f_ev_a") not in table.index  # a metric is not scored on itself
+
+
+def _barrier_table(n: int, seed: int) -> pd.DataFrame:
+    """An RE metric tied to the barrier error, a force RMSE unrelated to it."""
+    rng = np.random.default_rng(seed)
+    quality = rng.normal(size=n)
+    return pd.DataFrame(
+        {
+            "re.re_f_ev_a": np.exp(quality + 0.3 * rng.normal(size=n)),
+            "errors.force_rmse_ev_a": np.exp(rng.normal(size=n)),
+            "migration.barrier_ev": 0.1 * np.exp(quality + 0.3 * rng.normal(size=n)),
+        }
+    )
+
+
+def test_verdict_with_bootstrap_interval_and_n():
+    from mlipscope.analysis.selection import re_vs_rmse_verdict
+
+    errors = _barrier_table(300, 2)
+    metrics = ["re.re_f_ev_a", "errors.force_rmse_ev_a"]
+    verdict, note = re_vs_rmse_verdict(errors, metrics, 20, n_bootstrap=200, seed=0, min_models=30)
+    assert note == "" and len(verdict) == 1
+    row = verdict.iloc[0]
+    re_picks = errors["re.re_f_ev_a"].nsmallest(20).index
+    rmse_picks = errors["errors.force_rmse_ev_a"].nsmallest(20).index
+    by_hand = (
+        errors.loc[re_picks, "migration.barrier_ev"].median() - errors.loc[rmse_picks, "migration.barrier_ev"].median()
+    )
+    assert row["difference"] == pytest.approx(by_hand)
+    assert (row["n_models"], row["n_selected"]) == (300, 20)
+    assert row["diff_ci_low"] <= row["difference"] <= row["diff_ci_high"] < 0
+    assert row["verdict"] == "RE better"
+
+
+def test_verdict_of_two_unrelated_metrics_is_mostly_no_difference():
+    """Null case: neither metric says anything about the barrier; the interval should include 0 ~95 % of the time."""
+    from mlipscope.analysis.selection import re_vs_rmse_verdict
+
+    rng = np.random.default_rng(3)
+    outcomes = []
+    for seed in range(40):
+        errors = _barrier_table(120, seed)
+        errors["re.re_f_ev_a"] = np.exp(rng.normal(size=120))  # now unrelated as well
+        verdict, _ = re_vs_rmse_verdict(errors, list(errors.columns[:2]), 10, n_bootstrap=100, seed=seed, min_models=30)
+        outcomes.append(verdict["verdict"].iloc[0])
+    assert outcomes.count("no clear difference") >= 34
+
+
+def test_no_verdict_below_the_minimum_or_without_both_kinds_of_metric():
+    from mlipscope.analysis.selection import re_vs_rmse_verdict, select_models
+
+    errors = _barrier_table(25, 4)
+    metrics = ["re.re_f_ev_a", "errors.force_rmse_ev_a"]
+    verdict, note = re_vs_rmse_verdict(errors, metrics, 10, n_bootstrap=50, seed=0, min_models=30)
+    assert verdict.empty and "25 models" in note and "min_models_selection" in note
+    _, note = re_vs_rmse_verdict(errors, metrics[:1], 10, n_bootstrap=50, seed=0, min_models=10)
+    assert "force-RMSE metric" in note
+    types = pd.Series("t", index=errors.index)
+    result = select_models(errors, types, pd.DataFrame(index=errors.index), metrics, 10, min_models=30)
+    assert result.comparison is None and result.metric_summary.empty and result.verdict.empty
+    assert set(result.by_metric) == set(metrics)  # the picks themselves are still listed

@@ -91,3 +91,55 @@ def test_reference_file_thresholds_name_their_source(tmp_path):
     path.write_text("name: t\nvalues: {}\nthresholds:\n  eos.lattice_constant_a: -1\n")
     with pytest.raises(InputError, match="thresholds.eos.lattice_constant_a"):
         TabulatedReference.from_file(path)
+
+
+def _study_files(tmp_path, mapping: str, errors: str = "a_E: 15\nb_F: 0.12\nc_X: 1.0\n"):
+    (tmp_path / "errors.yaml").write_text(errors)
+    (tmp_path / "mapping.yaml").write_text(
+        "acceptable_errors: errors.yaml\nsources: {paper: 'A & B 2024 (Table 1)', md: 'A & B 2024 (MD set)'}\n"
+        "mapping:\n" + mapping
+    )
+    path = tmp_path / "ref.yaml"
+    path.write_text("values: {}\nstudy_thresholds: mapping.yaml\nthresholds:\n  fixed.other_ev: 0.5\n")
+    return path
+
+
+STUDY_MAPPING = (
+    "  a_E: {value: fixed.rmse_ev, unit: meV, convert: {factor: 0.001, unit: eV}, differences: same}\n"
+    "  b_F: {value: fixed.a_a, unit: Å, published: md}\n"
+    "  c_X: {value: null, unit: '%', unmapped: not computed here}\n"
+)
+
+
+def test_study_thresholds_become_thresholds_with_key_and_conversion(tmp_path):
+    ref = TabulatedReference.from_file(_study_files(tmp_path, STUDY_MAPPING))
+    assert ref.thresholds == {
+        "fixed.other_ev": (0.5, "ref.yaml"),
+        "fixed.rmse_ev": (pytest.approx(0.015), "A & B 2024 (Table 1): a_E (15 meV = 0.015 eV)"),
+        "fixed.a_a": (0.12, "A & B 2024 (MD set): b_F"),
+    }
+    assert ref.published_thresholds == {"fixed.rmse_ev", "fixed.a_a"}
+
+
+@pytest.mark.parametrize(
+    ("mapping", "errors", "field"),
+    [
+        (
+            STUDY_MAPPING.replace("  c_X: {value: null, unit: '%', unmapped: not computed here}\n", ""),
+            None,
+            "mapping.c_X",
+        ),
+        (STUDY_MAPPING.replace("unmapped: not computed here", "meaning: x"), None, "mapping.c_X.unmapped"),
+        (STUDY_MAPPING.replace("fixed.a_a, unit", "fixed_a_a, unit"), None, "mapping.b_F.value"),
+        (STUDY_MAPPING.replace("published: md", "published: blog"), None, "mapping.b_F.published"),
+        (STUDY_MAPPING.replace("factor: 0.001", "factor: -1"), None, "mapping.a_E.convert"),
+        (STUDY_MAPPING.replace("fixed.a_a", "fixed.rmse_ev"), None, "mapping.b_F"),  # two keys, unequal thresholds
+        (STUDY_MAPPING.replace("fixed.a_a", "fixed.other_ev"), None, "thresholds.fixed.other_ev"),  # a default too
+        (STUDY_MAPPING, "a_E: 15\nb_F: -0.12\nc_X: 1.0\n", "b_F"),
+    ],
+)
+def test_bad_study_mappings_name_the_field(tmp_path, mapping, errors, field):
+    path = _study_files(tmp_path, mapping, *([errors] if errors else []))
+    with pytest.raises(InputError) as info:
+        TabulatedReference.from_file(path)
+    assert f"'{field}'" in str(info.value)

@@ -35,7 +35,7 @@ def test_report_files_figures_and_tables(tmp_path, small_results):
 def test_report_of_degenerate_analysis(tmp_path, degenerate_results):
     index = write_report(degenerate_results, tmp_path / "small", title="tiny")
     page = index.read_text()
-    assert "(skipped: see the notes)" in page and "No thresholds were given" in page
+    assert "(skipped: needs at least 2 properties)" in page and "No thresholds were given" in page
     assert "figures/distributions.png" in page
     assert not (tmp_path / "small" / "figures" / "pareto_front.png").exists()
 

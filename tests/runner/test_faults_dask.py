@@ -104,7 +104,8 @@ def _interrupted_run_state(db: Path) -> tuple[int, set[tuple[str, str]]]:
     when the fault struck is a matter of timing; what a rerun does with each stored row is not."""
     with ResultsStore(db, read_only=True) as store:
         failures = store.failures()
-    transient = failures[[FailureKind(k).transient for k in failures["failure_kind"]]]
+    is_transient = failures["failure_kind"].map(lambda kind: FailureKind(kind).transient).astype(bool)
+    transient = failures.loc[is_transient]
     keys = set(zip(transient["model_id"], transient["property_label"], strict=True))
     return len(_stored(db)) - len(keys), keys
 

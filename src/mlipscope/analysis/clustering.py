@@ -108,10 +108,12 @@ def cluster_models(
     resolution: float = 1.0,
     c: float = 0.5,
     seed: int = 0,
+    min_models: int = MIN_MODELS,
 ) -> ClusteringResult | None:
-    """Cluster the models in ``values`` (complete rows of transformed errors); None when too few to cluster."""
+    """Cluster the models in ``values`` (complete rows of transformed errors); None when fewer than
+    ``min_models`` (at least :data:`MIN_MODELS`) to cluster."""
     values = values.dropna()
-    if len(values) < MIN_MODELS:
+    if len(values) < max(min_models, MIN_MODELS):
         return None
     labels, modularity = louvain_clusters(values, n_neighbors=n_neighbors, resolution=resolution, seed=seed)
     features = feature_matrix(metadata.loc[values.index])

@@ -8,6 +8,10 @@ YAML example (every key optional)::
     lasso: {alpha: 0.02, n_splits: 5}
     properties: [eos.lattice_constant_a, elastic_perfect.c11_gpa]
     selection_metrics: [re_vacancy.re_f_ev_a, errors_mlearn_test.force_rmse_ev_a]   # default: RE and RMSE columns
+    canonical_only: true            # multi-property analyses see one value per property (analysis.canonical)
+    canonical_properties: [eos.lattice_constant_a, elastic_perfect.c11_gpa]   # or name them yourself
+    min_models_correlation: 20      # minimum sizes: below them an analysis says why it is empty
+    min_type_members: 10
 """
 
 from __future__ import annotations
@@ -21,6 +25,13 @@ import yaml
 from mlipscope.errors import InputError
 
 TRANSFORMS = ("absolute", "relative", "log10", "zlog10")
+MINIMUM_SIZES = (
+    "min_models_correlation",
+    "min_type_members",
+    "min_models_prediction",
+    "min_models_clustering",
+    "min_models_selection",
+)
 
 
 @dataclass
@@ -30,7 +41,7 @@ class LassoSettings:
     >= ``coef_threshold`` and a target mean test R² >= ``r2_threshold``."""
 
     alpha: float = 0.02
-    n_splits: int = 5
+    n_splits: int = 10
     test_fraction: float = 0.25
     coef_threshold: float = 0.1
     r2_threshold: float = 0.6
@@ -47,6 +58,24 @@ class AnalysisConfig:
     ``pareto_properties`` are the objectives for the Pareto front quality (default: the representative properties
     of the correlation graph, at most ``max_pareto_objectives``). ``null_correlations`` are the equicorrelations of
     the random null model (default: 0 and the observed mean correlation).
+
+    One value per property: with ``canonical_only`` the multi-property analyses (correlation graph, Pareto fronts,
+    Lasso prediction, clustering) use the canonical value of each property (:mod:`mlipscope.analysis.canonical`:
+    RMSE over MAE, whole set over per-config-type, raw energy over offset-removed, RE_F/RE_M/RE_A over their
+    variants); ``canonical_properties`` names them explicitly instead. Every value stays in the difficulty table,
+    the distributions and the selection.
+
+    Minimum sizes (a number computed from few models carries its interval or is not shown):
+
+    - ``min_models_correlation`` (20): models for the correlation graph (all models, and each type's own graph).
+      A pair of unrelated properties passes r² > 0.6 with probability 6e-5 with 20 models, 9e-3 with 10 and 0.04
+      with 7 (t test of r = 0): over a few hundred pairs a small ensemble draws edges from noise alone;
+    - ``min_type_members`` (10): members for a type to be ranked (per-type shares, hypervolumes, "best type"
+      statements); a smaller type is shown, marked "too few members", never ranked;
+    - ``min_models_prediction`` (20): complete models for the Lasso graph (its test R² is over a quarter of them);
+    - ``min_models_clustering`` (10): Pareto-optimal models to cluster;
+    - ``min_models_selection`` (30): models behind the RE-vs-RMSE selection verdict (with ``n_selected`` = 10
+      picks per metric, fewer models make the picks a third of the ensemble or more).
     """
 
     properties: list[str] | None = None
@@ -73,6 +102,13 @@ class AnalysisConfig:
     n_selected: int = 10
     type_column: str = "family"
     seed: int = 0
+    canonical_only: bool = True
+    canonical_properties: list[str] | None = None
+    min_models_correlation: int = 20
+    min_type_members: int = 10
+    min_models_prediction: int = 20
+    min_models_clustering: int = 10
+    min_models_selection: int = 30
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str | Path | None = None) -> AnalysisConfig:
@@ -114,6 +150,9 @@ class AnalysisConfig:
         for name in ("n_bootstrap", "null_repeats", "cluster_neighbors", "n_selected", "max_pareto_objectives"):
             if getattr(self, name) < 0:
                 raise InputError(source, f"analysis.{name}", "a non-negative integer", got=getattr(self, name))
+        for name in MINIMUM_SIZES:
+            if getattr(self, name) < 2:
+                raise InputError(source, f"analysis.{name}", "an integer >= 2", got=getattr(self, name))
         if self.lasso.n_splits < 1 or self.lasso.alpha <= 0:
             raise InputError(source, "analysis.lasso", "n_splits >= 1 and alpha > 0")
         for name, value in self.thresholds.items():
@@ -149,7 +188,11 @@ def _check(key: str, value: Any, source: str | Path | None) -> Any:
         if not isinstance(value, dict):
             raise InputError(source, where, "a mapping of property name to a number", got=value)
         return {str(k): _number(v, source, f"{where}.{k}") for k, v in value.items()}
-    if key in ("properties", "pareto_properties", "selection_metrics"):
+    if key == "canonical_only":
+        if not isinstance(value, bool):
+            raise InputError(source, where, "true or false", got=value)
+        return value
+    if key in ("properties", "pareto_properties", "selection_metrics", "canonical_properties"):
         if value is None:
             return None
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -171,7 +214,9 @@ def _check(key: str, value: Any, source: str | Path | None) -> Any:
         if not isinstance(value, str):
             raise InputError(source, where, "a string", got=value)
         return value
-    if key in ("n_bootstrap", "null_repeats", "cluster_neighbors", "n_selected", "seed", "max_pareto_objectives"):
+    if key in ("n_bootstrap", "null_repeats", "cluster_neighbors", "n_selected", "seed", "max_pareto_objectives") or (
+        key in MINIMUM_SIZES
+    ):
         if isinstance(value, bool) or not isinstance(value, int):
             raise InputError(source, where, "an integer", got=value)
         return value

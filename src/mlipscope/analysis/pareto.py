@@ -9,6 +9,15 @@ Null model: with many properties almost every model is Pareto-optimal just by ch
 observed count with Gaussian variables of equal pairwise correlation rho (the observed mean correlation and 0), and
 with the exact expectation for independent continuous variables (Bentley et al. 1978, J. ACM 25, 536):
 M(n, 1) = 1, M(n, k) = sum_{i<=n} M(i, k-1) / i.
+
+Comparing types: a type's hypervolume grows with its number of members (more draws, a better front), so the
+full-sample values favour the big types. :func:`subsampled_quality` compares the types with at least
+``min_type_members`` members on equal-size samples: ``n_subsamples`` times, m members drawn without replacement
+from each type (m = the smallest of the compared types' sizes), the hypervolume and IGD of the sample's front;
+reported as the median and the 2.5 / 97.5 percentiles: the spread of the front quality of m members of the type.
+The smallest type's sample is all its members every time (a single value, no spread). Drawing with replacement
+instead would bring the size bias back: m draws from m members hold only ~63 % distinct ones, m draws from many
+hold nearly m. Only these are ranked; a smaller type is marked ``too_few_members``.
 """
 
 from __future__ import annotations
@@ -18,6 +27,8 @@ from dataclasses import dataclass
 import moocore
 import numpy as np
 import pandas as pd
+
+from mlipscope.analysis.uncertainty import percentile_summary
 
 EXACT_HV_MAX_OBJECTIVES = 6  # exact HV cost grows fast with the dimension; above this use moocore's approximation
 HV_REFERENCE = 1.1
@@ -31,7 +42,10 @@ class ParetoResult:
     optimal_2d: pd.Series  # bool: non-dominated in the first two objectives (the figure)
     optimal_all: pd.Series  # bool: non-dominated in every analysed property
     scaled: pd.DataFrame  # log10 objectives scaled to [0, 1] (HV/IGD space)
-    quality: pd.DataFrame  # per type: n_models, n_on_front, share_of_front, hypervolume, igd
+    # per type: n_models, n_on_front, share_of_front, hypervolume, igd (all members), too_few_members, then on
+    # equal-size samples subsample_size, hv_median, hv_ci_low, hv_ci_high, igd_median, igd_ci_low, igd_ci_high,
+    # hv_rank (1 = largest median hypervolume; empty for a type with too few members)
+    quality: pd.DataFrame
     hv_method: str
     count_vs_k: pd.DataFrame  # k, observed, observed_std, independent_expected, null_rho_<r>
 
@@ -136,6 +150,71 @@ def front_quality(scaled: pd.DataFrame, types: pd.Series, global_front: np.ndarr
     return pd.DataFrame(rows), method
 
 
+SUBSAMPLE_COLUMNS = [
+    "subsample_size",
+    "hv_median",
+    "hv_ci_low",
+    "hv_ci_high",
+    "igd_median",
+    "igd_ci_low",
+    "igd_ci_high",
+]
+
+
+def subsampled_quality(
+    scaled: pd.DataFrame,
+    types: pd.Series,
+    global_front: np.ndarray,
+    compared: list[str],
+    *,
+    n_subsamples: int,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """Per compared type: hypervolume and IGD of the fronts of equal-size samples (see the module doc)."""
+    rows = pd.DataFrame(columns=["type", *SUBSAMPLE_COLUMNS])
+    if not compared or n_subsamples < 1:
+        return rows
+    points = scaled.to_numpy()
+    reference = points[global_front]
+    members = {name: np.flatnonzero((types == name).to_numpy()) for name in compared}
+    size = min(len(m) for m in members.values())
+    out = []
+    for name in compared:
+        hv = np.empty(n_subsamples)
+        igd = np.empty(n_subsamples)
+        for i in range(n_subsamples):
+            sample = points[rng.choice(members[name], size=size, replace=False)]
+            front = sample[pareto_mask(sample)]
+            hv[i] = hypervolume(front, scaled.shape[1])[0]
+            igd[i] = float(moocore.igd(front, ref=reference))
+        hv_stats, igd_stats = percentile_summary(hv), percentile_summary(igd)
+        out.append({"type": name, "subsample_size": size, **_named("hv", hv_stats), **_named("igd", igd_stats)})
+    return pd.DataFrame(out, columns=["type", *SUBSAMPLE_COLUMNS])
+
+
+def _named(prefix: str, stats: tuple[float, float, float]) -> dict[str, float]:
+    return dict(zip((f"{prefix}_median", f"{prefix}_ci_low", f"{prefix}_ci_high"), stats, strict=True))
+
+
+def with_subsamples(
+    quality: pd.DataFrame,
+    scaled: pd.DataFrame,
+    types: pd.Series,
+    global_front: np.ndarray,
+    *,
+    min_type_members: int,
+    n_subsamples: int,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """``quality`` with ``too_few_members``, the equal-size sample columns and ``hv_rank``."""
+    quality = quality.assign(too_few_members=quality["n_models"] < min_type_members)
+    compared = quality.loc[~quality["too_few_members"], "type"].tolist()
+    sub = subsampled_quality(scaled, types, global_front, compared, n_subsamples=n_subsamples, rng=rng)
+    quality = quality.merge(sub, on="type", how="left")
+    quality["hv_rank"] = quality["hv_median"].rank(ascending=False, method="min")
+    return quality
+
+
 def analyse_pareto(
     errors: pd.DataFrame,
     types: pd.Series,
@@ -145,6 +224,8 @@ def analyse_pareto(
     null_rhos: list[float],
     repeats: int,
     seed: int,
+    min_type_members: int = 10,
+    n_subsamples: int = 200,
 ) -> ParetoResult:
     """Everything Pareto on the complete-case models (NaN-free in every analysed property)."""
     complete = errors.dropna()
@@ -157,6 +238,15 @@ def analyse_pareto(
     scaled = scale_objectives(logs)
     quality, method = front_quality(scaled, kept_types, optimal)
     rng = np.random.default_rng(seed)
+    quality = with_subsamples(
+        quality,
+        scaled,
+        kept_types,
+        optimal,
+        min_type_members=min_type_members,
+        n_subsamples=n_subsamples,
+        rng=np.random.default_rng([seed, 1]),  # its own stream: the null-model counts stay as they were
+    )
     ks = default_k_values(magnitude.shape[1]) if k_values is None else k_values
     counts = count_vs_k(magnitude.to_numpy(), ks, null_rhos, repeats=repeats, rng=rng)
     index = complete.index

@@ -1,8 +1,9 @@
 """The datasets shipped with mlipscope, by short name: silicon (``package_data/si``) and the mlearn Ge, Mo, Li,
 Cu, Ni sets (``package_data/mlearn``).
 
-All are VASP PBE (PAW) with the mlearn settings, so each element's sets share one energy zero point; see the
-README of each folder for sources and licenses.
+All are VASP PBE (PAW) with the mlearn settings, so each element's sets share one energy zero point, except
+``si_stf_test`` (CASTEP PW91, the GAP-18 testing framework: another energy zero, for energy differences within the
+set such as the energy ranking); see the README of each folder for sources and licenses.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from mlipscope.errors import InputError
 _MLEARN = "materialsvirtuallab/mlearn (Zuo et al., J. Phys. Chem. A 124, 731, 2020)"
 _MO = "mogroupumd/Silicon_MLIP_datasets (Liu, He & Mo, npj Comput. Mater. 9, 174, 2023)"
 _MO_LICENSE = "not stated in the shared data notes; cite Liu, He & Mo 2023 (check upstream before redistributing)"
+_STF = "libAtoms/silicon-testing-framework (CASTEP PW91 reference of Bartok et al., Phys. Rev. X 8, 041048, 2018)"
+_STF_LICENSE = "not stated upstream; cite Bartok et al. 2018 (check upstream before redistributing)"
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,13 @@ EXAMPLES: dict[str, ExampleInfo] = {
     ),
     "si_enhanced_validation": ExampleInfo(
         "moSi_Enhanced_Validation_Set.extxyz", "50 validation configs", _MO, _MO_LICENSE
+    ),
+    "si_stf_test": ExampleInfo(
+        "stf_testing_database.extxyz",
+        "28 configs, CASTEP PW91 (other energy zero): 20 stacking-fault path images (SF), 6 di-interstitials "
+        "(diinter), a Sigma3 grain boundary (GB), amorphous Si (aSi)",
+        _STF,
+        _STF_LICENSE,
     ),
 }
 _MLEARN_COUNTS = {"Ge": (228, 25), "Mo": (194, 23), "Li": (241, 29), "Cu": (0, 31), "Ni": (0, 31)}

@@ -19,6 +19,8 @@ A material file (YAML) looks like::
       elastic: [vacancy]           # defect cells whose elastic constants are computed
     surfaces: [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
     polymorphs: {phases: {fcc: {energy_above_ev_atom: 0.42, source: ...}}}   # energy ranking (eV/atom above)
+    ranking:                       # more energy-ranking sets: DFT-labelled frames of one source, ranked as they are
+      stacking_faults: {dataset: my_faults.extxyz, config_types: [SF], tie_tolerance_mev_atom: 0.1}
     chemical_potentials: {}        # compounds: elemental ground states, {El: {ase_reference: true} | {file: ...}}
     phonons: {cells: [perfect, vacancy]}
     migration: [vacancy]           # NEB paths: vacancy, interstitial (where the prototype has a hop)
@@ -53,6 +55,7 @@ _KEYS = {
     "defects",
     "surfaces",
     "polymorphs",
+    "ranking",
     "phonons",
     "migration",
     "reference",
@@ -128,6 +131,8 @@ class Material:
     elastic_defects: tuple[str, ...] = ()
     surfaces: tuple[tuple[int, int, int], ...] = ()
     polymorphs: dict[str, Any] = field(default_factory=dict)
+    #: energy-ranking sets of labelled frames: name -> {dataset, config_types (or None), tie_tolerance_mev_atom}
+    ranking_sets: dict[str, dict[str, Any]] = field(default_factory=dict)
     phonon_cells: tuple[str, ...] = ("perfect",)
     migration: tuple[str, ...] = ()
     reference: str | None = None  # path of the reference YAML/JSON
@@ -292,6 +297,7 @@ def material_from_dict(data: Any, source: Path, shipped_dir: Path | None = None)
         elastic_defects=elastic_defects,
         surfaces=surfaces,  # type: ignore[arg-type]
         polymorphs=dict(data.get("polymorphs") or {}),
+        ranking_sets=_ranking_sets(data.get("ranking") or {}, source),
         phonon_cells=phonon_cells,
         migration=migration,
         reference=reference,
@@ -349,6 +355,42 @@ def _datasets(data: Any, source: Path) -> dict[str, dict[str, str]]:
             candidate = Path(spec) if Path(spec).is_absolute() else source.parent / spec
             resolved[str(short)] = str(candidate.resolve()) if candidate.is_file() else spec
         out[role] = resolved
+    return out
+
+
+_RANKING_KEYS = {"dataset", "config_types", "tie_tolerance_mev_atom"}
+
+
+def _ranking_sets(data: Any, source: Path) -> dict[str, dict[str, Any]]:
+    """``ranking: {name: {dataset, config_types, tie_tolerance_mev_atom}}``, the dataset resolved like ``datasets``."""
+    _expect(isinstance(data, dict), source, "ranking", "a mapping of set name -> {dataset, config_types}", got=data)
+    out: dict[str, dict[str, Any]] = {}
+    for name, spec in data.items():
+        where = f"ranking.{name}"
+        _expect(
+            isinstance(name, str) and name.replace("_", "").isalnum() and name.islower(),
+            source, where, "a set name of lower-case letters, digits and '_'", got=name,
+        )  # fmt: skip
+        _expect(isinstance(spec, dict) and "dataset" in spec, source, where, "{dataset: ..., config_types: [...]}")
+        unknown = sorted(set(spec) - _RANKING_KEYS)
+        _expect(not unknown, source, where, f"keys among {sorted(_RANKING_KEYS)}", got=unknown)
+        types = spec.get("config_types")
+        _expect(
+            types is None or (isinstance(types, list) and all(isinstance(t, str) for t in types)),
+            source, f"{where}.config_types", "a list of config_type names", got=types,
+        )  # fmt: skip
+        tie = spec.get("tie_tolerance_mev_atom", 0.0)
+        _expect(
+            isinstance(tie, int | float) and not isinstance(tie, bool) and tie >= 0,
+            source, f"{where}.tie_tolerance_mev_atom", "a non-negative number (meV/atom)", got=tie,
+        )  # fmt: skip
+        dataset = str(spec["dataset"])
+        candidate = Path(dataset) if Path(dataset).is_absolute() else source.parent / dataset
+        out[name] = {
+            "dataset": str(candidate.resolve()) if candidate.is_file() else dataset,
+            "config_types": list(types) if types else None,
+            "tie_tolerance_mev_atom": float(tie),
+        }
     return out
 
 

@@ -1,9 +1,12 @@
 """Energy ranking: does the model order structures by energy per atom as DFT does?
 
 Over all pairs (i, j) of structures: ``wrong_order_fraction`` (pairs whose energy difference has the other sign
-than in DFT), ``pair_error_{mean,max}_mev_atom`` (|ΔE_model − ΔE_DFT|, meV/atom; independent of either energy
-zero) — all three are errors against DFT — and ``kendall_tau`` (:func:`scipy.stats.kendalltau`, 1 for the DFT
-order; not an error metric).
+than in DFT: the seed study's ranking "frequency", here a fraction, not %), ``pair_error_{mean,max}_mev_atom``
+(|ΔE_model − ΔE_DFT|, meV/atom; independent of either energy zero, so a set's DFT energies need only share one
+source, not the model's zero) — all three are errors against DFT — and ``kendall_tau``
+(:func:`scipy.stats.kendalltau`, 1 for the DFT order; not an error metric). Pairs whose DFT energies per atom differ
+by at most ``tie_tolerance_mev_atom`` (default 0: exact ties) have no right order and are left out of
+``wrong_order_fraction`` (e.g. symmetry-equivalent images of a fault path, equal in DFT to 0.1 meV/atom).
 
 Two sources of structures:
 
@@ -16,7 +19,10 @@ Two sources of structures:
   :mod:`mlipscope.materials.prototypes`, built at the ground state's nearest-neighbour distance. Also gives
   ``<phase>_energy_above_<ground state>_mev_atom``.
 - a dataset (Dataset, file or shipped example name), optionally restricted to ``config_types``: single points on
-  the frames as they are, compared with their DFT labels.
+  the frames as they are, compared with their DFT labels. A material's ``ranking`` sets are of this kind (suite
+  labels ``ranking_<name>``); silicon's are the stacking-fault path images and the di-interstitial, grain-boundary
+  and amorphous cells of the GAP-18 testing framework (``si_stf_test``, CASTEP PW91: another energy zero than the
+  VASP training data, which the pairwise differences never see).
 """
 
 from __future__ import annotations
@@ -53,8 +59,11 @@ POLYMORPHS = "polymorphs"
 VOLUME_CHANGE_LIMIT = 2.0
 
 
-def pair_metrics(model_ev_atom: np.ndarray, dft_ev_atom: np.ndarray) -> dict[str, float]:
-    """Pairwise ranking errors of model vs DFT energies per atom (same order of structures in both)."""
+def pair_metrics(
+    model_ev_atom: np.ndarray, dft_ev_atom: np.ndarray, tie_tolerance_ev_atom: float = 0.0
+) -> dict[str, float]:
+    """Pairwise ranking errors of model vs DFT energies per atom (same order of structures in both); DFT pairs
+    within ``tie_tolerance_ev_atom`` of each other are ties, left out of the wrong-order fraction."""
     model = np.asarray(model_ev_atom, dtype=float)
     dft = np.asarray(dft_ev_atom, dtype=float)
     if model.shape != dft.shape or model.size < 2:
@@ -62,7 +71,7 @@ def pair_metrics(model_ev_atom: np.ndarray, dft_ev_atom: np.ndarray) -> dict[str
     pairs = list(combinations(range(model.size), 2))
     d_model = np.array([model[i] - model[j] for i, j in pairs])
     d_dft = np.array([dft[i] - dft[j] for i, j in pairs])
-    ordered = d_dft != 0.0  # DFT ties have no right order
+    ordered = np.abs(d_dft) > tie_tolerance_ev_atom  # DFT ties have no right order
     wrong = np.sign(d_model[ordered]) != np.sign(d_dft[ordered])
     pair_err = np.abs(d_model - d_dft) * 1000.0
     return {
@@ -78,6 +87,7 @@ class EnergyRanking(Property):
 
     ``structures``: ``"polymorphs"`` (the material's set), a Dataset, a dataset file or a shipped example name.
     ``config_types``: keep only these frames of a dataset. ``fmax``/``max_steps``: relaxation of the polymorphs.
+    ``tie_tolerance_mev_atom``: DFT energy differences per atom up to this are ties (no right order).
     """
 
     name = "energy_ranking"
@@ -89,6 +99,7 @@ class EnergyRanking(Property):
         config_types: list[str] | None = None,
         fmax: float = 2e-3,
         max_steps: int = 400,
+        tie_tolerance_mev_atom: float = 0.0,
         label: str | None = None,
         material=None,
     ) -> None:
@@ -99,6 +110,9 @@ class EnergyRanking(Property):
         self.config_types = list(config_types) if config_types else None
         self.fmax = fmax
         self.max_steps = max_steps
+        if not tie_tolerance_mev_atom >= 0:
+            raise InputError(None, "tie_tolerance_mev_atom", "a non-negative number", got=tie_tolerance_mev_atom)
+        self.tie_tolerance_mev_atom = float(tie_tolerance_mev_atom)
 
     def input_paths(self) -> list[str]:
         from mlipscope.properties.dataset_errors import dataset_path
@@ -145,7 +159,7 @@ class EnergyRanking(Property):
         if len(names) < 2:
             raise EvaluationError(f"{self.label}: only the ground state could be relaxed ({failures})")
         above = {p: energies[p] - energies[ground] for p in names}
-        values = pair_metrics(np.array([above[p] for p in names]), np.array([reference[p] for p in names]))
+        values = self._pair_metrics([above[p] for p in names], [reference[p] for p in names])
         units = _UNITS.copy()
         for phase in reference:
             if phase != ground:
@@ -205,14 +219,24 @@ class EnergyRanking(Property):
             kept.append(index)
         if len(kept) < 2:
             raise EvaluationError(f"{self.label}: the model failed on all but {len(kept)} frames")
-        values = pair_metrics(np.array(model), np.array(dft))
+        values = self._pair_metrics(model, dft)
         details = {
             "frames": kept,
+            "config_types": [str(data.frames[i].info.get("config_type", "default")) for i in kept],
+            "n_ordered_pairs": _ordered_pairs(dft, self.tie_tolerance_mev_atom / 1000.0),
             "model_energy_ev_atom": model,
             "dft_energy_ev_atom": dft,
             "failures": failures,
         }
         return self.result(values, _UNITS.copy(), error_metrics=_ERROR_KEYS, details=details)
+
+    def _pair_metrics(self, model_ev_atom: list[float], dft_ev_atom: list[float]) -> dict[str, float]:
+        return pair_metrics(np.array(model_ev_atom), np.array(dft_ev_atom), self.tie_tolerance_mev_atom / 1000.0)
+
+
+def _ordered_pairs(dft_ev_atom: list[float], tie_tolerance_ev_atom: float) -> int:
+    """Pairs with a right order in DFT (energy difference beyond the tie tolerance)."""
+    return sum(abs(a - b) > tie_tolerance_ev_atom for a, b in combinations(dft_ev_atom, 2))
 
 
 _UNITS = {

@@ -17,12 +17,19 @@ A tabulated reference file (YAML or JSON) looks like::
       - {name: "Γ-only k-points", forces: forces_K1, threshold: true}
       - {name: "2×2×2 k-points", forces: forces_K2, energy: energy_K2}
 
+    study_thresholds: liu_mo_2024_mapping.yaml   # optional: a study's published acceptable errors (file next to this)
+
 Keys are full value names (``label.key``, see :mod:`mlipscope.properties.base`). Thresholds feed the analysis
 (pass shares, difficulty ranking); a run config's ``[analysis] thresholds`` override them. A ``cheaper_dft`` setting
 names per-frame arrays of a dataset (forces, optionally energy) computed with a cheaper DFT setting: the error of
 that setting against the reference labels is the study's acceptable error of every dataset property (rare-event
 metrics, force RMSE) whose frames carry them; ``threshold: true`` makes one setting's errors thresholds
 (:mod:`mlipscope.properties.acceptable_errors`).
+
+``study_thresholds`` names a study mapping (:func:`load_study_mapping`): the study's published acceptable errors,
+each mapped to a value name (with a unit conversion where needed), become that value's threshold, with the study
+key in the source. The mapping is their only source: ``thresholds`` may not list a value the study maps, and a
+published value takes precedence over a computed cheaper-DFT error of the same value.
 """
 
 from __future__ import annotations
@@ -58,12 +65,15 @@ class TabulatedReference(Reference):
         thresholds: dict[str, tuple[float, str]] | None = None,
         cheaper_dft: list[CheaperDFT] | None = None,
         not_available: dict[str, str] | None = None,
+        published_thresholds: frozenset[str] = frozenset(),
     ) -> None:
         self.values = values
         self.name = name
         self.thresholds = thresholds or {}
         self.cheaper_dft = cheaper_dft or []
         self.not_available = not_available or {}
+        #: value names whose threshold is a study's published acceptable error (``study_thresholds``)
+        self.published_thresholds = published_thresholds
 
     @classmethod
     def from_file(cls, path: str | Path) -> TabulatedReference:
@@ -87,12 +97,14 @@ class TabulatedReference(Reference):
         missing = data.get("not_available") or {}
         if not isinstance(missing, dict) or not all(isinstance(v, str) and v for v in missing.values()):
             raise InputError(path, "not_available", "a mapping of 'label.key' (or a glob) to why no value exists")
+        published = _published_thresholds(path, data.get("study_thresholds"), thresholds)
         return cls(
             values,
             name=str(data.get("name", path.stem)),
-            thresholds=thresholds,
+            thresholds={**thresholds, **published},
             cheaper_dft=cheaper,
             not_available={str(k): v for k, v in missing.items()},
+            published_thresholds=frozenset(published),
         )
 
     def values_for(self, prop: Property) -> dict[str, tuple[float, str]]:
@@ -112,6 +124,141 @@ def _entries(path: Path, section: str, table: object, default_source: str) -> di
         if isinstance(raw, bool) or not isinstance(raw, int | float):
             raise InputError(path, f"{section}.{key}", "a number (or a mapping with a numeric 'value')", got=raw)
         out[str(key)] = (float(raw), source)
+    return out
+
+
+def _published_thresholds(
+    path: Path, study: object, thresholds: dict[str, tuple[float, str]]
+) -> dict[str, tuple[float, str]]:
+    """The thresholds of the study mapping a reference file names under ``study_thresholds`` (none: {})."""
+    if study is None:
+        return {}
+    if not isinstance(study, str) or not study:
+        raise InputError(
+            path, "study_thresholds", "the name of a study mapping file next to the reference file", got=study
+        )
+    mapping_path = path.parent / study
+    published = study_thresholds(load_study_mapping(mapping_path), mapping_path)
+    clash = sorted(set(published) & set(thresholds))
+    if clash:
+        raise InputError(
+            path, f"thresholds.{clash[0]}", f"no entry for a value whose threshold the study mapping {study} gives"
+        )
+    return published
+
+
+@dataclass(frozen=True)
+class StudyAcceptableError:
+    """One acceptable error a study published (``acceptable_error``, in the study's ``unit``) and the mlipscope
+    value it applies to (``value_name``; None with ``unmapped_reason`` when none does). ``factor`` converts it to
+    the value's unit ``value_unit``; ``source`` names the publication (the key is added by
+    :meth:`threshold_source`); ``differences``: how the study's definition differs from mlipscope's."""
+
+    key: str
+    acceptable_error: float
+    unit: str
+    value_name: str | None
+    source: str
+    meaning: str = ""
+    differences: str = ""
+    unmapped_reason: str = ""
+    factor: float = 1.0
+    value_unit: str = ""
+
+    @property
+    def threshold(self) -> float:
+        """The acceptable error in the mlipscope value's unit."""
+        return self.acceptable_error * self.factor
+
+    def conversion(self) -> str:
+        """'' or e.g. '15 meV/atom = 0.015 eV/atom'."""
+        if self.factor == 1.0:
+            return ""
+        return f"{self.acceptable_error:g} {self.unit} = {self.threshold:g} {self.value_unit}"
+
+
+def load_study_mapping(path: str | Path) -> list[StudyAcceptableError]:
+    """A study's acceptable errors with the value names they apply to, from a mapping file (format in the header of
+    ``package_data/reference/liu_mo_2024_mapping.yaml``) and the acceptable-errors file it names. Every key of the
+    acceptable-errors file must be in the mapping, mapped or with the reason it is not."""
+    path = Path(path)
+    data = _yaml_mapping(path, "study mapping")
+    errors_name, sources, mapping = data.get("acceptable_errors"), data.get("sources"), data.get("mapping")
+    if not isinstance(errors_name, str) or not isinstance(sources, dict) or not sources:
+        raise InputError(path, "acceptable_errors/sources", "the acceptable-errors file name and {name: citation}")
+    if not isinstance(mapping, dict):
+        raise InputError(path, "mapping", "a mapping of each study key to {value, meaning, unit, ...}", got=mapping)
+    published = _yaml_mapping(path.parent / errors_name, "acceptable errors")
+    if set(published) != set(mapping):
+        odd = sorted(set(published) ^ set(mapping))
+        raise InputError(path, f"mapping.{odd[0]}", f"exactly the keys of {errors_name}", got=odd)
+    return [_study_entry(path, key, entry, published[key], sources) for key, entry in mapping.items()]
+
+
+def _yaml_mapping(path: Path, what: str) -> dict:
+    if not path.is_file():
+        raise InputError(path, what, f"an existing YAML file of the {what}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InputError(path, "file contents", f"valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(path, "file contents", f"a YAML mapping of the {what}")
+    return data
+
+
+def _study_entry(path: Path, key: str, entry: object, error: object, sources: dict) -> StudyAcceptableError:
+    where = f"mapping.{key}"
+    if isinstance(error, bool) or not isinstance(error, int | float) or not error > 0:
+        raise InputError(path, key, "a positive published acceptable error", got=error)
+    if not isinstance(entry, dict) or not isinstance(entry.get("unit"), str):
+        raise InputError(path, where, "{value, meaning, unit, differences (or unmapped), convert, published}")
+    value, unmapped = entry.get("value"), entry.get("unmapped", "")
+    if value is None and not (isinstance(unmapped, str) and unmapped):
+        raise InputError(path, f"{where}.unmapped", "why no mlipscope value matches (value is null)")
+    if value is not None and not (isinstance(value, str) and "." in value):
+        raise InputError(path, f"{where}.value", "an mlipscope value name '<label>.<key>' or null", got=value)
+    convert = entry.get("convert") or {"factor": 1.0, "unit": ""}
+    factor = convert.get("factor") if isinstance(convert, dict) else None
+    if isinstance(factor, bool) or not isinstance(factor, int | float) or not factor > 0:
+        raise InputError(path, f"{where}.convert", "{factor: positive number, unit: the value's unit}", got=convert)
+    published = entry.get("published", next(iter(sources)))
+    if published not in sources:
+        raise InputError(path, f"{where}.published", f"one of {sorted(sources)}", got=published)
+    differences = entry.get("differences", "")
+    return StudyAcceptableError(
+        key=key,
+        acceptable_error=float(error),
+        unit=entry["unit"],
+        value_name=value,
+        source=str(sources[published]),
+        meaning=str(entry.get("meaning", "")),
+        differences=" ".join(differences) if isinstance(differences, list) else str(differences),
+        unmapped_reason=str(unmapped),
+        factor=float(factor),
+        value_unit=str(convert.get("unit", "")),
+    )
+
+
+def study_thresholds(
+    entries: list[StudyAcceptableError], mapping_path: str | Path | None = None
+) -> dict[str, tuple[float, str]]:
+    """Value name -> (threshold, source) of the mapped study keys. Keys mapped to one value name must agree; the
+    source names the publication, every such key and the unit conversion (if any)."""
+    by_value: dict[str, list[StudyAcceptableError]] = {}
+    for entry in entries:
+        if entry.value_name is not None:
+            by_value.setdefault(entry.value_name, []).append(entry)
+    out: dict[str, tuple[float, str]] = {}
+    for name, group in by_value.items():
+        first = group[0]
+        if any(not math.isclose(e.threshold, first.threshold, rel_tol=1e-9) for e in group):
+            raise InputError(
+                mapping_path, f"mapping.{group[1].key}", f"the same threshold as {first.key} (both map to {name})"
+            )
+        keys = ", ".join(e.key for e in group)
+        conversion = f" ({first.conversion()})" if first.conversion() else ""
+        out[name] = (first.threshold, f"{first.source}: {keys}{conversion}")
     return out
 
 

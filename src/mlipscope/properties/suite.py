@@ -4,11 +4,11 @@ A suite is a list of (label, property class, configuration) entries, resolved la
 without importing every property's dependencies and each entry can be overridden from a config file
 (``[suite.overrides.<label>]``). The full list of a material follows from its data:
 
-- ``errors_<name>`` per test set and ``re_<name>`` per rare-event set;
+- ``errors_<name>`` per test and validation set and ``re_<name>`` per rare-event set;
 - ``eos``, ``elastic_perfect`` and ``elastic_<defect>`` for the defect cells listed under ``defects.elastic``;
 - ``<defect>_<N>`` per defect and supercell (N: atoms of the perfect supercell);
 - ``surface_<hkl>`` per surface, ``phonons_perfect`` / ``phonons_vacancy``;
-- ``polymorph_ranking`` when the material has a polymorph set;
+- ``polymorph_ranking`` when the material has a polymorph set, ``ranking_<name>`` per set of its ``ranking``;
 - ``migration_vacancy`` / ``migration_interstitial``; ``diffusion_<defect>`` (MD) and ``liquid_rdf``.
 
 Suites select from that list by label globs, in the order of the globs. Defaults (a material file may set its own
@@ -50,7 +50,8 @@ def material_entries(material: Material) -> list[SuiteEntry]:
     """Every property the material's data support, in suite order (see the module docstring)."""
     entries = [
         SuiteEntry(f"errors_{name}", P + "dataset_errors:DatasetErrors", {"dataset": spec})
-        for name, spec in material.datasets.get("test", {}).items()
+        for role in ("test", "validation")
+        for name, spec in material.datasets.get(role, {}).items()
     ]
     entries += [
         SuiteEntry("eos", P + "eos:EquationOfState"),
@@ -78,6 +79,18 @@ def material_entries(material: Material) -> list[SuiteEntry]:
     entries += [SuiteEntry(f"phonons_{cell}", P + "phonons:Phonons", {"cell": cell}) for cell in material.phonon_cells]
     if material.polymorphs:
         entries.append(SuiteEntry("polymorph_ranking", P + "ranking:EnergyRanking"))
+    entries += [
+        SuiteEntry(
+            f"ranking_{name}",
+            P + "ranking:EnergyRanking",
+            {
+                "structures": spec["dataset"],
+                "config_types": spec["config_types"],
+                "tie_tolerance_mev_atom": spec["tie_tolerance_mev_atom"],
+            },
+        )
+        for name, spec in material.ranking_sets.items()
+    ]
     entries += [
         SuiteEntry(f"re_{name}", P + "rare_events:RareEventForces", {"dataset": spec})
         for name, spec in material.datasets.get("rare_event", {}).items()

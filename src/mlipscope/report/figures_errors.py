@@ -27,33 +27,55 @@ def short_label(name: str, width: int = 32) -> str:
 
 
 def difficulty_figure(results: AnalysisResults) -> Figure | None:
-    """Share of models meeting each threshold, per MLIP type, hardest property at the top."""
+    """Share of models meeting each threshold, per MLIP type with its Wilson 95 % interval, hardest property at the
+    top; a type with too few members is hatched and says so in the legend."""
     th = results.thresholds
     if th is None or th.difficulty.empty:
         return None
     order = list(th.difficulty["property"])[::-1]  # barh draws bottom-up: hardest last = top
     types = [t for t in th.pass_share.columns if t != "all"]
+    intervals = th.share_intervals.set_index(["type", "property"])
+    sizes = results.table.types.value_counts()
     colors = type_colors(types)
     height = 0.8 / max(len(types), 1)
     fig = Figure(figsize=(8.0, 1.2 + 0.28 * len(order) * max(1, len(types)) ** 0.5))
     ax = fig.add_subplot()
     y = np.arange(len(order))
     for i, name in enumerate(types):
+        share = th.pass_share.loc[order, name].to_numpy(dtype=float)
+        few = int(sizes.get(name, 0)) < results.config.min_type_members
+        error = _interval_error(intervals, name, order, share)
+        label = f"{name} (n={int(sizes.get(name, 0))}{', too few members' if few else ''})"
         ax.barh(
             y + (i - (len(types) - 1) / 2) * height,
-            th.pass_share.loc[order, name],
+            share,
             height,
-            label=name,
+            xerr=error,
+            error_kw={"elinewidth": 0.6, "capsize": 0, "ecolor": "0.3"},
+            label=label,
             color=colors[name],
+            hatch="//" if few else None,
+            alpha=0.5 if few else 1.0,
         )
-    ax.plot(th.pass_share.loc[order, "all"], y, "k|", markersize=10, label="all models")
+    ax.plot(th.pass_share.loc[order, "all"], y, "k|", markersize=10, label=f"all models (n={len(results.table.types)})")
     ax.set_yticks(y, [short_label(n) for n in order], fontsize=7)
-    ax.set_xlabel("share of models meeting the threshold")
+    ax.set_xlabel("share of models meeting the threshold (bars: Wilson 95 % interval)")
     ax.set_xlim(0, 1)
     ax.set_title("Property difficulty (hardest at the top)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
+
+
+def _interval_error(intervals, name: str, order: list[str], share: np.ndarray) -> np.ndarray | None:
+    """2 x n distances from each share to its interval's ends (None when the intervals are missing)."""
+    keys = [(name, p) for p in order]
+    if not all(k in intervals.index for k in keys):
+        return None
+    rows = intervals.loc[keys]
+    low = np.clip(share - rows["ci_low"].to_numpy(dtype=float), 0, None)
+    high = np.clip(rows["ci_high"].to_numpy(dtype=float) - share, 0, None)
+    return np.vstack([low, high])
 
 
 def distribution_figure(results: AnalysisResults) -> Figure | None:

@@ -153,7 +153,7 @@ def cluster_figure(results: AnalysisResults) -> Figure | None:
     clusters = results.clustering
     if clusters is None:
         return None
-    values = results.transformed.loc[clusters.labels.index].dropna(axis=1)
+    values = results.canonical_values.loc[clusters.labels.index].dropna(axis=1)
     if values.shape[1] < 2:
         return None
     points = PCA(n_components=2, random_state=results.config.seed).fit_transform(values.to_numpy())

@@ -71,21 +71,46 @@ def pareto_count_figure(results: AnalysisResults) -> Figure | None:
 
 
 def front_quality_figure(results: AnalysisResults) -> Figure | None:
-    """Hypervolume (higher is better) and IGD to the global front (lower is better) per MLIP type."""
+    """Hypervolume (higher is better) and IGD to the global front (lower is better) per MLIP type with enough
+    members, on equal-size samples (median and 95 % interval); without such types, the full-sample values,
+    titled as not comparable."""
     pareto = results.pareto
     if pareto is None or pareto.quality.empty:
         return None
     quality = pareto.quality
-    colors = type_colors(list(quality["type"]))
-    fig = Figure(figsize=(7.5, 3.4))
+    compared = quality[~quality["too_few_members"] & quality["hv_median"].notna()]
+    fig = Figure(figsize=(7.5, 3.6))
     ax_hv, ax_igd = fig.subplots(1, 2)
-    bar_colors = [colors[t] for t in quality["type"]]
-    ax_hv.bar(quality["type"], quality["hypervolume"], color=bar_colors)
+    if compared.empty:
+        shown, hv, igd, hv_err, igd_err = quality, quality["hypervolume"], quality["igd"], None, None
+        note = "all members (types not comparable: none has enough members)"
+    else:
+        shown, hv, igd = compared, compared["hv_median"], compared["igd_median"]
+        hv_err = _errors(compared, "hv")
+        igd_err = _errors(compared, "igd")
+        size = int(compared["subsample_size"].iloc[0])
+        few = ", ".join(quality.loc[quality["too_few_members"], "type"])
+        note = f"equal-size samples of {size} members, median and 95 % interval" + (
+            f"; too few members: {few}" if few else ""
+        )
+    colors = type_colors(list(quality["type"]))
+    bar_colors = [colors[t] for t in shown["type"]]
+    ax_hv.bar(shown["type"], hv, yerr=hv_err, color=bar_colors, capsize=3)
     ax_hv.set_title(f"hypervolume ({pareto.hv_method})", fontsize=9)
-    ax_igd.bar(quality["type"], quality["igd"].fillna(np.nan), color=bar_colors)
+    ax_igd.bar(shown["type"], igd.fillna(np.nan), yerr=igd_err, color=bar_colors, capsize=3)
     ax_igd.set_title("IGD to the global front", fontsize=9)
     for ax in (ax_hv, ax_igd):
         ax.tick_params(axis="x", labelrotation=30, labelsize=8)
-    fig.suptitle(f"Front quality in {len(pareto.objectives)} objectives (log errors scaled to [0, 1])", fontsize=10)
+    fig.suptitle(
+        f"Front quality in {len(pareto.objectives)} objectives (log errors scaled to [0, 1])\n{note}", fontsize=9
+    )
     fig.tight_layout()
     return fig
+
+
+def _errors(frame, prefix: str) -> np.ndarray:
+    """2 x n distances from the medians to the interval ends."""
+    median = frame[f"{prefix}_median"].to_numpy(dtype=float)
+    low = np.clip(median - frame[f"{prefix}_ci_low"].to_numpy(dtype=float), 0, None)
+    high = np.clip(frame[f"{prefix}_ci_high"].to_numpy(dtype=float) - median, 0, None)
+    return np.vstack([low, high])

@@ -18,8 +18,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from mlipscope.analysis.pipeline import AnalysisResults
+from mlipscope.analysis.uncertainty import format_interval
 from mlipscope.report import figures_errors, figures_graphs, figures_pareto
 from mlipscope.report.dynamics_section import DynamicsReport, draw_dynamics_figures, dynamics_section
+from mlipscope.report.findings_section import findings_section
 from mlipscope.report.model_pages import MAX_FIGURE_MODELS, ModelReportData, model_index, write_model_pages
 from mlipscope.report.tables import export_tables, html_page, html_table
 
@@ -109,6 +111,7 @@ def _page(
 ) -> str:
     links = links or {}
     sections = [
+        ("findings", "What the study found", findings_section(results, tables)),
         ("summary", "Summary", _summary(results, run_summary)),
         ("difficulty", "Difficulty ranking", _difficulty(results, drawn, tables, cheaper_dft)),
         ("distributions", "Distributions", _figure(drawn, "distributions") + _csv_link(tables, "distributions")),
@@ -128,6 +131,12 @@ def _page(
     nav = "".join(f'<a href="#{key}">{html.escape(name)}</a>' for key, name, _ in sections)
     body = "".join(f'<h2 id="{key}">{html.escape(name)}</h2>\n{content}\n' for key, name, content in sections)
     return html_page(title, f"<h1>{html.escape(title)}</h1><nav>{nav}</nav>\n{body}")
+
+
+def _skipped(results: AnalysisResults, analysis: str) -> str:
+    """Why a section is empty (the minimum sizes and other reasons recorded by the pipeline)."""
+    why = results.skipped.get(analysis, "see the notes")
+    return f'<p class="note">(skipped: {html.escape(why)})</p>'
 
 
 def _figure(drawn: dict[str, str], key: str, caption: str = "") -> str:
@@ -180,12 +189,16 @@ def _difficulty(
         return "<p>No thresholds were given (analysis setting <code>thresholds</code>): no difficulty ranking.</p>"
     parts = [
         "<p>Share of models whose |error| is within the property's acceptable error (its source in the last "
-        "column); a failed evaluation counts as not meeting it. Hardest first.</p>",
+        "column), with its Wilson 95 % interval and the number of models; a failed evaluation counts as not "
+        "meeting it. Hardest first.</p>",
         _figure(drawn, "difficulty"),
         _df(th.difficulty, rows=len(th.difficulty)),
         _csv_link(tables, "difficulty"),
         "<h3>Share within threshold per MLIP type</h3>",
-        _df(th.pass_share.loc[th.difficulty["property"]], index=True, rows=len(th.pass_share)),
+        f"<p>Share [Wilson 95 % interval] per type, n members in the header. A type with fewer than "
+        f"{results.config.min_type_members} members is marked <i>too few members</i>: shown, not ranked.</p>",
+        _df(_share_table(results), index=True, rows=len(th.pass_share)),
+        _csv_link(tables, "pass_share_intervals"),
         _csv_link(tables, "pass_share"),
     ]
     if cheaper_dft is not None and not cheaper_dft.empty:
@@ -202,19 +215,48 @@ def _difficulty(
     return "\n".join(parts)
 
 
+def _share_table(results: AnalysisResults) -> pd.DataFrame:
+    """property x type: "share [low, high]"; the header names each type's n and marks too few members."""
+    th = results.thresholds
+    long = th.share_intervals
+    text = [format_interval(s, lo, hi, percent=True) for s, lo, hi in long[["share", "ci_low", "ci_high"]].to_numpy()]
+    headers = {
+        t: f"{t} (n={n}{', too few members' if few else ''})"
+        for t, n, few in long[["type", "n_models", "too_few_members"]].drop_duplicates("type").to_numpy()
+    }
+    wide = long.assign(text=text).pivot(index="property", columns="type", values="text")
+    order = ["all"] + [t for t in headers if t != "all"]
+    return wide.loc[th.difficulty["property"], order].rename(columns=headers)
+
+
 def _pareto(results: AnalysisResults, drawn: dict[str, str], tables: dict[str, str], links: dict[str, str]) -> str:
     pareto = results.pareto
     if pareto is None:
-        return "<p>(skipped: see the notes)</p>"
+        return _skipped(results, "Pareto fronts")
     objectives = ", ".join(html.escape(o) for o in pareto.objectives)
+    quality = pareto.quality
+    compared = quality[~quality["too_few_members"]]
+    size = int(compared["subsample_size"].iloc[0]) if len(compared) and compared["subsample_size"].notna().any() else 0
     return (
         f"<p>Objectives: {objectives}. Models with a failed evaluation left out: {pareto.n_dropped_nan}. "
         f"Pareto-optimal: {int(pareto.optimal.sum())} in the objectives, {int(pareto.optimal_all.sum())} in all "
-        f"{results.table.errors.shape[1]} properties, of {len(pareto.optimal)} models.</p>"
+        f"{len(results.canonical)} canonical values, of {len(pareto.optimal)} models.</p>"
         + _figure(drawn, "pareto_front")
         + _figure(drawn, "pareto_count", "Random k-property subsets; the null models are equicorrelated Gaussians.")
         + _figure(drawn, "front_quality")
-        + _df(pareto.quality)
+        + "<p>Hypervolume grows with the number of members, so the types are compared on equal-size samples: "
+        + (
+            f"{size} members drawn without replacement from each type with at least "
+            f"{results.config.min_type_members} members, {results.config.n_bootstrap} times; median and 95 % "
+            "interval of the sample front's hypervolume (higher is better) and IGD to the global front (lower is "
+            "better), ranked by the median hypervolume. The smallest compared type's sample is all its members "
+            "(a single value). The full-sample <code>hypervolume</code> and <code>igd</code> columns are not "
+            "comparable between types of different sizes."
+            if size
+            else "no type has enough members (or no resamples), so no type is ranked."
+        )
+        + "</p>"
+        + _df(quality)
         + _csv_link(tables, "pareto_quality")
         + _csv_link(tables, "pareto_count_vs_k")
         + "<h3>Pareto-optimal models</h3>"
@@ -234,8 +276,13 @@ def _pareto_optimal(results: AnalysisResults) -> pd.DataFrame:
 
 def _correlation(results: AnalysisResults, drawn: dict[str, str], tables: dict[str, str]) -> str:
     corr = results.correlation
+    values = (
+        f"<p>{len(results.canonical)} values, one per property, of {results.table.errors.shape[1]} analysed "
+        f"(the others are MAE, per-config-type and other variants: "
+        f"{_csv_link(tables, 'canonical_values').removeprefix('<p>').removesuffix('</p>') or 'none'}).</p>"
+    )
     if corr is None:
-        return "<p>(skipped: see the notes)</p>"
+        return values + _skipped(results, "correlation graph")
     components = "".join(f"<li>{len(c)}: {html.escape(', '.join(c))}</li>" for c in corr.components if len(c) > 1)
     singles = sum(1 for c in corr.components if len(c) == 1)
     return (
@@ -248,17 +295,49 @@ def _correlation(results: AnalysisResults, drawn: dict[str, str], tables: dict[s
         + (f"<h3>Components</h3><ul>{components}</ul>" if components else "")
         + _df(corr.edges)
         + "".join(_csv_link(tables, k) for k in ("correlation_edges", "correlation_pearson", "correlation_spearman"))
+        + _type_graphs(results, tables)
+    )
+
+
+def _type_graphs(results: AnalysisResults, tables: dict[str, str]) -> str:
+    """The per-type graphs compared: shared and type-specific edges."""
+    graphs = results.type_graphs
+    if graphs is None:
+        return ""
+    head = "<h3>Correlation graph per MLIP type</h3>"
+    few = "".join(f"<li>{html.escape(t)}: {html.escape(why)}</li>" for t, why in graphs.skipped.items())
+    few = f"<p>No graph (too few members):</p><ul>{few}</ul>" if few else ""
+    if not graphs.graphs:
+        return head + few
+    counts = ", ".join(
+        f"{html.escape(t)} ({len(g.edges)} edges, {len(results.table.types[results.table.types == t])} members)"
+        for t, g in graphs.graphs.items()
+    )
+    comparison = graphs.comparison
+    kinds = comparison["kind"].value_counts()
+    summary = ", ".join(f"{n} {html.escape(k)}" for k, n in kinds.items())
+    partial = comparison[comparison["n_types"] < len(graphs.graphs)]
+    return (
+        head
+        + f"<p>Each type's own graph (same threshold and bootstrap, its members only): {counts}. Edges: "
+        + f"{summary or 'none'}. Columns r_&lt;type&gt;: the pair's correlation within the type. Of the "
+        + f"{len(partial)} edges not in every type's graph, {int(partial['r_differs'].sum())} have correlations "
+        + "that differ between the types (Fisher z, p &lt; 0.05); the others only cross the threshold in some.</p>"
+        + few
+        + _df(graphs.comparison, rows=MAX_ROWS)
+        + _csv_link(tables, "correlation_by_type")
     )
 
 
 def _prediction(results: AnalysisResults, drawn: dict[str, str], tables: dict[str, str]) -> str:
     pred = results.prediction
-    if pred is None:
-        return "<p>(skipped: see the notes)</p>"
+    if pred is None or pred.r2.empty:
+        return _skipped(results, "prediction graph")
     s = pred.settings
     return (
-        f"<p>Lasso (alpha {s.alpha}) of each property on all others, {s.n_splits} random splits "
-        f"({s.test_fraction:.0%} test), {pred.n_models} complete models.</p>"
+        f"<p>Lasso (alpha {s.alpha}) of each canonical value on all others, {s.n_splits} random splits "
+        f"({s.test_fraction:.0%} test), {pred.n_models} complete models. Test R² per target: mean, sd and "
+        "2.5–97.5 percentiles over the splits (tables/prediction_r2.csv).</p>"
         + _figure(drawn, "prediction")
         + _df(pred.ranking)
         + "".join(_csv_link(tables, k) for k in ("prediction_ranking", "prediction_r2", "prediction_coefficients"))
@@ -268,7 +347,7 @@ def _prediction(results: AnalysisResults, drawn: dict[str, str], tables: dict[st
 def _clusters(results: AnalysisResults, drawn: dict[str, str], tables: dict[str, str]) -> str:
     clusters = results.clustering
     if clusters is None:
-        return "<p>(skipped: see the notes)</p>"
+        return _skipped(results, "clustering")
     return (
         "<p>Louvain communities of the Pareto-optimal models on a k-nearest-neighbour similarity graph; each "
         "community's membership is explained by an L1 logistic regression on the models' metadata.</p>"
@@ -293,12 +372,17 @@ def _selection(results: AnalysisResults, tables: dict[str, str], links: dict[str
             f"<h3>Selecting by rare-event metrics vs by force RMSE</h3><p>The {results.config.n_selected} models "
             "each metric would pick, scored on every other property: median |error| and share within the "
             "threshold, beside all models.</p>",
-            _selection_verdict(sel.comparison),
+            _selection_verdict(results, tables),
             _df(_wide_comparison(sel.comparison, "median_abs_error"), index=True, rows=200),
             "<p>Share within threshold:</p>",
             _df(_wide_comparison(sel.comparison, "share_within_threshold").dropna(how="all"), index=True, rows=200),
             _csv_link(tables, "selection_comparison"),
         ]
+    elif sel.verdict_note:
+        parts.append(
+            "<h3>Selecting by rare-event metrics vs by force RMSE</h3>"
+            f'<p class="note">No comparison: {html.escape(sel.verdict_note)}.</p>'
+        )
     if not sel.metric_summary.empty:
         parts += [
             "<h3>Selected by a metric: median percentile (0 best) of its picks in every other property</h3>",
@@ -325,27 +409,35 @@ def _wide_comparison(comparison: pd.DataFrame, column: str) -> pd.DataFrame:
     return wide[[m for m in order if m in wide.columns]]
 
 
-def _selection_verdict(comparison: pd.DataFrame) -> str:
-    """One sentence per barrier / defect-energy property: do the RE-metric picks beat the force-RMSE picks?"""
-    metrics = list(dict.fromkeys(comparison["metric"]))
-    re_metrics = [m for m in metrics if ".re_" in m]
-    rmse = [m for m in metrics if m.endswith("force_rmse_ev_a") and ".re_" not in m]
-    if not re_metrics or not rmse:
-        return ""
-    wide = _wide_comparison(comparison, "median_abs_error")
-    targets = [p for p in wide.index if p.endswith((".barrier_ev", ".formation_energy_ev"))]
-    items = []
-    for prop in targets:
-        best_re = wide.loc[prop, re_metrics].min()
-        best_rmse = wide.loc[prop, rmse].min()
-        if pd.isna(best_re) or pd.isna(best_rmse):
-            continue
-        verdict = "better" if best_re < best_rmse else "not better"
-        items.append(
-            f"<li>{html.escape(prop)}: RE-selected median |error| {best_re:.3g} vs RMSE-selected {best_rmse:.3g}"
-            f" (all models {wide.loc[prop, 'all models']:.3g}): RE selection {verdict}</li>"
-        )
-    return f"<ul>{''.join(items)}</ul>" if items else ""
+def _selection_verdict(results: AnalysisResults, tables: dict[str, str]) -> str:
+    """Per barrier / defect-energy property and (RE, RMSE) metric pair: the difference with its bootstrap interval."""
+    sel = results.selection
+    if sel.verdict is None or sel.verdict.empty:
+        why = sel.verdict_note or "no comparison"
+        return f'<p class="note">No RE-vs-RMSE verdict: {html.escape(why)}.</p>'
+    verdict = sel.verdict
+    frame = pd.DataFrame(
+        {
+            "target": verdict["target"],
+            "RE metric": verdict["re_metric"],
+            "RMSE metric": verdict["rmse_metric"],
+            "RE picks median |error|": verdict["re_median_abs_error"],
+            "RMSE picks median |error|": verdict["rmse_median_abs_error"],
+            "all models": verdict["all_median_abs_error"],
+            "RE − RMSE [95 % CI]": [
+                format_interval(d, lo, hi)
+                for d, lo, hi in verdict[["difference", "diff_ci_low", "diff_ci_high"]].to_numpy()
+            ],
+            "verdict": verdict["verdict"],
+        }
+    )
+    n_models, n_selected = int(verdict["n_models"].iloc[0]), int(verdict["n_selected"].iloc[0])
+    return (
+        f"<p>Verdict per pair ({n_selected} picks per metric of {n_models} models; bootstrap over the models): "
+        "<i>RE better</i> / <i>RMSE better</i> only when the interval excludes 0.</p>"
+        + _df(frame, rows=200)
+        + _csv_link(tables, "selection_verdict")
+    )
 
 
 def _settings(results: AnalysisResults) -> dict[str, Any]:

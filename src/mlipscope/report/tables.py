@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlipscope.analysis.canonical import property_category
 from mlipscope.analysis.pipeline import AnalysisResults
 
 
@@ -21,6 +22,10 @@ def analysis_tables(results: AnalysisResults) -> dict[str, pd.DataFrame]:
     if results.thresholds is not None and not results.thresholds.difficulty.empty:
         out["difficulty"] = results.thresholds.difficulty.set_index("difficulty_rank")
         out["pass_share"] = results.thresholds.pass_share
+        out["pass_share_intervals"] = results.thresholds.share_intervals.set_index(["property", "type"])
+    out["canonical_values"] = canonical_table(results)
+    if results.skipped:
+        out["skipped_analyses"] = pd.Series(results.skipped, name="reason").rename_axis("analysis").to_frame()
     if results.distributions is not None:
         out["distributions"] = results.distributions.summary.set_index(["property", "type"])
     if results.correlation is not None:
@@ -31,6 +36,8 @@ def analysis_tables(results: AnalysisResults) -> dict[str, pd.DataFrame]:
         out["correlation_pagerank"] = corr.pagerank.to_frame().assign(
             representative=lambda f: f.index.isin(corr.representatives)
         )
+    if results.type_graphs is not None and not results.type_graphs.comparison.empty:
+        out["correlation_by_type"] = results.type_graphs.comparison.set_index(["source", "target"])
     if results.pareto is not None:
         pareto = results.pareto
         out["pareto_quality"] = pareto.quality.set_index("type")
@@ -53,11 +60,32 @@ def analysis_tables(results: AnalysisResults) -> dict[str, pd.DataFrame]:
             out["selection_metric_summary"] = sel.metric_summary.rename_axis("metric")
         if sel.comparison is not None:
             out["selection_comparison"] = sel.comparison.set_index(["metric", "property"])
+        if sel.verdict is not None and not sel.verdict.empty:
+            out["selection_verdict"] = sel.verdict.set_index(["target", "re_metric", "rmse_metric"])
+    if results.findings is not None:
+        found = results.findings
+        out["findings_type_scores"] = found.type_scores.set_index(["category", "type"])
+        out["findings_best_type"] = found.best_by_category.set_index("category")
+        if not found.trade_offs.empty:
+            out["findings_trade_offs"] = found.trade_offs
     if results.dropped_properties:
         out["dropped_properties"] = (
             pd.Series(results.dropped_properties, name="reason").rename_axis("property").to_frame()
         )
     return out
+
+
+def canonical_table(results: AnalysisResults) -> pd.DataFrame:
+    """Every analysed value: its category, whether the multi-property analyses use it, and why not."""
+    names = results.table.properties
+    return pd.DataFrame(
+        {
+            "category": [property_category(n) for n in names],
+            "canonical": [n in results.canonical for n in names],
+            "reason": [results.not_canonical.get(n, "") for n in names],
+        },
+        index=pd.Index(names, name="property"),
+    )
 
 
 def export_tables(results: AnalysisResults, folder: Path) -> dict[str, str]:
