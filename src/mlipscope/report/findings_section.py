@@ -64,7 +64,7 @@ def _hardest(found: Findings) -> str:
         return f"<p>{_esc(found.notes.get('hardest', 'no thresholds'))}</p>"
     frame = pd.DataFrame(
         {
-            "rank": found.hardest["difficulty_rank"],
+            "difficulty rank (all values)": found.hardest["difficulty_rank"],
             "property": found.hardest["property"],
             "acceptable error": found.hardest["threshold"],
             "source": found.hardest.get("source", ""),
