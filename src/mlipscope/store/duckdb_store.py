@@ -32,9 +32,6 @@ import json
 import logging
 import math
 import os
-import re
-import shutil
-import subprocess
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -49,14 +46,27 @@ from mlipscope.data.dataset import Dataset
 from mlipscope.errors import InputError
 from mlipscope.failures import FailureKind, kind_of_legacy_reason
 from mlipscope.properties.base import ErrorRecord
+from mlipscope.store.database_file import (
+    SCHEMA_SQL,
+    SCHEMA_VERSION,
+    DatabaseLockedError,
+    check_is_results_database,
+    copy_without_closing_our_lock,
+    migrate_failure_kinds,
+    raise_if_locked,
+    readable_database,
+    snapshot_path_for,
+)
 from mlipscope.store.provenance import model_id_for, software_versions, to_json
-from mlipscope.store.status import duration_text, has_failure_kind_column
+from mlipscope.store.status import has_failure_kind_column
 
 if TYPE_CHECKING:
     from mlipscope.store.status import RunStatus
 
 __all__ = [
+    "SCHEMA_VERSION",
     "DatabaseLockedError",
+    "check_is_results_database",
     "EvaluationResult",
     "ResultsStore",
     "model_id_for",
@@ -65,40 +75,11 @@ __all__ = [
     "software_versions",
 ]
 
-#: "1": failure kinds only in the reason text; "2": ``evaluations.failure_kind`` (a v1 database opened for writing
-#: is migrated, its kinds read once from the reasons; a reader of a v1 database does the same on the fly)
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "2"
-KNOWN_SCHEMA_VERSIONS = ("1", "2")
 STATUSES = ("ok", "failed")
 METRICS = ("absolute_error", "relative_error", "value")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
-CREATE TABLE IF NOT EXISTS datasets (
-    hash VARCHAR PRIMARY KEY, name VARCHAR, path VARCHAR, n_frames INTEGER, n_atoms BIGINT,
-    created TIMESTAMPTZ DEFAULT current_timestamp);
-CREATE TABLE IF NOT EXISTS models (
-    model_id VARCHAR PRIMARY KEY, family VARCHAR NOT NULL, hyperparameters JSON, seed BIGINT,
-    training_set_hash VARCHAR, training_set_name VARCHAR, fit_wall_time_s DOUBLE,
-    eval_cost_s_per_atom_step DOUBLE, path VARCHAR, model_file_hash VARCHAR,
-    status VARCHAR NOT NULL CHECK (status IN ('ok', 'failed')), reason VARCHAR, software_versions JSON,
-    created TIMESTAMPTZ DEFAULT current_timestamp);
-CREATE TABLE IF NOT EXISTS evaluations (
-    model_id VARCHAR NOT NULL, property_label VARCHAR NOT NULL, config_hash VARCHAR NOT NULL,
-    status VARCHAR NOT NULL CHECK (status IN ('ok', 'failed')), reason VARCHAR, wall_time_s DOUBLE,
-    software_versions JSON, details JSON, created TIMESTAMPTZ DEFAULT current_timestamp,
-    PRIMARY KEY (model_id, property_label, config_hash));
-CREATE TABLE IF NOT EXISTS property_values (
-    model_id VARCHAR NOT NULL, property_label VARCHAR NOT NULL, config_hash VARCHAR NOT NULL,
-    name VARCHAR NOT NULL, value DOUBLE, reference DOUBLE, unit VARCHAR, absolute_error DOUBLE,
-    relative_error DOUBLE, reference_source VARCHAR);
-ALTER TABLE evaluations ADD COLUMN IF NOT EXISTS attempts INTEGER DEFAULT 1;
-ALTER TABLE evaluations ADD COLUMN IF NOT EXISTS failure_kind VARCHAR;
-CREATE TABLE IF NOT EXISTS run_plan (model_id VARCHAR NOT NULL, property_label VARCHAR NOT NULL, config_hash VARCHAR);
-"""
-SNAPSHOT_SUFFIX = ".snapshot.duckdb"
 #: a snapshot is published at most this often (and never more often than 20x its own cost: at most ~5% of the
 #: writer's time goes into snapshots however large the database grows)
 SNAPSHOT_INTERVAL_S = 5.0
@@ -119,143 +100,6 @@ _MODEL_FIELDS = (
     "eval_cost_s_per_atom_step", "path", "model_file_hash", "status", "reason", "software_versions"
 )  # fmt: skip
 _JSON_FIELDS = ("hyperparameters", "software_versions", "details")
-
-
-def check_is_results_database(path: Path) -> None:
-    """Refuse a file that is not an intact mlipscope results database, opening it read-only (nothing is written:
-    a truncated file or another program's DuckDB file keeps every byte)."""
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        _raise_if_locked(path, exc)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(
-            path, "file contents", f"an intact mlipscope results database (it cannot be opened: {first[:200]})"
-        ) from None
-    try:
-        tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        version = None
-        if "meta" in tables:
-            row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            version = row[0] if row else None
-    except duckdb.Error as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise InputError(
-            path, "file contents", f"an intact mlipscope results database (it cannot be read: {first[:200]})"
-        ) from None
-    finally:
-        con.close()
-    missing = {"meta", "models", "evaluations", "property_values"} - tables
-    if version is None or missing:
-        shown = sorted(tables)[:8]
-        raise InputError(
-            path, "tables", f"an mlipscope results database (tables meta, models, evaluations, ...); it has {shown}"
-        )
-    if version not in KNOWN_SCHEMA_VERSIONS:
-        raise InputError(
-            path,
-            "meta.schema_version",
-            f"a schema version this mlipscope knows ({', '.join(KNOWN_SCHEMA_VERSIONS)}; a newer mlipscope wrote "
-            "this file: read it with that version)",
-            got=version,
-        )
-
-
-def _migrate_failure_kinds(con: duckdb.DuckDBPyConnection) -> None:
-    """Schema 1 -> 2: the failure kind of every failed evaluation, read once from its reason, into its column."""
-    if con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == SCHEMA_VERSION:
-        return
-    rows = con.execute(
-        "SELECT model_id, property_label, config_hash, reason FROM evaluations "
-        "WHERE status = 'failed' AND failure_kind IS NULL"
-    ).fetchall()
-    con.execute("BEGIN TRANSACTION")
-    try:
-        if rows:
-            kinds = pa.table(
-                {
-                    **{k: pa.array([r[i] for r in rows], pa.string()) for i, k in enumerate(_KEY)},
-                    "kind": pa.array([kind_of_legacy_reason(r[3]).value for r in rows], pa.string()),
-                }
-            )
-            con.register("_mlipscope_kinds", kinds)
-            try:
-                con.execute(
-                    "UPDATE evaluations e SET failure_kind = k.kind FROM _mlipscope_kinds k WHERE "
-                    "e.model_id = k.model_id AND e.property_label = k.property_label AND e.config_hash = k.config_hash"
-                )
-            finally:
-                con.unregister("_mlipscope_kinds")
-        con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [SCHEMA_VERSION])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    log.info("database migrated to schema %s: %d failure kinds read from reasons", SCHEMA_VERSION, len(rows))
-
-
-class DatabaseLockedError(InputError):
-    """The database is open for writing in another process (DuckDB allows no reader beside a writer)."""
-
-    def __init__(self, path: str | Path, holder: str) -> None:
-        self.holder = holder  # e.g. "PID 1234", from DuckDB's message
-        super().__init__(
-            path,
-            "lock",
-            f"a database no other process is writing (it is being written by {holder}; readers use the snapshot "
-            f"{snapshot_path_for(Path(path)).name} its writer publishes, and there is none yet: `mlipscope run` "
-            "publishes one within seconds of starting, other writers do not)",
-        )
-
-
-def _raise_if_locked(path: Path, exc: duckdb.Error) -> None:
-    text = str(exc)
-    if "Could not set lock" in text or "Conflicting lock" in text:
-        pid = re.search(r"\(PID (\d+)\)", text)
-        raise DatabaseLockedError(path, f"PID {pid.group(1)}" if pid else "another process") from None
-    if "different configuration than existing connections" in text:  # this very process holds it for writing
-        raise DatabaseLockedError(path, f"this process (PID {os.getpid()})") from None
-
-
-def _copy_without_closing_our_lock(source: Path, target: Path) -> None:
-    """Copy ``source`` byte for byte in a child process. DuckDB's lock is a POSIX record lock, which a process loses
-    when it closes *any* descriptor of the file: copying in this process would unlock the database for others."""
-    cp = shutil.which("cp") if os.name == "posix" else None
-    if cp is None:  # Windows locks belong to a handle: another handle may read and close freely
-        shutil.copyfile(source, target)
-        return
-    done = subprocess.run([cp, "--", str(source), str(target)], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise OSError(f"cp failed: {done.stderr.strip()[:200]}")
-
-
-def snapshot_path_for(path: str | Path) -> Path:
-    """Where the writer of ``path`` publishes its snapshot: ``<db>.snapshot.duckdb`` beside it."""
-    path = Path(path)
-    return path.with_name(path.name + SNAPSHOT_SUFFIX)
-
-
-def readable_database(path: str | Path) -> tuple[Path, str]:
-    """The file to read ``path``'s results from now, and a note for the user: ``path`` itself (note empty) when
-    no process writes it, else the snapshot its writer published, with its age. A missing database, or a locked one
-    with no snapshot yet, is an :class:`InputError` naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "--db", "an existing mlipscope results database")
-    try:
-        check_is_results_database(path)
-        return path, ""
-    except DatabaseLockedError as locked:
-        snapshot = snapshot_path_for(path)
-        if not snapshot.is_file():
-            raise
-        check_is_results_database(snapshot)
-        age_s = max(time.time() - snapshot.stat().st_mtime, 0.0)
-        note = (
-            f"{path} is being written by {locked.holder}: reading its snapshot {snapshot.name}, "
-            f"published {duration_text(age_s)} ago"
-        )
-        return snapshot, note
 
 
 @dataclass(frozen=True)
@@ -322,14 +166,14 @@ class ResultsStore:
             try:
                 self._con = duckdb.connect(str(self.path), read_only=read_only)
             except duckdb.Error as exc:  # a writer that started after the check above
-                _raise_if_locked(self.path, exc)
+                raise_if_locked(self.path, exc)
                 raise
             if not read_only:
-                self._con.execute(_SCHEMA)
+                self._con.execute(SCHEMA_SQL)
                 self._con.execute(
                     "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [SCHEMA_VERSION]
                 )
-                _migrate_failure_kinds(self._con)
+                migrate_failure_kinds(self._con)
         except duckdb.Error as exc:
             raise InputError(
                 self.path, "file contents", f"a DuckDB results database that can be opened ({exc})"
@@ -438,7 +282,7 @@ class ResultsStore:
             for stale in snapshot.parent.glob(f"{glob.escape(snapshot.name)}.tmp-*"):
                 stale.unlink(missing_ok=True)
         try:
-            _copy_without_closing_our_lock(self.path, partial)
+            copy_without_closing_our_lock(self.path, partial)
             os.replace(partial, snapshot)
         except OSError as exc:
             raise InputError(snapshot, "snapshot", f"a writable file beside the database ({exc})") from None
