@@ -22,7 +22,7 @@ import pandas as pd
 from mlipscope.analysis.canonical import property_category
 from mlipscope.analysis.correlation import CorrelationResult, weighted_correlation
 from mlipscope.analysis.selection import percentiles
-from mlipscope.analysis.uncertainty import percentile_summary
+from mlipscope.analysis.uncertainty import bootstrap_indices, percentile_summary
 
 SHARE_MEASURE = "share of the category's thresholds met (higher is better)"
 PERCENTILE_MEASURE = "mean percentile among all models (0 = best)"
@@ -63,8 +63,7 @@ def _bootstrap_means(scores: np.ndarray, n_bootstrap: int, rng: np.random.Genera
     """Means of ``n_bootstrap`` resamples of ``scores`` (no resample: one NaN, so no interval is claimed)."""
     if n_bootstrap < 1 or len(scores) == 0:
         return np.array([np.nan])
-    draws = rng.integers(0, len(scores), size=(n_bootstrap, len(scores)))
-    return scores[draws].mean(axis=1)
+    return scores[bootstrap_indices(len(scores), len(scores), n_bootstrap, rng)].mean(axis=1)
 
 
 def category_scores(

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mlipscope.analysis.uncertainty import percentile_summary
+from mlipscope.analysis.uncertainty import bootstrap_indices, percentile_summary
 
 TARGET_SUFFIXES = (".barrier_ev", ".formation_energy_ev")
 VERDICT_COLUMNS = [
@@ -156,7 +156,7 @@ def re_vs_rmse_verdict(
     metric_abs = {m: errors[m].abs().to_numpy() for m in re_metrics + rmse}
     everyone = np.arange(len(errors))
     full = {m: pick_medians(a, target_abs, everyone, n) for m, a in metric_abs.items()}
-    resamples = np.random.default_rng(seed).integers(0, len(errors), size=(n_bootstrap, len(errors)))
+    resamples = bootstrap_indices(len(errors), len(errors), n_bootstrap, np.random.default_rng(seed))
     nothing = np.full((1, len(targets)), np.nan)  # no resamples: no interval, so no verdict either way
     boot = {
         m: np.array([pick_medians(a, target_abs, r, n) for r in resamples]) if n_bootstrap else nothing
