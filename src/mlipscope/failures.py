@@ -61,6 +61,12 @@ _LEGACY_FRAGMENTS = (
 )
 
 
+def stored_or_legacy_kind(stored: str | None, reason: str | None) -> FailureKind:
+    """A failed evaluation's kind: the stored one, or (a schema-1 database read as it is) read from its reason."""
+    # a missing kind comes back as None from SQL and as NaN from a DataFrame
+    return FailureKind(stored) if isinstance(stored, str) and stored else kind_of_legacy_reason(reason)
+
+
 def kind_of_legacy_reason(reason: str | None) -> FailureKind:
     """The kind a reason text stands for (legacy databases and fit failures only: see the module docstring)."""
     text = (reason or "").removeprefix("model load failed: ")

@@ -50,7 +50,8 @@ ALTER TABLE evaluations ADD COLUMN IF NOT EXISTS failure_kind VARCHAR;
 CREATE TABLE IF NOT EXISTS run_plan (model_id VARCHAR NOT NULL, property_label VARCHAR NOT NULL, config_hash VARCHAR);
 """
 SNAPSHOT_SUFFIX = ".snapshot.duckdb"
-_KEY = ("model_id", "property_label", "config_hash")
+#: the columns that key an evaluation
+KEY_COLUMNS = ("model_id", "property_label", "config_hash")
 
 
 def check_is_results_database(path: Path) -> None:
@@ -106,7 +107,7 @@ def migrate_failure_kinds(con: duckdb.DuckDBPyConnection) -> None:
         if rows:
             kinds = pa.table(
                 {
-                    **{k: pa.array([r[i] for r in rows], pa.string()) for i, k in enumerate(_KEY)},
+                    **{k: pa.array([r[i] for r in rows], pa.string()) for i, k in enumerate(KEY_COLUMNS)},
                     "kind": pa.array([kind_of_legacy_reason(r[3]).value for r in rows], pa.string()),
                 }
             )

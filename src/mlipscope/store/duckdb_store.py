@@ -29,7 +29,6 @@ import contextlib
 import datetime as dt
 import glob
 import json
-import logging
 import math
 import os
 import time
@@ -44,9 +43,10 @@ import pyarrow as pa
 
 from mlipscope.data.dataset import Dataset
 from mlipscope.errors import InputError
-from mlipscope.failures import FailureKind, kind_of_legacy_reason
+from mlipscope.failures import FailureKind, stored_or_legacy_kind
 from mlipscope.properties.base import ErrorRecord
 from mlipscope.store.database_file import (
+    KEY_COLUMNS,
     SCHEMA_SQL,
     SCHEMA_VERSION,
     DatabaseLockedError,
@@ -58,7 +58,7 @@ from mlipscope.store.database_file import (
     snapshot_path_for,
 )
 from mlipscope.store.provenance import model_id_for, software_versions, to_json
-from mlipscope.store.status import has_failure_kind_column
+from mlipscope.store.status import failure_kind_column
 
 if TYPE_CHECKING:
     from mlipscope.store.status import RunStatus
@@ -75,8 +75,6 @@ __all__ = [
     "software_versions",
 ]
 
-log = logging.getLogger(__name__)
-
 STATUSES = ("ok", "failed")
 METRICS = ("absolute_error", "relative_error", "value")
 
@@ -84,7 +82,6 @@ METRICS = ("absolute_error", "relative_error", "value")
 #: writer's time goes into snapshots however large the database grows)
 SNAPSHOT_INTERVAL_S = 5.0
 _SNAPSHOT_COST_FACTOR = 20.0
-_KEY = ("model_id", "property_label", "config_hash")
 _EVALUATION_COLUMNS = (
     "model_id", "property_label", "config_hash", "status", "reason", "wall_time_s", "software_versions", "details",
     "failure_kind",
@@ -569,7 +566,7 @@ class ResultsStore:
                 list(keys[0]),
             ).fetchall()  # fetchall: a half-fetched result blocks the register() that may follow
             return {keys[0]: int(row[0][0] or 1)} if row else {}
-        table = pa.table({k: pa.array([key[i] for key in keys], pa.string()) for i, k in enumerate(_KEY)})
+        table = pa.table({k: pa.array([key[i] for key in keys], pa.string()) for i, k in enumerate(KEY_COLUMNS)})
         self._con.register("_mlipscope_keys", table)
         try:
             rows = self._con.execute(
@@ -621,7 +618,9 @@ class ResultsStore:
         with self._transaction() as con:
             stored = self._stored_attempts(keys)
             if stored:  # re-runs: the delete scans property_values, so only when something is replaced
-                replaced = pa.table({k: pa.array([key[i] for key in stored], pa.string()) for i, k in enumerate(_KEY)})
+                replaced = pa.table(
+                    {k: pa.array([key[i] for key in stored], pa.string()) for i, k in enumerate(KEY_COLUMNS)}
+                )
                 con.register("_mlipscope_replaced", replaced)
                 try:
                     for table in ("property_values", "evaluations"):
@@ -713,15 +712,13 @@ class ResultsStore:
     def failures(self) -> pd.DataFrame:
         """Failed evaluations with their kinds and reasons (failed fits are in :meth:`models`, status ``failed``)."""
         self._flush()
-        kind = "e.failure_kind" if has_failure_kind_column(self._con) else "NULL::VARCHAR"
+        kind = failure_kind_column(self._con, "e")
         table = self._con.execute(
             f"""SELECT e.model_id, m.family, e.property_label, e.config_hash, {kind} AS failure_kind, e.reason,
                       e.wall_time_s, e.attempts, e.created FROM evaluations e LEFT JOIN models m USING (model_id)
                WHERE e.status = 'failed' ORDER BY e.created, e.model_id"""
         ).df()
-        legacy = table["failure_kind"].isna()
-        if legacy.any():  # a schema-1 database opened read-only: kinds read from the reasons
-            table.loc[legacy, "failure_kind"] = [kind_of_legacy_reason(r).value for r in table.loc[legacy, "reason"]]
+        table["failure_kind"] = [stored_or_legacy_kind(k, r).value for k, r in table[["failure_kind", "reason"]].values]
         return table
 
     # -- the wide table --------------------------------------------------------------------------------------

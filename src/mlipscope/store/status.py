@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from mlipscope.failures import FailureKind, kind_of_legacy_reason
+from mlipscope.failures import kind_of_legacy_reason, stored_or_legacy_kind
 
 #: the first this many characters of a reason (without its " (at file:line)" tail) group failures
 REASON_CHARS = 100
@@ -75,19 +75,14 @@ def duration_text(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def has_failure_kind_column(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether ``evaluations`` has its ``failure_kind`` column (schema 2; a schema-1 file read-only has not)."""
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'evaluations' "
-            "AND column_name = 'failure_kind'"
-        ).fetchone()[0]
-    )
-
-
-def _kind(stored: str | None, reason: str) -> FailureKind:
-    """A failed evaluation's kind: the stored one, or (schema-1 databases, fit failures) read from its reason."""
-    return FailureKind(stored) if stored else kind_of_legacy_reason(reason)
+def failure_kind_column(con: duckdb.DuckDBPyConnection, table: str = "") -> str:
+    """SQL for ``evaluations.failure_kind`` (``table``: its alias in the query), or NULL in a schema-1 file read
+    as it is (no such column: :func:`~mlipscope.failures.stored_or_legacy_kind` then reads the reason)."""
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'evaluations' "
+        "AND column_name = 'failure_kind'"
+    ).fetchone()[0]
+    return f"{table + '.' if table else ''}failure_kind" if found else "NULL::VARCHAR"
 
 
 def _meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -128,8 +123,7 @@ def compute_status(
             reasons[key] = reasons.get(key, 0) + n
 
     # planned evaluations joined with their stored one: by full key when the plan has the hash, else the latest
-    has_kind = has_failure_kind_column(con)
-    kind, e_kind = ("failure_kind", "e.failure_kind") if has_kind else ("NULL::VARCHAR", "NULL::VARCHAR")
+    kind, e_kind = failure_kind_column(con), failure_kind_column(con, "e")
     groups = con.execute(
         f"""WITH latest AS (
                SELECT model_id, property_label, status, reason, attempts, created, {kind} AS failure_kind
@@ -163,12 +157,12 @@ def compute_status(
         elif ev_status == "ok":
             state = "done"
         else:  # a failure from an earlier run: the run evaluates it again when it is retried
-            transient = _kind(stored_kind, reason).transient
-            rerun = retry_failed or (transient and int(attempts or 1) < max_attempts)
+            failure = stored_or_legacy_kind(stored_kind, reason)
+            rerun = retry_failed or (failure.transient and int(attempts or 1) < max_attempts)
             state = "remaining" if rerun else "failed"
         counts[state] += n
         if state == "failed":
-            key = (label, short_reason(reason), _kind(stored_kind, reason).group)
+            key = (label, short_reason(reason), stored_or_legacy_kind(stored_kind, reason).group)
             reasons[key] = reasons.get(key, 0) + n
     status.evaluations = counts
     status.failure_reasons = _grouped(reasons)
@@ -186,7 +180,7 @@ def _stored_only(con: duckdb.DuckDBPyConnection, status: RunStatus) -> RunStatus
     models = dict(con.execute("SELECT status, count(*) FROM models GROUP BY ALL").fetchall())
     n_ok, n_failed = models.get("ok", 0), models.get("failed", 0)
     status.models = {"stored": n_ok + n_failed, "ready": n_ok, "fit_failed": n_failed}
-    kind = "failure_kind" if has_failure_kind_column(con) else "NULL::VARCHAR"
+    kind = failure_kind_column(con)
     groups = con.execute(
         f"""SELECT status, property_label, coalesce(reason, ''), {kind}, count(*) FROM (
                SELECT * FROM evaluations
@@ -199,7 +193,7 @@ def _stored_only(con: duckdb.DuckDBPyConnection, status: RunStatus) -> RunStatus
         counts["stored"] += n
         counts["done" if ev_status == "ok" else "failed"] += n
         if ev_status != "ok":
-            key = (label, short_reason(reason), _kind(stored_kind, reason).group)
+            key = (label, short_reason(reason), stored_or_legacy_kind(stored_kind, reason).group)
             reasons[key] = reasons.get(key, 0) + n
     for family, reason, n in con.execute(
         "SELECT family, coalesce(reason, ''), count(*) FROM models WHERE status = 'failed' GROUP BY ALL"
