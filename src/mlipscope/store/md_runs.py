@@ -13,8 +13,9 @@ def md_runs_by_model(store, labels: list[str] | None = None) -> dict[str, list[M
         return {}
     rows = evaluations[["model_id", "property_label", "config_hash"]].drop_duplicates()
     wanted = rows["property_label"].isin(labels) if labels else rows["property_label"].str.startswith("diffusion_")
+    rows = rows[wanted]
+    details = store.details_of_models(sorted(set(rows["model_id"])))  # one query, not a table scan per evaluation
     runs: dict[str, list[MDRun]] = {}
-    for model_id, label, config_hash in rows[wanted].itertuples(index=False):
-        details = store.evaluation_details(model_id, label, config_hash) or {}
-        runs.setdefault(model_id, []).extend(MDRun.from_dict(r) for r in details.get("md_runs", []))
+    for key in rows.itertuples(index=False, name=None):
+        runs.setdefault(key[0], []).extend(MDRun.from_dict(r) for r in details.get(key, {}).get("md_runs", []))
     return runs
