@@ -49,3 +49,15 @@ def test_bad_specs_give_clear_errors(spec, fragment):
     with pytest.raises(InputError, match="calculator") as info:
         make_calculator(spec)
     assert fragment in str(info.value)
+
+
+def test_pair_coeff_file_name_is_found_in_the_wheels_potentials(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no Si.sw here: the name is looked up where the mlearn names are
+    by_name = make_calculator("lammps:pair_style sw;pair_coeff * * Si.sw Si")
+    assert _energy_per_atom(by_name) == pytest.approx(_energy_per_atom(make_calculator("sw")), abs=1e-9)
+
+
+def test_missing_pair_coeff_file_is_named_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match="No_such.sw"):
+        make_calculator("lammps:pair_style sw;pair_coeff * * No_such.sw Si")

