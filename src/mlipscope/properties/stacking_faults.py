@@ -1,0 +1,138 @@
+"""Generalized stacking-fault energy (GSFE) curves on the slip systems of the cubic prototypes.
+
+A slab of the model's relaxed crystal, oriented with the slip plane normal along z and periodic in all three
+directions, is faulted by tilting its third cell vector by the displacement (one fault per cell, at the periodic
+boundary, no free surfaces). At each displacement the atoms relax along z only (ASE ``FixCartesian``), the cell
+stays fixed, and γ(u) = (E(u) - E(0)) / A. Slip systems (path: the displacement from 0 to its end):
+
+- diamond {111} shuffle set: the fault between widely spaced layers, along a/2<110> (a full lattice vector:
+  γ(0) = γ(1) = 0), value ``shuffle_usf_j_m2`` (the maximum, the unstable stacking-fault energy);
+- diamond {111} glide set: between narrowly spaced layers, along a/6<112> (the Shockley partial: the end is the
+  intrinsic stacking fault), values ``glide_usf_j_m2`` and ``isf_j_m2``;
+- fcc {111}<112>: along a/6<112>, ``usf_j_m2`` and ``isf_j_m2``;
+- bcc {110}<111>: along a/2<111>, ``usf_j_m2``.
+
+Stillinger–Weber Si has an intrinsic stacking-fault energy of zero (its cutoff sees only first neighbours, which
+the fault keeps). The DFT reference of Si (CASTEP PW91) is the libAtoms silicon testing framework's stacking-fault
+test (Bartók et al., PRX 8, 041048, 2018), relaxed along the same paths.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+from ase.constraints import FixCartesian
+from ase.lattice.cubic import BodyCenteredCubic, Diamond, FaceCenteredCubic
+from ase.optimize import FIRE
+
+from mlipscope.errors import EvaluationError, InputError
+from mlipscope.properties.base import Property, PropertyResult
+from mlipscope.units import EV_PER_A2_TO_J_PER_M2
+
+#: prototype -> slip systems: name -> (lattice builder, (x, y, z) directions, fault gap ("wide", "narrow" or
+#: "any"), the path vector in units of the lattice constant along x or y (axis, length / a))
+SLIP_SYSTEMS: dict[str, dict[str, tuple[Any, tuple, str, tuple[int, float]]]] = {
+    "diamond": {
+        "shuffle": (Diamond, ([1, -1, 0], [1, 1, -2], [1, 1, 1]), "wide", (0, np.sqrt(2) / 2)),
+        "glide": (Diamond, ([1, -1, 0], [1, 1, -2], [1, 1, 1]), "narrow", (1, np.sqrt(6) / 6)),
+    },
+    "fcc": {"": (FaceCenteredCubic, ([1, -1, 0], [1, 1, -2], [1, 1, 1]), "any", (1, np.sqrt(6) / 6))},
+    "bcc": {"": (BodyCenteredCubic, ([1, 1, 1], [1, 1, -2], [-1, 1, 0]), "any", (0, np.sqrt(3) / 2))},
+}
+
+
+def oriented_slab(builder: Any, directions: tuple, symbol: str, a: float, repeats_z: int, gap: str) -> Atoms:
+    """The oriented periodic cell, its atoms shifted along z so that the periodic boundary lies in the middle of a
+    gap between atomic layers of the requested kind (the widest or the narrowest; any for one spacing)."""
+    atoms = builder(directions=[list(d) for d in directions], size=(1, 1, repeats_z), symbol=symbol,
+                    latticeconstant=a, pbc=True)  # fmt: skip
+    height = atoms.cell[2, 2]
+    z = atoms.positions[:, 2] % height
+    z[z > height - 1e-3] -= height  # a layer at the top is the bottom one: no spurious zero-width gap
+    layers = np.unique(np.round(z, 3))
+    gaps = np.diff(np.append(layers, layers[0] + height))
+    pick = int(np.argmin(gaps)) if gap == "narrow" else int(np.argmax(gaps))
+    middle = layers[pick] + gaps[pick] / 2.0
+    atoms.positions[:, 2] = (atoms.positions[:, 2] - middle) % height
+    return atoms
+
+
+def gsfe_curve(
+    calculator: Calculator,
+    slab: Atoms,
+    path: np.ndarray,
+    *,
+    fmax: float = 0.01,
+    max_steps: int = 200,
+) -> np.ndarray:
+    """γ (eV/Å²) at each displacement vector of ``path`` (n x 3), atoms relaxed along z only."""
+    area = float(np.linalg.norm(np.cross(slab.cell[0], slab.cell[1])))
+    energies = []
+    for displacement in path:
+        atoms = slab.copy()
+        cell = atoms.cell.array.copy()
+        cell[2] = cell[2] + displacement
+        atoms.set_cell(cell, scale_atoms=False)
+        atoms.set_constraint(FixCartesian(range(len(atoms)), mask=(True, True, False)))
+        atoms.calc = calculator
+        optimizer = FIRE(atoms, logfile=None)
+        if not optimizer.run(fmax=fmax, steps=max_steps) and np.abs(atoms.get_forces()).max() > 10 * fmax:
+            raise EvaluationError(f"stacking fault: relaxation along z did not converge in {max_steps} steps")
+        energies.append(float(atoms.get_potential_energy()))
+    gamma = (np.array(energies) - energies[0]) / area
+    if not np.isfinite(gamma).all():
+        raise EvaluationError("stacking fault: non-finite energy")
+    return gamma
+
+
+class StackingFaults(Property):
+    """GSFE curves of the material's prototype (see the module docstring): ``n_points`` displacements along each
+    path, a cell of ``repeats_z`` periods along the fault normal, z relaxation to ``fmax`` (eV/Å)."""
+
+    name = "stacking_faults"
+
+    def __init__(
+        self,
+        label: str | None = None,
+        *,
+        material=None,
+        n_points: int = 7,
+        repeats_z: int = 2,
+        fmax: float = 0.01,
+        max_steps: int = 200,
+    ) -> None:
+        super().__init__(label, material=material)
+        prototype = self.material.structure.prototype
+        if prototype not in SLIP_SYSTEMS or len(self.material.species) != 1:
+            raise InputError(
+                self.material.source or None,
+                "structure.prototype",
+                f"a one-element material of a prototype with slip systems {sorted(SLIP_SYSTEMS)}",
+                got=prototype,
+            )
+        if n_points < 3 or repeats_z < 1:
+            raise InputError(None, "n_points/repeats_z", "n_points >= 3 and repeats_z >= 1", got=(n_points, repeats_z))
+        self.n_points, self.repeats_z, self.fmax, self.max_steps = n_points, repeats_z, fmax, max_steps
+
+    def compute(self, calculator: Calculator, context=None) -> PropertyResult:
+        a = self.context_for(context).relaxed_bulk(calculator).lattice_constant_a
+        symbol = self.material.species[0]
+        values: dict[str, float] = {}
+        curves: dict[str, Any] = {}
+        systems = SLIP_SYSTEMS[self.material.structure.prototype]
+        for system, (builder, directions, gap, (axis, length)) in systems.items():
+            slab = oriented_slab(builder, directions, symbol, a, self.repeats_z, gap)
+            unit = slab.cell[axis] / np.linalg.norm(slab.cell[axis])
+            fractions = np.linspace(0.0, 1.0, self.n_points)
+            path = np.outer(fractions * length * a, unit)
+            gamma = gsfe_curve(calculator, slab, path, fmax=self.fmax, max_steps=self.max_steps) * EV_PER_A2_TO_J_PER_M2
+            prefix = f"{system}_" if system else ""
+            values[f"{prefix}usf_j_m2"] = float(gamma.max())
+            if system in ("glide", "") and self.material.structure.prototype != "bcc":
+                values["isf_j_m2"] = float(gamma[-1])
+            curves[system or "slip"] = {"fraction": fractions.tolist(), "gamma_j_m2": gamma.tolist(),
+                                        "n_atoms": len(slab)}  # fmt: skip
+        return self.result(values, dict.fromkeys(values, "J/m²"), details={"curves": curves, "lattice_constant_a": a})
