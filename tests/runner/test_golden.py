@@ -1,7 +1,11 @@
 """The golden comparison: a small main job (tests/runner/data/golden/golden.toml: two SNAP and one POD member, two
 existing potentials, one NaN potential whose evaluations fail, six properties) stores the same models, keys,
 values and failures as the engine before its redesign did (golden.json, written by the code of commit d548abc),
-and a database that code wrote resumes with nothing to do.
+and a database that code wrote resumes with nothing to do. The run reads copies of the material and reference
+files of that commit (golden_si.yaml, golden_reference.yaml and the study files it names): their content is part
+of every key, so a later change to the shipped files would change the keys for a reason that is not the engine's.
+Regenerate (only when a change of keys is intended, with the code that defines them): run golden.toml in
+GOLDEN_RUN_DIR as the fixture sets it up, then `python tests/runner/golden_dump.py golden.duckdb golden.json`.
 
 A fitted member's evaluation keys contain its model file's content hash: a machine whose BLAS rounds the fit
 differently in the last bit gives other keys (and values equal within the tolerance), so those keys are compared
@@ -14,6 +18,8 @@ import gzip
 import json
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,17 +27,29 @@ import pytest
 from golden_dump import dump
 
 from mlipscope.cli import main
+from mlipscope.data.examples import example_path
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 
 
+#: a stored key holds the path of every file its evaluation reads (the material file, the datasets): the golden run
+#: lives in this fixed folder, whatever the checkout's location, so its keys are the same on every machine
+GOLDEN_RUN_DIR = Path(tempfile.gettempdir()) / "mlipscope-golden-run"
+
+
 @pytest.fixture
-def golden_dir(tmp_path, monkeypatch) -> Path:
-    for name in ("golden.toml", "golden_nan.py"):
-        shutil.copy(GOLDEN / name, tmp_path / name)
-    monkeypatch.syspath_prepend(str(tmp_path))  # the NaN potential's module, here and in every child process
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
-    return tmp_path
+def golden_dir(monkeypatch) -> Iterator[Path]:
+    shutil.rmtree(GOLDEN_RUN_DIR, ignore_errors=True)
+    GOLDEN_RUN_DIR.mkdir(parents=True)
+    for path in [GOLDEN / "golden.toml", GOLDEN / "golden_nan.py", *GOLDEN.glob("*.yaml")]:
+        shutil.copy(path, GOLDEN_RUN_DIR / path.name)
+    for name in ("si_mlearn_test", "si_vacancy_re_test"):  # the test sets golden_si.yaml reads beside itself
+        shutil.copy(example_path(name), GOLDEN_RUN_DIR / example_path(name).name)
+    monkeypatch.syspath_prepend(str(GOLDEN_RUN_DIR))  # the NaN potential's module, here and in child processes
+    paths = [str(GOLDEN_RUN_DIR), os.environ.get("PYTHONPATH")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, paths)))
+    yield GOLDEN_RUN_DIR
+    shutil.rmtree(GOLDEN_RUN_DIR, ignore_errors=True)
 
 
 def _golden() -> dict:
