@@ -316,13 +316,13 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from mlipscope.store.export import export_results
+    from mlipscope.report.export import export_results
 
     db = _readable_db(args.db)
     for name, path in export_results(db, args.out, args.format).items():
         print(f"{name}: {path}")
     if args.structures is not None:
-        from mlipscope.store.export import export_structures
+        from mlipscope.report.export import export_structures
 
         print(f"structures: {export_structures(db, args.structures)} in {args.structures}")
     return 0

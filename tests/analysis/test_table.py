@@ -88,3 +88,107 @@ def test_no_error_columns_no_rows_and_missing_file(tmp_path):
 def test_no_type_column_gives_one_type():
     table = load_error_table(_frame().drop(columns="family"))
     assert table.type_names == ["all"]
+
+
+# -- wide_error_table: the wide table from a store's records and models ----------------------------------------
+def _errors(label: str, values: dict[str, tuple[float, float]], unit: str = "GPa") -> list:
+    from mlipscope.properties.base import ErrorRecord
+
+    return [ErrorRecord.compare(f"{label}.{k}", v, ref, unit, "test ref") for k, (v, ref) in values.items()]
+
+
+def _filled_store(path):
+    """Three fitted models (B's phonon evaluation failed), one failed fit, a potential with no seed, a model
+    with no evaluation, and A's elastic constants evaluated again under a new config (the latest counts)."""
+    from mlipscope.failures import FailureKind
+    from mlipscope.store import ResultsStore
+
+    store = ResultsStore(path)
+    ids = {}
+    for name, seed, shift in (("A", 0, 1.0), ("B", 1, 2.0), ("C", 2, 4.0)):
+        ids[name] = store.register_model(
+            "snap", {"twojmax": 6, "rcut": 4.0 + seed}, seed=seed, training_set_hash="h", training_set_name="si"
+        )
+        elastic = {"c11_gpa": (153.0 + shift, 153.0), "c44_gpa": (75.0 - shift, 75.0)}
+        store.add_evaluation(ids[name], "elastic", "e1", _errors("elastic", elastic), wall_time_s=1.0)
+        if name == "B":
+            store.add_failed_evaluation(ids[name], "phonons", "p1", "imaginary modes", kind=FailureKind.NON_PHYSICAL)
+        else:
+            phonons = _errors("phonons", {"w_max_thz": (15.0 + shift, 15.0)}, "THz")
+            store.add_evaluation(ids[name], "phonons", "p1", phonons, wall_time_s=2.0)
+    ids["dead"] = store.register_model("pod", {"k": 1}, status="failed", reason="fit diverged")
+    ids["sw"] = store.register_model("external", {"calculator": "sw"})
+    store.add_evaluation(ids["sw"], "eos", "q", _errors("eos", {"b0_gpa": (101.0, 98.0)}), wall_time_s=0.1)
+    ids["idle"] = store.register_model("gap", {"n": 2}, seed=7)
+    store.add_evaluation(ids["A"], "elastic", "e2", _errors("elastic", {"c11_gpa": (160.0, 153.0)}), wall_time_s=1.0)
+    return store, ids
+
+
+ARGUMENTS = [
+    (metric, failed, hps)
+    for metric in ("absolute_error", "relative_error", "value")
+    for failed in (False, True)
+    for hps in (False, True)
+]
+
+
+@pytest.mark.parametrize(("metric", "include_failed", "include_hps"), ARGUMENTS)
+def test_wide_error_table_is_the_table_sql_built(tmp_path, metric, include_failed, include_hps):
+    """The same index, columns, order, values and dtypes as the store's SQL built it before the table moved here."""
+    from mlipscope.analysis.table import wide_error_table
+    from mlipscope.store.duckdb_reads import sql_error_table
+
+    store, _ = _filled_store(tmp_path / "r.duckdb")
+    with store:
+        got = wide_error_table(store.records(), store.models(), metric, include_failed, include_hps)
+        pd.testing.assert_frame_equal(got, sql_error_table(store, metric, include_failed, include_hps))
+
+
+@pytest.mark.parametrize("include_hps", [False, True])
+def test_wide_error_table_of_small_stores_is_the_table_sql_built(tmp_path, include_hps):
+    from mlipscope.analysis.table import wide_error_table
+    from mlipscope.failures import FailureKind
+    from mlipscope.store import ResultsStore
+    from mlipscope.store.duckdb_reads import sql_error_table
+
+    with ResultsStore(tmp_path / "r.duckdb") as store:
+        steps = [
+            lambda: None,  # empty
+            lambda: store.register_model("pod", {"k": 1}, status="failed", reason="fit diverged"),
+            lambda: store.add_failed_evaluation(
+                store.register_model("external", {"calculator": "x"}), "eos", "h", "boom", kind=FailureKind.ERROR
+            ),
+        ]
+        for step in steps:
+            step()
+            for failed in (False, True):
+                got = wide_error_table(store.records(), store.models(), "absolute_error", failed, include_hps)
+                pd.testing.assert_frame_equal(got, sql_error_table(store, "absolute_error", failed, include_hps))
+
+
+def test_wide_error_table_shape_and_values(tmp_path):
+    from mlipscope.analysis.table import wide_error_table
+
+    store, ids = _filled_store(tmp_path / "r.duckdb")
+    with store:
+        records, models = store.records(), store.models()
+    table = wide_error_table(records, models)
+    names = ["elastic.c11_gpa", "elastic.c44_gpa", "eos.b0_gpa", "phonons.w_max_thz"]
+    assert list(table.columns) == ["family", "training_set_name", *names]
+    assert list(table.index) == sorted([ids["A"], ids["B"], ids["C"], ids["sw"]]) and table.index.name == "model_id"
+    assert table.loc[ids["C"], "elastic.c11_gpa"] == 4.0
+    assert table.loc[ids["A"], "elastic.c11_gpa"] == 7.0  # the latest config of a property wins
+    assert np.isnan(table.loc[ids["A"], "elastic.c44_gpa"])  # ... and did not compute this one
+    assert np.isnan(table.loc[ids["B"], "phonons.w_max_thz"])  # a failed evaluation is NaN
+    assert wide_error_table(records, models, "relative_error").loc[ids["B"], "elastic.c44_gpa"] == pytest.approx(
+        2.0 / 75.0
+    )
+    assert wide_error_table(records, models, "value").loc[ids["C"], "elastic.c11_gpa"] == 157.0
+    with_failed = wide_error_table(records, models, include_failed_models=True)
+    assert ids["dead"] in with_failed.index and with_failed.loc[ids["dead"], names].isna().all()
+    hp = wide_error_table(records, models, include_hyperparameters=True)
+    assert list(hp.columns[:6]) == ["family", "training_set_name", "seed", "hp.calculator", "hp.rcut", "hp.twojmax"]
+    assert hp.loc[ids["C"], "hp.rcut"] == 6.0 and hp.loc[ids["C"], "seed"] == 2 and pd.isna(hp.loc[ids["sw"], "seed"])
+    with pytest.raises(InputError) as err:
+        wide_error_table(records, models, "rmse")
+    assert "metric" in str(err.value)

@@ -24,6 +24,7 @@ if BROWSER is None:
     )
 
 from mlipscope.analysis import AnalysisConfig, load_error_table, run_all  # noqa: E402
+from mlipscope.analysis.table import wide_error_table  # noqa: E402
 from mlipscope.cli import main as cli_main  # noqa: E402
 from mlipscope.failures import FailureKind  # noqa: E402
 from mlipscope.properties.base import ErrorRecord  # noqa: E402
@@ -56,7 +57,7 @@ def report(tmp_path_factory):
         store.add_failed_evaluation(
             sw, "migration_interstitial", "fake", "NEB did not converge in 500 steps", kind=FailureKind.NON_PHYSICAL
         )
-        table = store.error_table(include_hyperparameters=True)
+        table = wide_error_table(store.records(), store.models(), include_hyperparameters=True)
         thresholds = {"eos.lattice_constant_a": 0.05, "phonons_perfect.x_ta_thz": 1.0, "re_vacancy.re_f_ev_a": 1.0}
         results = run_all(load_error_table(table), AnalysisConfig(thresholds=thresholds), show_progress=False)
         index = write_report(

@@ -8,10 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlipscope.analysis.table import wide_error_table
 from mlipscope.errors import InputError
 from mlipscope.failures import FailureKind
 from mlipscope.properties.base import ErrorRecord
 from mlipscope.store import ResultsStore, model_id_for
+
+
+def _wide(store, *args, **kwargs) -> pd.DataFrame:
+    return wide_error_table(store.records(), store.models(), *args, **kwargs)
 
 
 def _records(label: str, values: dict[str, tuple[float, float]], unit: str = "GPa") -> list[ErrorRecord]:
@@ -114,7 +119,7 @@ def test_failed_evaluation_is_stored_with_reason(store):
     ]
     rows = store.evaluations()
     assert len(rows) == 1 and rows["status"][0] == "failed" and pd.isna(rows["value"][0])
-    table = store.error_table()  # the model is a row; nothing else was computed, so no value columns
+    table = _wide(store)  # the model is a row; nothing else was computed, so no value columns
     assert list(table.index) == [mid] and list(table.columns) == ["family", "training_set_name"]
 
 
@@ -150,7 +155,7 @@ def filled(store):
 
 def test_error_table_shape_and_values(filled):
     store, ids = filled
-    table = store.error_table()
+    table = _wide(store)
     names = ["elastic.c11_gpa", "elastic.c44_gpa", "phonons.w_max_thz"]
     assert list(table.columns) == ["family", "training_set_name", *names]
     assert table.index.name == "model_id" and sorted(table.index) == sorted([ids["A"], ids["B"], ids["C"]])
@@ -158,23 +163,23 @@ def test_error_table_shape_and_values(filled):
     assert table.loc[ids["A"], "phonons.w_max_thz"] == 1.0
     assert math.isnan(table.loc[ids["B"], "phonons.w_max_thz"])  # failed evaluation -> NaN
     assert (table["family"] == "snap").all()
-    rel = store.error_table("relative_error")
+    rel = _wide(store, "relative_error")
     assert rel.loc[ids["B"], "elastic.c44_gpa"] == pytest.approx(2.0 / 75.0)
-    assert store.error_table("value").loc[ids["A"], "elastic.c11_gpa"] == 154.0
+    assert _wide(store, "value").loc[ids["A"], "elastic.c11_gpa"] == 154.0
 
-    with_failed = store.error_table(include_failed_models=True)
+    with_failed = _wide(store, include_failed_models=True)
     assert with_failed.shape == (4, 5) and with_failed.loc[ids["dead"], names].isna().all()
-    hp = store.error_table(include_hyperparameters=True)
+    hp = _wide(store, include_hyperparameters=True)
     assert list(hp.columns[:5]) == ["family", "training_set_name", "seed", "hp.rcut", "hp.twojmax"]
     assert hp.loc[ids["C"], "hp.rcut"] == 6.0 and hp.loc[ids["C"], "seed"] == 2
     with pytest.raises(InputError):
-        store.error_table("rmse")
+        _wide(store, "rmse")
 
 
 def test_latest_config_of_a_property_wins(filled):
     store, ids = filled
     store.add_evaluation(ids["A"], "elastic", "e2", _records("elastic", {"c11_gpa": (160.0, 153.0)}), wall_time_s=1.0)
-    table = store.error_table()
+    table = _wide(store)
     assert table.loc[ids["A"], "elastic.c11_gpa"] == 7.0
     assert math.isnan(table.loc[ids["A"], "elastic.c44_gpa"])  # the newer config did not compute it
 
@@ -184,14 +189,14 @@ def test_export_reads_back(filled, tmp_path, suffix):
     store, _ = filled
     path = store.export_error_table(tmp_path / "out" / f"errors{suffix}", metric="relative_error")
     back = pd.read_csv(path, index_col="model_id") if suffix == ".csv" else pd.read_parquet(path)
-    pd.testing.assert_frame_equal(back, store.error_table("relative_error"), check_dtype=False)
+    pd.testing.assert_frame_equal(back, _wide(store, "relative_error"), check_dtype=False)  # deprecated: same table
     with pytest.raises(InputError) as err:
         store.export_error_table(tmp_path / "errors.xlsx")
     assert "errors.xlsx" in str(err.value)
 
 
 def test_empty_store_gives_empty_table(store):
-    table = store.error_table()
+    table = _wide(store)
     assert list(table.columns) == ["family", "training_set_name"] and len(table) == 0
 
 

@@ -72,7 +72,7 @@ def test_a_schema_1_database_is_read_then_migrated(tmp_path):
     with ResultsStore(path, read_only=True) as store:
         failures = store.failures()
         assert dict(zip(failures["property_label"], failures["failure_kind"], strict=True)) == expected
-        status = compute_status(store._con, source=path)
+        status = compute_status(store, source=path)
         assert {r["stage"]: r["kind"] for r in status.failure_reasons} == {
             "eos": "transient",
             "elastic": "deterministic",

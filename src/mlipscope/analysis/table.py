@@ -63,7 +63,7 @@ def load_error_table(
     id_column: str | None = None,
     values: str = "absolute",
 ) -> ErrorTable:
-    """Read an error table from a CSV file or a DataFrame (e.g. ``ResultsStore.error_table()``).
+    """Read an error table from a CSV file or a DataFrame (e.g. :func:`wide_error_table`).
 
     The model id is the DataFrame index, or the CSV column ``id_column`` (default ``model_id``, or an unnamed first
     column). ``metadata_columns`` may hold shell-style globs (``hp_*``). ``values="log10"`` declares a table of
@@ -100,6 +100,60 @@ def load_error_table(
         types = pd.Series(DEFAULT_TYPE, index=frame.index)
     types.name = "type"
     return ErrorTable(errors=errors, metadata=metadata, types=types, source=source)
+
+
+#: what :func:`wide_error_table` can tabulate
+METRICS = ("absolute_error", "relative_error", "value")
+
+
+def wide_error_table(
+    records: pd.DataFrame,
+    models: pd.DataFrame,
+    metric: str = "absolute_error",
+    include_failed_models: bool = False,
+    include_hyperparameters: bool = False,
+) -> pd.DataFrame:
+    """Models x value names (index ``model_id``), leading columns ``family`` and ``training_set_name``, from a
+    store's ``records()`` and ``models()`` (:class:`~mlipscope.store.protocol.ResultStore`).
+
+    Rows, sorted by id: ok models with at least one stored evaluation (plus, with ``include_failed_models``, models
+    whose fit failed, all NaN). Per (model, property label) the latest evaluation by ``created`` counts; NaN marks
+    a failed or missing value. ``include_hyperparameters`` adds ``seed`` and ``hp.<name>`` columns after the two
+    leading ones (what the analysis uses to explain clusters).
+    """
+    if metric not in METRICS:
+        raise InputError(None, "metric", f"one of {list(METRICS)}", got=metric)
+    evaluated = set(records["model_id"])
+    chosen = ((models["status"] == "ok") & models["model_id"].isin(evaluated)) | (
+        (models["status"] == "failed") & bool(include_failed_models)
+    )
+    rows = models[chosen].sort_values("model_id", kind="stable").reset_index(drop=True)
+    if rows.empty:  # untyped, as a database reads no rows
+        rows = rows.astype(object)
+    # the latest evaluation of each (model, label): the last by created (stable: records come oldest first)
+    order = records.sort_values("created", kind="stable")
+    latest = order.drop_duplicates(["model_id", "property_label"], keep="last")[
+        ["model_id", "property_label", "config_hash"]
+    ]
+    values = order[order["name"].notna()].merge(latest, on=["model_id", "property_label", "config_hash"])
+    values = values[values["model_id"].isin(rows["model_id"])].drop_duplicates(["model_id", "name"])
+    wide = values.pivot(index="model_id", columns="name", values=metric).astype(float)
+    wide = wide.reindex(index=rows["model_id"], columns=sorted(wide.columns))
+    wide.columns.name = None
+    meta = rows.set_index("model_id")[["family", "training_set_name"]]
+    if include_hyperparameters:
+        meta = meta.assign(seed=_seed_column(rows.set_index("model_id")["seed"]))
+        hps = pd.DataFrame([h if isinstance(h, dict) else {} for h in rows["hyperparameters"]], index=rows["model_id"])
+        meta = meta.join(hps[sorted(hps.columns)].add_prefix(HYPERPARAMETER_PREFIX))
+    table = meta.join(wide)
+    table.index.name = "model_id"
+    return table
+
+
+def _seed_column(seeds: pd.Series) -> pd.Series:
+    """Seeds as integers: nullable (``Int64``) only when one is missing, as a database column of these rows reads."""
+    seeds = seeds.astype("Int64")
+    return seeds if seeds.isna().any() else seeds.astype("int64")
 
 
 def _read_csv(path: str | Path, id_column: str | None) -> tuple[pd.DataFrame, str]:

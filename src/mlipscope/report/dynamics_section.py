@@ -45,14 +45,15 @@ class DynamicsReport:
         selection = json.loads(raw)
         groups, labels = selection["groups"], selection["labels"]
         ids = sorted({m for members in groups.values() for m in members})
-        evaluations = store.evaluations()
+        evaluations = store.records()
         latest = evaluations[["model_id", "property_label", "config_hash", "status"]].drop_duplicates()
         details: dict[str, dict[str, dict[str, Any]]] = {label: {} for label in labels}
         outcome_counts: dict[str, dict[str, int]] = {label: {} for label in labels}
+        stored = store.details(ids)  # one read for the chosen models
         for model_id, label, config_hash, status in latest.itertuples(index=False):
             if label not in details or model_id not in ids:
                 continue
-            d = store.evaluation_details(model_id, label, config_hash) or {}
+            d = stored.get((model_id, label, config_hash)) or {}
             details[label][model_id] = d
             kind = "ok" if status == "ok" else d.get("failure_kind", "failed (other)")
             outcome_counts[label][kind] = outcome_counts[label].get(kind, 0) + 1

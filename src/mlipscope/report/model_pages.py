@@ -42,9 +42,10 @@ DetailsSource = Callable[[str, str], Mapping[str, Any] | None] | Mapping[tuple[s
 class ModelReportData:
     """What the per-model pages show beyond the error table.
 
-    ``models``: one row per model (:meth:`ResultsStore.models`: family, hyperparameters, seed, training set, fit
-    status / reason / time, software versions...). ``evaluations``: long form (:meth:`ResultsStore.evaluations`:
-    model_id, property_label, config_hash, status, reason, name, value, reference, unit, absolute_error, created...).
+    ``models``: one row per model (``ResultStore.models``: family, hyperparameters, seed, training set, fit
+    status / reason / time, software versions...). ``evaluations``: long form
+    (:func:`mlipscope.report.export.values_table`: model_id, property_label, config_hash, status, reason, name,
+    value, reference, unit, absolute_error, created...).
     ``details``: the stored details of the latest evaluation of (model_id, property_label), as a callable or a dict
     keyed by that pair (missing: None).
     """
@@ -84,10 +85,13 @@ class ModelReportData:
 
     @classmethod
     def from_store(cls, store) -> ModelReportData:
-        """From an open :class:`~mlipscope.store.duckdb_store.ResultsStore`. The details are read lazily (only for
-        the models that get figures), so the store must stay open until the report is written."""
+        """From an open :class:`~mlipscope.store.protocol.ResultStore` (its records, models and details). The
+        details are read lazily (only for the models that get figures), so the store must stay open until the
+        report is written."""
+        from mlipscope.report.export import values_table
+
         models = store.models()
-        evaluations = store.evaluations()
+        evaluations = values_table(store.records(), models)
         latest = _latest(evaluations)
         hashes = {
             (str(m), str(p)): str(h)
@@ -96,12 +100,15 @@ class ModelReportData:
             .itertuples(index=False, name=None)
         }
 
-        def details(model_id: str, property_label: str) -> Mapping[str, Any] | None:
-            config_hash = hashes.get((model_id, property_label))
-            return None if config_hash is None else store.evaluation_details(model_id, property_label, config_hash)
-
         def details_of_models(model_ids: list[str]) -> dict[tuple[str, str], Mapping[str, Any]]:
-            return {(m, p): d for (m, p, h), d in store.details_of_models(model_ids).items() if hashes.get((m, p)) == h}
+            return {(m, p): d for (m, p, h), d in store.details(model_ids).items() if hashes.get((m, p)) == h}
+
+        read: dict[str, dict[tuple[str, str], Mapping[str, Any]]] = {}  # model id -> its latest details
+
+        def details(model_id: str, property_label: str) -> Mapping[str, Any] | None:
+            if model_id not in read:
+                read[model_id] = details_of_models([model_id])
+            return read[model_id].get((model_id, property_label))
 
         return cls(models, evaluations, details, details_of_models)
 

@@ -12,6 +12,7 @@ def dynamics_report(store, reference_spec: str | None = None, material: str | No
     """The dynamics section's data from ``store`` (None when it holds no dynamics stage). The reference (for the
     Ea slope, thresholds and the values without a reference) is the run's, recorded with the selection, unless
     ``reference_spec``/``material`` are given."""
+    from mlipscope.analysis.table import wide_error_table
     from mlipscope.report.dynamics_section import SELECTION_META_KEY, DynamicsReport
     from mlipscope.runner.benchmark import load_reference
 
@@ -22,8 +23,9 @@ def dynamics_report(store, reference_spec: str | None = None, material: str | No
     spec = reference_spec or selection.get("reference")
     reference = load_reference(spec, material or selection.get("material")) if spec else None
     thresholds = {k: v for k, (v, _) in (getattr(reference, "thresholds", {}) or {}).items()}
-    values = store.error_table(metric="value")
-    errors = store.error_table()
+    records, models = store.records(), store.models()
+    values = wide_error_table(records, models, metric="value")
+    errors = wide_error_table(records, models)
     return DynamicsReport.from_store(store, values, errors, reference, thresholds)
 
 
@@ -98,7 +100,7 @@ def analyze_command(
     analysis config's own thresholds win) and ``values="log10"`` (the table holds log10 errors)."""
     import yaml
 
-    from mlipscope.analysis.table import load_error_table, split_threshold_row
+    from mlipscope.analysis.table import load_error_table, split_threshold_row, wide_error_table
     from mlipscope.errors import InputError
 
     settings: dict[str, Any] = {}
@@ -116,7 +118,8 @@ def analyze_command(
         from mlipscope.report.model_pages import ModelReportData
 
         with ResultsStore(db_path, read_only=True) as store:  # analysing never writes to the database
-            table = with_survival_columns(store, store.error_table(include_hyperparameters=True))
+            table = wide_error_table(store.records(), store.models(), include_hyperparameters=True)
+            table = with_survival_columns(store, table)
             dynamics = dynamics_report(store)
             return write_analysis_report(
                 table.drop(columns=dynamic_columns(table, dynamics)),

@@ -50,6 +50,8 @@ ALTER TABLE evaluations ADD COLUMN IF NOT EXISTS failure_kind VARCHAR;
 CREATE TABLE IF NOT EXISTS run_plan (model_id VARCHAR NOT NULL, property_label VARCHAR NOT NULL, config_hash VARCHAR);
 """
 SNAPSHOT_SUFFIX = ".snapshot.duckdb"
+#: a DuckDB file starts with three 4 KiB headers (file header, two alternating database headers), then whole blocks
+_HEADER_BYTES = 3 * 4096
 #: the columns that key an evaluation
 KEY_COLUMNS = ("model_id", "property_label", "config_hash")
 
@@ -66,6 +68,7 @@ def check_is_results_database(path: Path) -> None:
             path, "file contents", f"an intact mlipscope results database (it cannot be opened: {first[:200]})"
         ) from None
     try:
+        _check_file_size(path, con)
         tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         version = None
         if "meta" in tables:
@@ -92,6 +95,28 @@ def check_is_results_database(path: Path) -> None:
             "this file: read it with that version)",
             got=version,
         )
+
+
+def _check_file_size(path: Path, con: duckdb.DuckDBPyConnection) -> None:
+    """Refuse a file cut short (a full disk, an interrupted copy): DuckDB opens it and reads its catalog, and fails
+    (or, writing, grows the file) only when it reaches a lost block. A DuckDB file is its headers and whole blocks,
+    and it holds at least every block in use (free blocks at its end may be cut off by DuckDB itself)."""
+    block_bytes, used_blocks = con.execute("SELECT block_size, used_blocks FROM pragma_database_size()").fetchone()
+    size_bytes = path.stat().st_size
+    blocks, partial_bytes = divmod(size_bytes - _HEADER_BYTES, int(block_bytes))
+    if size_bytes < _HEADER_BYTES or partial_bytes or blocks < int(used_blocks):
+        raise InputError(
+            path,
+            "file size",
+            f"an intact mlipscope results database: {size_bytes} bytes is not whole blocks of {block_bytes} bytes "
+            f"holding its {used_blocks} used blocks, so the file was cut short (a full disk, an interrupted copy); "
+            f"nothing was written to it: restore it from a copy{_snapshot_hint(path)} or give a new --db to start "
+            "again",
+        )
+
+
+def _snapshot_hint(path: Path) -> str:
+    return "" if path.name.endswith(SNAPSHOT_SUFFIX) else f" (the snapshot {snapshot_path_for(path).name}, if any)"
 
 
 def migrate_failure_kinds(con: duckdb.DuckDBPyConnection) -> None:

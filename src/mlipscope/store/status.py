@@ -12,13 +12,24 @@ failed are *not run*. Everything else *remains*.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
+import pandas as pd
 
 from mlipscope.failures import kind_of_legacy_reason, stored_or_legacy_kind
+from mlipscope.store.protocol import ResultStore, Status, StoredState, needs_evaluation
+
+#: the columns that key an evaluation
+KEY_COLUMNS = ("model_id", "property_label", "config_hash")
+_EVALUATION_FIELDS = ("status", "failure_kind", "reason", "wall_time_s", "attempts", "created")
+#: the columns of :func:`failures_table`
+FAILURE_COLUMNS = (
+    "model_id", "family", "property_label", "config_hash", "failure_kind", "reason", "wall_time_s", "attempts",
+    "created",
+)  # fmt: skip
 
 #: the first this many characters of a reason (without its " (at file:line)" tail) group failures
 REASON_CHARS = 100
@@ -75,81 +86,48 @@ def duration_text(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def failure_kind_column(con: duckdb.DuckDBPyConnection, table: str = "") -> str:
-    """SQL for ``evaluations.failure_kind`` (``table``: its alias in the query), or NULL in a schema-1 file read
-    as it is (no such column: :func:`~mlipscope.failures.stored_or_legacy_kind` then reads the reason)."""
-    found = con.execute(
-        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'evaluations' "
-        "AND column_name = 'failure_kind'"
-    ).fetchone()[0]
-    return f"{table + '.' if table else ''}failure_kind" if found else "NULL::VARCHAR"
-
-
-def _meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    return dict(con.execute("SELECT key, value FROM meta WHERE key LIKE 'plan_%'").fetchall())
-
-
-def _has_plan_table(con: duckdb.DuckDBPyConnection) -> bool:
-    rows = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'run_plan'").fetchall()
-    return bool(rows[0][0])
-
-
 def compute_status(
-    con: duckdb.DuckDBPyConnection, *, source: str | Path, note: str = "", snapshot_age_s: float | None = None
+    store: ResultStore, *, source: str | Path | None = None, note: str = "", snapshot_age_s: float | None = None
 ) -> RunStatus:
-    """The status of the database behind ``con`` (aggregated in SQL: a few small result sets even for 10⁶ tasks)."""
-    status = RunStatus(source=str(source), note=note, snapshot_age_s=snapshot_age_s)
-    meta = _meta(con)
-    if not _has_plan_table(con) or "plan_recorded_at" not in meta:
-        return _stored_only(con, status)
-    status.plan_name = meta.get("plan_name", "")
-    status.plan_recorded_at = meta["plan_recorded_at"]
-    planned_at = dt.datetime.fromisoformat(meta["plan_recorded_at"])
-    max_attempts = int(meta.get("plan_max_attempts", "2"))
-    retry_failed = meta.get("plan_retry_failed", "false") == "true"
-
-    # models of the plan: ready (fitted or external), fit failed, still to fit
-    fits = con.execute(
-        """SELECT m.status, coalesce(m.family, '') AS family, coalesce(m.reason, '') AS reason, count(*) AS n
-           FROM (SELECT DISTINCT model_id FROM run_plan) p LEFT JOIN models m USING (model_id) GROUP BY ALL"""
-    ).fetchall()
-    status.models = {"planned": sum(n for *_, n in fits), "ready": 0, "fit_failed": 0, "to_fit": 0}
+    """The status of ``store`` (any :class:`~mlipscope.store.protocol.ResultStore`), from its records, models,
+    plan and the ``plan_*`` meta entries; ``source`` (default: the store's path) names it in the report."""
+    status = RunStatus(source=str(store.path if source is None else source), note=note, snapshot_age_s=snapshot_age_s)
+    evaluations = _evaluation_rows(store.records())
+    models = store.models()
+    recorded_at = store.get_meta("plan_recorded_at")
+    if recorded_at is None:
+        return _stored_only(evaluations, models, status)
+    status.plan_name = store.get_meta("plan_name") or ""
+    status.plan_recorded_at = recorded_at
+    planned_at = pd.Timestamp(dt.datetime.fromisoformat(recorded_at))
+    max_attempts = int(store.get_meta("plan_max_attempts") or "2")
+    retry_failed = (store.get_meta("plan_retry_failed") or "false") == "true"
+    plan = store.plan()
+    by_model = models.set_index("model_id") if len(models) else None
     reasons: dict[tuple[str, str, str], int] = {}
-    for model_status, family, reason, n in fits:
-        state = {"ok": "ready", "failed": "fit_failed"}.get(model_status, "to_fit")
-        status.models[state] += n
-        if model_status == "failed":
-            key = (f"fit ({family})", short_reason(reason), kind_of_legacy_reason(reason).group)
-            reasons[key] = reasons.get(key, 0) + n
+    status.models = _plan_models(plan, by_model, reasons)
 
-    # planned evaluations joined with their stored one: by full key when the plan has the hash, else the latest
-    kind, e_kind = failure_kind_column(con), failure_kind_column(con, "e")
-    groups = con.execute(
-        f"""WITH latest AS (
-               SELECT model_id, property_label, status, reason, attempts, created, {kind} AS failure_kind
-               FROM evaluations
-               QUALIFY row_number() OVER (PARTITION BY model_id, property_label ORDER BY created DESC) = 1)
-           SELECT m.status AS model_status, coalesce(e.status, l.status) AS status, p.property_label,
-                  coalesce(e.reason, l.reason, '') AS reason, coalesce(e.attempts, l.attempts, 1) AS attempts,
-                  coalesce({e_kind}, l.failure_kind) AS failure_kind,
-                  coalesce(e.created, l.created) < ? AS before_plan, count(*) AS n,
-                  max(coalesce(e.created, l.created)) AS last_created
-           FROM run_plan p
-           LEFT JOIN evaluations e ON p.config_hash IS NOT NULL AND e.model_id = p.model_id
-                AND e.property_label = p.property_label AND e.config_hash = p.config_hash
-           LEFT JOIN latest l ON p.config_hash IS NULL AND l.model_id = p.model_id
-                AND l.property_label = p.property_label
-           LEFT JOIN models m ON m.model_id = p.model_id
-           GROUP BY ALL""",
-        [planned_at],
-    ).fetchall()
+    # planned evaluations with their stored one: by full key when the plan has the hash, else the latest
+    rows = _planned_with_stored(plan, evaluations)
+    model_status = rows["model_id"].map(by_model["status"]) if by_model is not None else None
+    rows["model_status"] = "" if model_status is None else model_status.fillna("").astype(object)
+    rows["reason"] = rows["reason"].fillna("").astype(object)
+    rows["attempts"] = rows["attempts"].fillna(1).astype(int)
+    rows["created"] = pd.to_datetime(rows["created"], utc=True)
+    rows["before_plan"] = (rows["created"] < planned_at).astype(bool)
+    columns = ["model_status", "status", "property_label", "reason", "attempts", "failure_kind", "before_plan"]
+    groups = rows.assign(status=rows["status"].astype(object), failure_kind=rows["failure_kind"].astype(object))
+    groups = groups.groupby(columns, dropna=False, sort=False)["created"].agg(["size", "max"]).reset_index()
     counts = {"planned": 0, "done": 0, "failed": 0, "remaining": 0, "not_run_fit_failed": 0}
     n_new, last_new = 0, planned_at  # stored since the plan: the rate
-    for model_status, ev_status, label, reason, attempts, stored_kind, before_plan, n, last_created in groups:
+    for model_state, ev_status, label, reason, attempts, stored_kind, before_plan, n, last_created in groups.itertuples(
+        index=False, name=None
+    ):
+        n = int(n)
         counts["planned"] += n
-        if model_status == "failed":
+        if model_state == "failed":
             state = "not_run_fit_failed"
-        elif ev_status is None:
+        elif not isinstance(ev_status, str):
             state = "remaining"
         elif not before_plan:
             state = "done" if ev_status == "ok" else "failed"
@@ -157,8 +135,8 @@ def compute_status(
         elif ev_status == "ok":
             state = "done"
         else:  # a failure from an earlier run: the run evaluates it again when it is retried
-            failure = stored_or_legacy_kind(stored_kind, reason)
-            rerun = retry_failed or (failure.transient and int(attempts or 1) < max_attempts)
+            stored = StoredState(Status.FAILED, stored_or_legacy_kind(stored_kind, reason), attempts)
+            rerun = needs_evaluation(stored, max_attempts=max_attempts, retry_failed=retry_failed)
             state = "remaining" if rerun else "failed"
         counts[state] += n
         if state == "failed":
@@ -167,7 +145,7 @@ def compute_status(
     status.evaluations = counts
     status.failure_reasons = _grouped(reasons)
     # the rate up to now while work remains (a stalled run shows a falling rate), else up to the last result
-    until = dt.datetime.now(dt.UTC) if counts["remaining"] else last_new
+    until = pd.Timestamp.now(tz="UTC") if counts["remaining"] else last_new
     elapsed_s = (until - planned_at).total_seconds()
     if n_new and elapsed_s > 0:
         status.rate_per_min = 60.0 * n_new / elapsed_s
@@ -175,34 +153,86 @@ def compute_status(
     return status
 
 
-def _stored_only(con: duckdb.DuckDBPyConnection, status: RunStatus) -> RunStatus:
+def _evaluation_rows(records: pd.DataFrame) -> pd.DataFrame:
+    """One row per stored evaluation (the long form has one per value), oldest first."""
+    return records.drop_duplicates(list(KEY_COLUMNS))[[*KEY_COLUMNS, *_EVALUATION_FIELDS]].reset_index(drop=True)
+
+
+def _latest(evaluations: pd.DataFrame) -> pd.DataFrame:
+    """The latest evaluation of each (model, property label): the last of the oldest-first rows."""
+    return evaluations.drop_duplicates(["model_id", "property_label"], keep="last")
+
+
+def _plan_models(
+    plan: pd.DataFrame, by_model: pd.DataFrame | None, reasons: dict[tuple[str, str, str], int]
+) -> dict[str, int]:
+    """Models of the plan: ready (fitted or external), fit failed, still to fit; fit failures into ``reasons``."""
+    ids = pd.unique(plan["model_id"])
+    known = (
+        by_model.reindex(ids)
+        if by_model is not None
+        else pd.DataFrame(index=ids, columns=["status", "family", "reason"])
+    )
+    counts = {"planned": len(ids), "ready": 0, "fit_failed": 0, "to_fit": 0}
+    for model_status, n in known["status"].value_counts(dropna=False).items():
+        counts[{"ok": "ready", "failed": "fit_failed"}.get(model_status, "to_fit")] += int(n)
+    failed = known[known["status"] == "failed"]
+    _add_fit_failures(failed["family"], failed["reason"], reasons)
+    return counts
+
+
+def _planned_with_stored(plan: pd.DataFrame, evaluations: pd.DataFrame) -> pd.DataFrame:
+    """Each plan row with the fields of the stored evaluation it counts (none: null fields)."""
+    by_hash = plan["config_hash"].notna()
+    exact = plan[by_hash].merge(evaluations, on=list(KEY_COLUMNS), how="left")
+    loose = plan[~by_hash].drop(columns="config_hash")
+    loose = loose.merge(_latest(evaluations).drop(columns="config_hash"), on=["model_id", "property_label"], how="left")
+    return pd.concat([exact.drop(columns="config_hash"), loose], ignore_index=True)
+
+
+def _add_fit_failures(
+    families: Iterable[Any], fit_reasons: Iterable[Any], reasons: dict[tuple[str, str, str], int]
+) -> None:
+    for family, reason in zip(families, fit_reasons, strict=True):
+        family, reason = _text(family), _text(reason)
+        key = (f"fit ({family})", short_reason(reason), kind_of_legacy_reason(reason).group)
+        reasons[key] = reasons.get(key, 0) + 1
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _stored_only(evaluations: pd.DataFrame, models: pd.DataFrame, status: RunStatus) -> RunStatus:
     """No plan: the latest evaluation of each (model, label) stored, and the models."""
-    models = dict(con.execute("SELECT status, count(*) FROM models GROUP BY ALL").fetchall())
-    n_ok, n_failed = models.get("ok", 0), models.get("failed", 0)
+    n_ok, n_failed = int((models["status"] == "ok").sum()), int((models["status"] == "failed").sum())
     status.models = {"stored": n_ok + n_failed, "ready": n_ok, "fit_failed": n_failed}
-    kind = failure_kind_column(con)
-    groups = con.execute(
-        f"""SELECT status, property_label, coalesce(reason, ''), {kind}, count(*) FROM (
-               SELECT * FROM evaluations
-               QUALIFY row_number() OVER (PARTITION BY model_id, property_label ORDER BY created DESC) = 1)
-           GROUP BY ALL"""
-    ).fetchall()
     counts = {"stored": 0, "done": 0, "failed": 0}
     reasons: dict[tuple[str, str, str], int] = {}
-    for ev_status, label, reason, stored_kind, n in groups:
-        counts["stored"] += n
-        counts["done" if ev_status == "ok" else "failed"] += n
+    for ev_status, label, reason, stored_kind in _latest(evaluations)[
+        ["status", "property_label", "reason", "failure_kind"]
+    ].itertuples(index=False, name=None):
+        counts["stored"] += 1
+        counts["done" if ev_status == "ok" else "failed"] += 1
         if ev_status != "ok":
+            reason = _text(reason)
             key = (label, short_reason(reason), stored_or_legacy_kind(stored_kind, reason).group)
-            reasons[key] = reasons.get(key, 0) + n
-    for family, reason, n in con.execute(
-        "SELECT family, coalesce(reason, ''), count(*) FROM models WHERE status = 'failed' GROUP BY ALL"
-    ).fetchall():
-        key = (f"fit ({family})", short_reason(reason), kind_of_legacy_reason(reason).group)
-        reasons[key] = reasons.get(key, 0) + n
+            reasons[key] = reasons.get(key, 0) + 1
+    failed = models[models["status"] == "failed"]
+    _add_fit_failures(failed["family"], failed["reason"], reasons)
     status.evaluations = counts
     status.failure_reasons = _grouped(reasons)
     return status
+
+
+def failures_table(records: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
+    """Failed evaluations (from a store's ``records()``) with their model's family, kinds, reasons and attempts,
+    oldest first (failed fits are the ``models`` with status ``failed``)."""
+    failed = _evaluation_rows(records)
+    failed = failed[failed["status"] == "failed"].drop(columns="status")
+    families = models[["model_id", "family"]] if len(models) else pd.DataFrame({"model_id": [], "family": []})
+    table = failed.merge(families, on="model_id", how="left")
+    return table[list(FAILURE_COLUMNS)]
 
 
 def _grouped(reasons: dict[tuple[str, str, str], int]) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """Conformance tests shipped with mlipscope (they need pytest): subclass them in a test module to check a new MLIP
-family (:class:`FamilyConformance`) or property (:class:`PropertyConformance`) against what the runner relies on.
+family (:class:`FamilyConformance`), property (:class:`PropertyConformance`) or results store backend
+(:class:`StoreConformance`) against what the runner relies on.
 """
 
 from mlipscope.testing.family import (
@@ -10,10 +11,12 @@ from mlipscope.testing.family import (
     small_training_set,
 )
 from mlipscope.testing.property import PropertyConformance
+from mlipscope.testing.store import StoreConformance
 
 __all__ = [
     "FamilyConformance",
     "PropertyConformance",
+    "StoreConformance",
     "assert_samples_valid",
     "assert_space_valid",
     "probe_structure",

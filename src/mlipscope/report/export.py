@@ -6,6 +6,10 @@ evaluations as one row with their reason), ``errors`` (the wide model x value ta
 ``failures`` (failed evaluations with reasons and attempts). :func:`export_structures` writes the structures the
 properties relaxed (bulk, defect cells, slabs: the ``structures`` of each evaluation's details) to an ASE database,
 one row per (model, property, structure) with its energy, for people who want to inspect geometries.
+
+Everything is read through the :class:`~mlipscope.store.protocol.ResultStore` protocol (records, models, details);
+the wide table is :func:`mlipscope.analysis.table.wide_error_table`. (It lives in ``report/``, not ``store/``,
+because it builds that analysis table.)
 """
 
 from __future__ import annotations
@@ -24,18 +28,21 @@ def export_results(db_path: Path, out_dir: Path, fmt: str = "csv") -> dict[str, 
     """Write the four tables of ``db_path`` as ``out_dir/<table>.<fmt>``; returns table -> path. Reads the
     database read-only, or while a run writes it the snapshot the run published
     (:meth:`~mlipscope.store.duckdb_store.ResultsStore.open_for_reading`)."""
+    from mlipscope.analysis.table import wide_error_table
     from mlipscope.store.duckdb_store import ResultsStore
+    from mlipscope.store.status import failures_table
 
     if fmt not in FORMATS:
         raise InputError(None, "--format", f"one of {FORMATS}", got=fmt)
     if not Path(db_path).is_file():
         raise InputError(db_path, "--db", "an existing mlipscope results database")
     with ResultsStore.open_for_reading(db_path) as store:
+        records, models = store.records(), store.models()
         tables = {
-            "models": store.models(),
-            "values": store.evaluations(),
-            "errors": store.error_table(include_hyperparameters=True).reset_index(),
-            "failures": store.failures(),
+            "models": models,
+            "values": values_table(records, models),
+            "errors": wide_error_table(records, models, include_hyperparameters=True).reset_index(),
+            "failures": failures_table(records, models),
         }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -45,6 +52,21 @@ def export_results(db_path: Path, out_dir: Path, fmt: str = "csv") -> dict[str, 
         _write(_plain(frame), path, fmt)
         written[name] = path
     return written
+
+
+#: the columns of :func:`values_table`
+VALUE_COLUMNS = (
+    "model_id", "family", "training_set_name", "property_label", "config_hash", "status", "reason", "wall_time_s",
+    "name", "value", "reference", "unit", "absolute_error", "relative_error", "reference_source", "created",
+)  # fmt: skip
+
+
+def values_table(records: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
+    """A store's records (long form, oldest first) with each model's family and training set."""
+    about = models[["model_id", "family", "training_set_name"]] if len(models) else None
+    if about is None:
+        about = pd.DataFrame({c: pd.Series([], dtype=object) for c in ("model_id", "family", "training_set_name")})
+    return records.merge(about, on="model_id", how="left")[list(VALUE_COLUMNS)]
 
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
@@ -93,12 +115,15 @@ def export_structures(db_path: Path, path: Path) -> int:
     path.unlink(missing_ok=True)
     n = 0
     with ResultsStore.open_for_reading(db_path) as store:
-        done = store.evaluations()
-        done = done[done["status"] == "ok"].sort_values("created")
+        done = store.records()
+        done = done[done["status"] == "ok"].sort_values("created", kind="stable")
         done = done.drop_duplicates(["model_id", "property_label"], keep="last")
+        families = store.models().set_index("model_id")["family"] if len(done) else pd.Series(dtype=object)
+        done = done.assign(family=done["model_id"].map(families))
+        stored = store.details(sorted(set(done["model_id"])))  # one read, not one per evaluation
         with ase.db.connect(path) as out:
             for row in done.itertuples():
-                details = store.evaluation_details(row.model_id, row.property_label, row.config_hash) or {}
+                details = stored.get((row.model_id, row.property_label, row.config_hash)) or {}
                 for name, record in (details.get(STRUCTURES_KEY) or {}).items():
                     atoms = atoms_from_record(record)
                     atoms.calc = SinglePointCalculator(atoms, energy=record["energy_ev"])
