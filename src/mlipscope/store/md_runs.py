@@ -1,4 +1,5 @@
-"""The MD runs stored with the diffusion evaluations (ok or failed: a failed run is survival data too)."""
+"""The MD runs stored with the diffusion and MD-stability evaluations (ok or failed: a failed run is survival data
+too)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ from mlipscope.store.protocol import ResultStore
 
 def md_runs_by_model(store: ResultStore, labels: list[str] | None = None) -> dict[str, list[MDRun]]:
     """Per model, every MD run stored in the details of its ``labels`` evaluations (default: every
-    ``diffusion_*``). ``store``: a :class:`~mlipscope.store.protocol.ResultStore`."""
+    ``diffusion_*`` and ``md_stability*``). ``store``: a :class:`~mlipscope.store.protocol.ResultStore`."""
     evaluations = store.records()
     if evaluations.empty:
         return {}
     rows = evaluations[["model_id", "property_label", "config_hash"]].drop_duplicates()
-    wanted = rows["property_label"].isin(labels) if labels else rows["property_label"].str.startswith("diffusion_")
+    default = rows["property_label"].str.startswith("diffusion_") | rows["property_label"].str.startswith(
+        "md_stability"
+    )
+    wanted = rows["property_label"].isin(labels) if labels else default
     rows = rows[wanted]
     details = store.details(sorted(set(rows["model_id"])))  # one query, not a table scan per evaluation
     runs: dict[str, list[MDRun]] = {}
