@@ -14,9 +14,7 @@ def md_runs_by_model(store: ResultStore, labels: list[str] | None = None) -> dic
     if evaluations.empty:
         return {}
     rows = evaluations[["model_id", "property_label", "config_hash"]].drop_duplicates()
-    default = rows["property_label"].str.startswith("diffusion_") | rows["property_label"].str.startswith(
-        "md_stability"
-    )
+    default = rows["property_label"].str.startswith(("diffusion_", "md_stability"))
     wanted = rows["property_label"].isin(labels) if labels else default
     rows = rows[wanted]
     details = store.details(sorted(set(rows["model_id"])))  # one query, not a table scan per evaluation
