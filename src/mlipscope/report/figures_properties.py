@@ -12,7 +12,8 @@ values as ``{value name: (value, reference)}``) and returns a matplotlib :class:
 - :func:`re_cdf_figure`: CDFs of δF and δθ on the rare-event atoms
   (:class:`mlipscope.properties.rare_events.RareEventForces`), as in the seed paper.
 
-:data:`PROPERTY_FIGURES` lists them; :func:`property_figures` draws every one that applies to some details.
+The extended families (stacking faults, dimers, κ, thermal expansion, melting, MD stability) have theirs in
+:mod:`mlipscope.report.figures_extended`. :data:`PROPERTY_FIGURES` lists them all; :func:`property_figures` draws every one that applies to some details.
 """
 
 from __future__ import annotations
@@ -26,6 +27,14 @@ from matplotlib.figure import Figure
 
 from mlipscope.properties.rare_events import ANGLE_CAP_DEG, FORCE_CAP_EV_A
 from mlipscope.report.figures_dynamics import arrhenius_figure
+from mlipscope.report.figures_extended import (
+    conductivity_figure,
+    dimer_figure,
+    expansion_figure,
+    gsfe_figure,
+    melting_figure,
+    stability_figure,
+)
 
 # value name (without the property label) -> (value, reference); either may be NaN
 Values = Mapping[str, tuple[float, float]]
@@ -200,6 +209,12 @@ PROPERTY_FIGURES: list[tuple[str, str, FigureFunction]] = [
     ("neb", "NEB energy profile", neb_figure),
     ("re_cdf", "Rare-event force-error CDFs", re_cdf_figure),
     ("arrhenius", "MD diffusion: Arrhenius plot with standard errors and typed outcomes", arrhenius_figure),
+    ("gsfe", "Generalized stacking-fault energy", gsfe_figure),
+    ("dimer", "Dimer binding curves", dimer_figure),
+    ("kappa", "Lattice thermal conductivity κ(T)", conductivity_figure),
+    ("expansion", "Quasi-harmonic thermal expansion α(T)", expansion_figure),
+    ("melting", "Melting point: energy rate of the two-phase cell", melting_figure),
+    ("stability", "MD stability: NVE energy drift", stability_figure),
 ]
 
 
