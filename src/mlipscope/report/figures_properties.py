@@ -13,7 +13,8 @@ values as ``{value name: (value, reference)}``) and returns a matplotlib :class:
   (:class:`mlipscope.properties.rare_events.RareEventForces`), as in the seed paper.
 
 The extended families (stacking faults, dimers, κ, thermal expansion, melting, MD stability) have theirs in
-:mod:`mlipscope.report.figures_extended`. :data:`PROPERTY_FIGURES` lists them all; :func:`property_figures` draws every one that applies to some details.
+:mod:`mlipscope.report.figures_extended`. :data:`PROPERTY_FIGURES` lists them all; :func:`property_figures`
+draws every one that applies to some details.
 """
 
 from __future__ import annotations
