@@ -63,3 +63,13 @@ def test_bad_settings_are_refused():
         MDStability(ramp_start_k=500.0, ramp_end_k=400.0)
     with pytest.raises(InputError):
         MDStability(compression_step=0.5, compression_end=0.7)
+
+
+def test_distance_check_takes_a_coordinate_a_hair_below_zero():
+    """np.mod(-1e-17, L) is L itself, which the periodic k-d tree of the MD checks refused (a Tersoff ramp hit it)."""
+    from ase import Atoms
+
+    from mlipscope.properties.md import min_pair_distance_a
+
+    atoms = Atoms("Si2", positions=[[-1e-17, 0.0, 0.0], [1.0, 0.0, 0.0]], cell=[10.0] * 3, pbc=True)
+    assert min_pair_distance_a(atoms, 1.2) == pytest.approx(1.0)

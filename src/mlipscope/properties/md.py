@@ -161,7 +161,9 @@ def min_pair_distance_a(atoms: Atoms, cutoff_a: float) -> float:
     cell = np.array(atoms.cell[:])
     if np.all(atoms.pbc) and np.allclose(cell, np.diag(np.diag(cell))):
         box = np.diag(cell)
-        tree = cKDTree(np.mod(atoms.positions, box), boxsize=box)
+        inside = np.mod(atoms.positions, box)
+        inside[inside >= box] = 0.0  # the modulo of -1e-17 is the box length itself, which the k-d tree refuses
+        tree = cKDTree(inside, boxsize=box)
         pairs = tree.query_pairs(cutoff_a, output_type="ndarray")
         if len(pairs) == 0:
             return math.inf
