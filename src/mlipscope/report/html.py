@@ -24,6 +24,8 @@ from mlipscope.report.dynamics_section import DynamicsReport, draw_dynamics_figu
 from mlipscope.report.findings_section import findings_section
 from mlipscope.report.model_pages import MAX_FIGURE_MODELS, ModelReportData, model_index, write_model_pages
 from mlipscope.report.tables import export_tables, html_page, html_table
+from mlipscope.report.uncertainty_section import SECTION_TITLE as UNCERTAINTY_TITLE
+from mlipscope.report.uncertainty_section import UncertaintyReport, uncertainty_section, write_uncertainty_outputs
 
 FIGURES: list[tuple[str, str, Callable[[AnalysisResults], Figure | None]]] = [
     ("difficulty", "Difficulty", figures_errors.difficulty_figure),
@@ -50,6 +52,7 @@ def write_report(
     model_data: ModelReportData | None = None,
     max_figure_models: int = MAX_FIGURE_MODELS,
     dynamics: DynamicsReport | None = None,
+    uncertainty: UncertaintyReport | None = None,
 ) -> Path:
     """Write index.html, figures/*.png, tables/*.csv and models/*.html under ``out_dir``; return the path of
     index.html. ``cheaper_dft``: the errors of cheaper DFT settings (:func:`mlipscope.properties.acceptable_errors`),
@@ -57,7 +60,8 @@ def write_report(
     (:meth:`ModelReportData.from_store`) for the per-model pages; without it the pages show the error table's
     |errors| only. Property figures are drawn for at most ``max_figure_models`` models (see
     :mod:`mlipscope.report.model_pages`). ``dynamics``: the run's dynamics stage (RE- vs RMSE-selected models' MD
-    diffusion and survival, :mod:`mlipscope.report.dynamics_section`)."""
+    diffusion and survival, :mod:`mlipscope.report.dynamics_section`). ``uncertainty``: the ensemble-disagreement
+    section (:mod:`mlipscope.report.uncertainty_section`), built from ``model_data`` when not given."""
     out_dir = Path(out_dir)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     tables = export_tables(results, out_dir / "tables")
@@ -88,11 +92,19 @@ def write_report(
             drawn.update(draw_dynamics_figures(dynamics, out_dir / "figures"))
             dynamics.comparison.to_csv(out_dir / "tables" / "dynamics_comparison.csv", index=False)
             tables["dynamics_comparison"] = "tables/dynamics_comparison.csv"
+        if uncertainty is None and model_data is not None:
+            progress.update(task, description="ensemble uncertainty")
+            th = results.thresholds.thresholds if results.thresholds is not None else results.config.thresholds
+            uncertainty = UncertaintyReport.from_model_data(model_data, th)
+        if uncertainty is not None:
+            more_figures, more_tables = write_uncertainty_outputs(uncertainty, out_dir)
+            drawn.update(more_figures)
+            tables.update(more_tables)
         progress.update(task, description="model pages")
         links = write_model_pages(
             results, out_dir, model_data, title=title, max_figure_models=max_figure_models, index=models
         )
-    page = _page(results, title, run_summary, drawn, tables, cheaper_dft, models, links, dynamics)
+    page = _page(results, title, run_summary, drawn, tables, cheaper_dft, models, links, dynamics, uncertainty)
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
@@ -108,6 +120,7 @@ def _page(
     models: pd.DataFrame | None = None,
     links: dict[str, str] | None = None,
     dynamics: DynamicsReport | None = None,
+    uncertainty: UncertaintyReport | None = None,
 ) -> str:
     links = links or {}
     sections = [
@@ -123,6 +136,11 @@ def _page(
         *(
             [("dynamics", "Dynamics: RE-selected vs RMSE-selected models", dynamics_section(dynamics, drawn, links))]
             if dynamics is not None
+            else []
+        ),
+        *(
+            [("uncertainty", UNCERTAINTY_TITLE, uncertainty_section(uncertainty, drawn, tables))]
+            if uncertainty is not None
             else []
         ),
         ("models", "All models", _all_models(models, tables, links)),
