@@ -62,7 +62,7 @@ def test_cached_descriptors_reproduce_fitpod_training_errors(cache_dir, tmp_path
     hp = {**SMALL, "fourbody_number_radial_basis_functions": 3, "fourbody_angular_degree": 2}
     fitted = family.fit_fitpod(train, hp, 0, tmp_path / "fitpod")
     coefficients = np.loadtxt(fitted.model_dir / COEFF_FILE, skiprows=1)
-    system = family.linear_system(train, family._checked(hp), tmp_path)
+    system = family.linear_system(train, family.check_hyperparameters(hp), tmp_path)
     ours = system.rmse(coefficients)
     assert ours["train_energy_rmse_ev_per_atom"] == pytest.approx(
         fitted.metrics["train_energy_rmse_ev_per_atom"], abs=2e-6

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +24,9 @@ from ase.calculators.calculator import Calculator
 from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, Dataset
 from mlipscope.errors import InputError
 from mlipscope.models import ace_child
-from mlipscope.models.base import FittedModel, Hyperparameter, HyperparameterSpace, MLIPFamily
+from mlipscope.models.base import Hyperparameter, HyperparameterSpace, MLIPFamily, Trained
 from mlipscope.models.environments import check_environment, find_python, how_to_create
-from mlipscope.models.fit_support import (
-    check_labelled,
-    read_meta,
-    resolve_hyperparameters,
-    training_metrics,
-    write_model_json,
-)
+from mlipscope.models.fit_support import read_meta, training_metrics
 from mlipscope.models.registry import model_species
 from mlipscope.models.worker import SubprocessCalculator, WorkerError, entry_of, run_job
 
@@ -98,6 +91,7 @@ class ACEFamily(MLIPFamily):
 
     name = "ace"
     extra = "ace"
+    fit_packages = ("python-ace",)
 
     def hyperparameter_space(self) -> HyperparameterSpace:
         return HyperparameterSpace(
@@ -118,13 +112,10 @@ class ACEFamily(MLIPFamily):
         ok, why = check_environment(ENV_NAME)
         return (True, "") if ok else (False, f"ACE fitting needs pacemaker: {why}")
 
-    def fit(self, dataset: Dataset, hyperparameters: dict[str, Any], seed: int, model_dir: Path) -> FittedModel:
-        hp = resolve_hyperparameters(self.hyperparameter_space(), hyperparameters)
-        check_labelled(dataset)
+    def _train(self, dataset: Dataset, hp: dict[str, Any], seed: int, model_dir: Path) -> Trained:
         python = find_python(ENV_NAME)
         if python is None:
             raise WorkerError(f"ACE fitting needs the isolated pacemaker environment: {how_to_create(ENV_NAME)}")
-        model_dir = Path(model_dir)
         fit_dir = model_dir / FIT_DIR
         if fit_dir.exists():  # a refit into the same directory must not pick up an old potential
             shutil.rmtree(fit_dir)
@@ -145,27 +136,21 @@ class ACEFamily(MLIPFamily):
             "output": POTENTIAL_FILE,
             "elements": elements,
         }
-        start = time.perf_counter()
         result = run_job(python, entry_of(Path(ace_child.__file__), "fit"), payload, fit_dir)
-        wall_s = time.perf_counter() - start
         potential = model_dir / POTENTIAL_FILE
         shutil.copyfile(fit_dir / POTENTIAL_FILE, potential)
         for big in ("train.pckl.gzip", "fitting_data_info.pckl.gzip", "train.extxyz"):
             (fit_dir / big).unlink(missing_ok=True)  # the dataset is referenced by hash, not copied
-        fitted = FittedModel(self.name, model_dir, hp, seed, wall_s, dataset.content_hash)
-        fitted.metrics = {**result["metrics"], **training_metrics(self._calculator(potential), dataset)}
-        write_model_json(
-            model_dir,
-            fitted,
-            dataset.name,
-            [potential],
-            packages=("python-ace",),
-            species=elements,
-            e0_ev_per_atom=result["e0_ev_per_atom"],
-            fit_environment_versions=result["versions"],
-            pacemaker_wall_time_s=result["pacemaker_wall_time_s"],
-        )
-        return fitted
+        meta = {
+            "species": elements,
+            "e0_ev_per_atom": result["e0_ev_per_atom"],
+            "fit_environment_versions": result["versions"],
+            "pacemaker_wall_time_s": result["pacemaker_wall_time_s"],
+        }
+        return Trained([potential], result["metrics"], meta)
+
+    def _training_metrics(self, dataset: Dataset, model_dir: Path) -> dict[str, float]:
+        return training_metrics(self._calculator(model_dir / POTENTIAL_FILE), dataset)
 
     @staticmethod
     def _calculator(potential: Path) -> Calculator:

@@ -2,13 +2,16 @@
 
 A family declares its hyperparameter space, fits a model from a dataset + hyperparameters + seed into a directory,
 and loads a fitted model directory as an ASE calculator (and, where the family has one, as LAMMPS pair commands for
-fast MD). Families whose dependencies clash with the core environment run in their own Python environment through
-:mod:`mlipscope.models.worker` behind the same interface.
+fast MD). :meth:`MLIPFamily.fit` is a template method shared by every family (hyperparameters resolved, data
+checked, directory made, the family's :meth:`~MLIPFamily._train` timed, ``model.json`` written); a family implements
+only its own training. Families whose dependencies clash with the core environment run in their own Python
+environment through :mod:`mlipscope.models.worker` behind the same interface.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +20,7 @@ from typing import Any, ClassVar, Literal
 from ase.calculators.calculator import Calculator
 
 from mlipscope.data.dataset import Dataset
+from mlipscope.models.fit_support import check_labelled, resolve_hyperparameters, write_model_json
 
 Scale = Literal["linear", "log", "int", "categorical"]
 
@@ -86,12 +90,36 @@ class FittedModel:
     metrics: dict[str, float] = field(default_factory=dict)  # e.g. training RMSEs reported by the fitting code
 
 
+@dataclass
+class Trained:
+    """What a family's training hook (:meth:`MLIPFamily._train`) hands back to :meth:`MLIPFamily.fit`."""
+
+    #: the model files in ``model_dir`` (their names and sha256, in this order, go into model.json)
+    files: list[Path]
+    #: metrics the training itself reports (e.g. the solver's training RMSEs)
+    metrics: dict[str, float] = field(default_factory=dict)
+    #: further model.json entries of the family (e.g. ``species``, which the family's loader reads back)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
 class MLIPFamily(ABC):
-    """An MLIP family. Subclasses are stateless and picklable (they are sent to Dask workers)."""
+    """An MLIP family. Subclasses are stateless and picklable (they are sent to Dask workers).
+
+    A subclass sets ``name`` and ``extra``, and implements :meth:`hyperparameter_space`, :meth:`_train` and
+    :meth:`load_calculator`; it may refine :meth:`check_hyperparameters`, :meth:`_training_metrics`,
+    :meth:`available`, :meth:`lammps_commands` and :meth:`descriptor_hyperparameters`. It does not override
+    :meth:`fit`.
+    """
 
     name: ClassVar[str]
     #: pip extra that installs this family's fitting code (``pip install mlipscope[<extra>]``)
     extra: ClassVar[str]
+    #: distributions whose versions model.json records besides mlipscope's own (the family's fitting code)
+    fit_packages: ClassVar[tuple[str, ...]] = ()
+    #: members are linear in descriptor rows shared by every member with equal descriptor settings, so
+    #: :mod:`mlipscope.models.linear_batch` evaluates fixed-geometry properties of many members in one task
+    #: (and their fits can be grouped per descriptor setting)
+    offers_batch_evaluation: ClassVar[bool] = False
 
     @abstractmethod
     def hyperparameter_space(self) -> HyperparameterSpace: ...
@@ -100,9 +128,40 @@ class MLIPFamily(ABC):
         """(True, "") when the fitting code can run here, else (False, why + how to install)."""
         return True, ""
 
-    @abstractmethod
+    def check_hyperparameters(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+        """The space's defaults overlaid with ``hyperparameters``, checked (:class:`~mlipscope.errors.InputError`).
+        Families add checks or repairs of combinations (e.g. one cutoff below another) on top."""
+        return resolve_hyperparameters(self.hyperparameter_space(), hyperparameters)
+
     def fit(self, dataset: Dataset, hyperparameters: dict[str, Any], seed: int, model_dir: Path) -> FittedModel:
-        """Fit a model on ``dataset`` into ``model_dir`` (created if needed)."""
+        """Fit a model on ``dataset`` into ``model_dir`` (created if needed) and write its ``model.json``.
+
+        The same steps for every family: resolve the hyperparameters, check the labels, make the directory, run
+        the family's :meth:`_train` (its duration is ``fit_wall_time_s``), add :meth:`_training_metrics`, write
+        ``model.json``. Failures are exceptions (the callers turn them into failed-fit records).
+        """
+        hp = self.check_hyperparameters(hyperparameters)
+        check_labelled(dataset)
+        model_dir = Path(model_dir)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        trained = self._train(dataset, hp, int(seed), model_dir)
+        wall_s = time.perf_counter() - start
+        fitted = FittedModel(self.name, model_dir, hp, int(seed), wall_s, dataset.content_hash, dict(trained.metrics))
+        fitted.metrics.update(self._training_metrics(dataset, model_dir))
+        write_model_json(model_dir, fitted, dataset.name, trained.files, self.fit_packages, **trained.meta)
+        return fitted
+
+    @abstractmethod
+    def _train(self, dataset: Dataset, hp: dict[str, Any], seed: int, model_dir: Path) -> Trained:
+        """The family's own fitting: train on ``dataset`` (labels checked) with resolved hyperparameters ``hp``
+        and ``seed``, write the model files into ``model_dir`` (it exists) and say which they are. Raise when
+        the fitting code fails; a model that must not be used (non-finite parameters) is a failure too."""
+
+    def _training_metrics(self, dataset: Dataset, model_dir: Path) -> dict[str, float]:
+        """Metrics of the trained model on its training set that need the model loaded (not part of
+        ``fit_wall_time_s``; model.json does not exist yet). None by default."""
+        return {}
 
     @abstractmethod
     def load_calculator(self, model_dir: Path) -> Calculator:

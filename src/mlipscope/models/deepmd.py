@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +29,9 @@ from ase.calculators.calculator import Calculator
 from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, STRESS_KEY, Dataset
 from mlipscope.errors import InputError
 from mlipscope.models import deepmd_child
-from mlipscope.models.base import FittedModel, Hyperparameter, HyperparameterSpace, MLIPFamily
+from mlipscope.models.base import Hyperparameter, HyperparameterSpace, MLIPFamily, Trained
 from mlipscope.models.environments import check_environment, find_python, how_to_create
-from mlipscope.models.fit_support import (
-    check_labelled,
-    read_meta,
-    resolve_hyperparameters,
-    training_metrics,
-    write_model_json,
-)
+from mlipscope.models.fit_support import read_meta, training_metrics
 from mlipscope.models.worker import SubprocessCalculator, WorkerError, entry_of, run_job, tail_of
 
 MODEL_FILE = "model.pth"
@@ -163,6 +156,7 @@ class DeePMDFamily(MLIPFamily):
 
     name = "deepmd"
     extra = "deepmd"
+    fit_packages = ("deepmd-kit",)
 
     def hyperparameter_space(self) -> HyperparameterSpace:
         return HyperparameterSpace(
@@ -225,7 +219,7 @@ class DeePMDFamily(MLIPFamily):
 
     def check_hyperparameters(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
         """Resolved hyperparameters, with the combinations DeePMD would reject or misuse raised as InputError."""
-        hp = resolve_hyperparameters(self.hyperparameter_space(), hyperparameters)
+        hp = super().check_hyperparameters(hyperparameters)
         if hp["rcut_smth"] > hp["rcut"] - MIN_SMOOTH_WIDTH_A:
             raise InputError(
                 None,
@@ -237,13 +231,10 @@ class DeePMDFamily(MLIPFamily):
             raise InputError(None, "stop_lr", f"at most start_lr = {hp['start_lr']}", got=hp["stop_lr"])
         return hp
 
-    def fit(self, dataset: Dataset, hyperparameters: dict[str, Any], seed: int, model_dir: Path) -> FittedModel:
-        hp = self.check_hyperparameters(hyperparameters)
-        check_labelled(dataset)
+    def _train(self, dataset: Dataset, hp: dict[str, Any], seed: int, model_dir: Path) -> Trained:
         python = find_python(ENV_NAME)
         if python is None:
             raise WorkerError(f"DeePMD fitting needs the isolated deepmd-kit environment: {how_to_create(ENV_NAME)}")
-        model_dir = Path(model_dir)
         fit_dir = model_dir / FIT_DIR
         if fit_dir.exists():  # a refit into the same directory must not resume from or mix in an old run
             shutil.rmtree(fit_dir)
@@ -251,7 +242,6 @@ class DeePMDFamily(MLIPFamily):
         type_map = dataset.species
         systems = write_systems(dataset, fit_dir / DATA_DIR, type_map)
         payload = {"input": deepmd_input(hp, type_map, seed, systems), "output": MODEL_FILE}
-        start = time.perf_counter()
         try:
             result = run_job(python, entry_of(Path(deepmd_child.__file__), "fit"), payload, fit_dir)
         except WorkerError as exc:
@@ -259,33 +249,28 @@ class DeePMDFamily(MLIPFamily):
             log = fit_dir / deepmd_child.TRAIN_LOG
             tail = tail_of(log) or exc.log_tail
             raise WorkerError(f"DeePMD training failed ({first}); log: {log}", tail) from None
-        wall_s = time.perf_counter() - start
         model = model_dir / MODEL_FILE
         shutil.copyfile(fit_dir / MODEL_FILE, model)
         shutil.rmtree(fit_dir / DATA_DIR)  # the dataset is referenced by hash, not copied
         for leftover in fit_dir.glob("model.ckpt*"):
             leftover.unlink()
         (fit_dir / MODEL_FILE).unlink(missing_ok=True)
-        fitted = FittedModel(self.name, model_dir, hp, seed, wall_s, dataset.content_hash)
-        calc = self._calculator(model)
+        meta = {
+            "species": type_map,
+            "fit_environment_versions": result["versions"],
+            "deepmd_train_wall_time_s": result["train_wall_time_s"],
+            "deepmd_customized_ops": result["customized_ops"],
+        }
+        return Trained([model], result["metrics"], meta)
+
+    def _training_metrics(self, dataset: Dataset, model_dir: Path) -> dict[str, float]:
+        calc = self._calculator(model_dir / MODEL_FILE)
         try:
             # 25 frames: every structure is a JSON round trip to the DeePMD child, the first of each size slow
-            fitted.metrics = {**result["metrics"], **training_metrics(calc, dataset, max_frames=25)}
+            return training_metrics(calc, dataset, max_frames=25)
         finally:
             if isinstance(calc, SubprocessCalculator):
                 calc.close()
-        write_model_json(
-            model_dir,
-            fitted,
-            dataset.name,
-            [model],
-            packages=("deepmd-kit",),
-            species=type_map,
-            fit_environment_versions=result["versions"],
-            deepmd_train_wall_time_s=result["train_wall_time_s"],
-            deepmd_customized_ops=result["customized_ops"],
-        )
-        return fitted
 
     @staticmethod
     def _calculator(model: Path) -> Calculator:

@@ -1,5 +1,8 @@
 """Helpers the family modules share in ``fit``/``load_calculator``: hyperparameter and dataset checks, training
-metrics and ``model.json``."""
+metrics and ``model.json``.
+
+:mod:`mlipscope.models.base` uses them in its template ``fit``, so this module imports base only for type hints.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +10,38 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ase.calculators.calculator import Calculator
 
 from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, Dataset
 from mlipscope.errors import InputError
-from mlipscope.models.base import FittedModel, HyperparameterSpace
 from mlipscope.models.registry import MODEL_META_FILE, model_species, read_model_meta
+
+if TYPE_CHECKING:
+    from mlipscope.models.base import FittedModel, HyperparameterSpace
 
 #: training-set metrics are computed on at most this many frames (evenly spaced) to bound the cost
 METRIC_FRAMES = 100
 
 
-def resolve_hyperparameters(space: HyperparameterSpace, given: dict[str, Any]) -> dict[str, Any]:
-    """Defaults overlaid with ``given``; unknown names, non-numbers and non-positive numbers are InputErrors."""
+def resolve_hyperparameters(
+    space: HyperparameterSpace, given: dict[str, Any], check_values: bool = True
+) -> dict[str, Any]:
+    """Defaults overlaid with ``given``; unknown names are InputErrors, and with ``check_values`` so are
+    categorical values outside the choices, non-numbers and non-positive numbers (numbers are then converted to
+    float, or int for int-scale ones). Without ``check_values`` the values are kept as given, for a family that
+    checks them itself."""
     unknown = sorted(set(given) - set(space.names))
     if unknown:
         raise InputError(None, "hyperparameters", f"names from {space.names}", got=unknown)
     resolved = space.defaults()
     for p in space.parameters:
         if p.name not in given:
+            continue
+        if not check_values:
+            resolved[p.name] = given[p.name]
             continue
         value = given[p.name]
         if p.scale == "categorical":
@@ -48,8 +61,25 @@ def resolve_hyperparameters(space: HyperparameterSpace, given: dict[str, Any]) -
     return resolved
 
 
+#: content hashes of the datasets check_labelled passed in this process: a SNAP/POD fit on cached descriptors takes
+#: milliseconds, and an ensemble fits thousands of members on the same few training sets
+_LABELLED: set[str] = set()
+
+
 def check_labelled(dataset: Dataset) -> None:
     """A fit needs at least one frame and finite energy + forces of the right shape on every frame."""
+    try:
+        key = dataset.content_hash  # over structures and labels, cached on the dataset
+    except (KeyError, TypeError, ValueError):  # a missing or malformed label: the checks below name it
+        key = None
+    if key is not None and key in _LABELLED:
+        return
+    _check_frames(dataset)
+    if key is not None:
+        _LABELLED.add(key)
+
+
+def _check_frames(dataset: Dataset) -> None:
     source = dataset.path or dataset.name
     if len(dataset) == 0:
         raise InputError(source, "frames", "at least one labelled configuration for fitting")

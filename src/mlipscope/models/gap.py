@@ -14,7 +14,6 @@ import importlib.util
 import math
 import os
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,8 @@ from ase.stress import voigt_6_to_full_3x3_stress
 
 from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, STRESS_KEY, Dataset
 from mlipscope.errors import InputError
-from mlipscope.models.base import FittedModel, Hyperparameter, HyperparameterSpace, MLIPFamily
-from mlipscope.models.fit_support import check_labelled, resolve_hyperparameters, training_metrics, write_model_json
+from mlipscope.models.base import Hyperparameter, HyperparameterSpace, MLIPFamily, Trained
+from mlipscope.models.fit_support import training_metrics
 
 GAP_XML = "gap.xml"
 FIT_LOG = "gap_fit.log"
@@ -48,6 +47,7 @@ class GAPFamily(MLIPFamily):
 
     name = "gap"
     extra = "gap"
+    fit_packages = ("quippy-ase", "numpy", "ase")
 
     def hyperparameter_space(self) -> HyperparameterSpace:
         return HyperparameterSpace(
@@ -88,18 +88,13 @@ class GAPFamily(MLIPFamily):
             return False, "GAP needs quippy-ase (gap_fit + quippy.potential): pip install 'mlipscope[gap]'"
         return True, ""
 
-    def fit(self, dataset: Dataset, hyperparameters: dict[str, Any], seed: int, model_dir: Path) -> FittedModel:
+    def _train(self, dataset: Dataset, hp: dict[str, Any], seed: int, model_dir: Path) -> Trained:
         """Run ``gap_fit`` (``rnd_seed=seed``: sparse-point selection is reproducible)."""
         ok, why = self.available()
         if not ok:
             raise RuntimeError(why)
-        hp = resolve_hyperparameters(self.hyperparameter_space(), hyperparameters)
-        check_labelled(dataset)
-        model_dir = Path(model_dir)
-        model_dir.mkdir(parents=True, exist_ok=True)
         for stale in model_dir.glob(GAP_XML + "*"):  # a refit must not leave old sparseX files behind
             stale.unlink()
-        start = time.perf_counter()
         train_file = model_dir / "train.extxyz"
         write_gap_training_file(dataset, train_file, cutoff_a=max(hp["soap_cutoff_a"], hp["twob_cutoff_a"]))
         log_path = model_dir / FIT_LOG
@@ -113,23 +108,14 @@ class GAPFamily(MLIPFamily):
                 path.unlink(missing_ok=True)  # the training set is recorded by hash, not copied
         if proc.returncode != 0 or not (model_dir / GAP_XML).is_file():
             raise RuntimeError(f"gap_fit failed (exit code {proc.returncode}): {_failure_reason(log_path)}")
-        fit_wall_time_s = time.perf_counter() - start
+        # no species entry in model.json: quippy reads the elements from gap.xml (kept so for stored models)
+        return Trained(sorted([model_dir / GAP_XML, *model_dir.glob(GAP_XML + ".sparseX.*")]))
 
+    def _training_metrics(self, dataset: Dataset, model_dir: Path) -> dict[str, float]:
         metrics = training_metrics(self.load_calculator(model_dir), dataset)
         if not all(math.isfinite(v) for v in metrics.values()):
             raise RuntimeError(f"gap_fit produced a model with non-finite predictions on its training set: {metrics}")
-        fitted = FittedModel(
-            family=self.name,
-            model_dir=model_dir,
-            hyperparameters=hp,
-            seed=int(seed),
-            fit_wall_time_s=fit_wall_time_s,
-            training_set_hash=dataset.content_hash,
-            metrics=metrics,
-        )
-        files = sorted([model_dir / GAP_XML, *model_dir.glob(GAP_XML + ".sparseX.*")])
-        write_model_json(model_dir, fitted, dataset.name, files, ("quippy-ase", "numpy", "ase"))
-        return fitted
+        return metrics
 
     def load_calculator(self, model_dir: Path) -> Calculator:
         model_dir = Path(model_dir)

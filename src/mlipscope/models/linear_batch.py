@@ -14,8 +14,11 @@ Agreement with per-member evaluation is at round-off (~1e-12 eV/Å, eV, GPa; tes
 
 API (all module-level, stateless, picklable: call them inside a Dask task)::
 
+    offers_batch_evaluation(family_name) -> bool
+        Whether the family declares ``MLIPFamily.offers_batch_evaluation`` (SNAP, POD); False for external
+        potentials ("external", None) and unknown names. Callers ask this rather than compare family names.
     is_batchable(prop, family_name) -> bool
-        True for DatasetErrors / RareEventForces (exact classes) and family "snap" or "pod".
+        True for DatasetErrors / RareEventForces (exact classes) and a family that offers batch evaluation.
     descriptor_group_key(family_name, hyperparameters, species) -> str
         Members with equal keys share rows; ``species`` is the model's element order (model.json "species",
         i.e. the training set's ``Dataset.species``). Usable before fitting, from planned hyperparameters.
@@ -51,14 +54,14 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol, cast
 
 import numpy as np
 from ase import Atoms
 
 from mlipscope.data.dataset import FORCES_KEY, STRESS_KEY, Dataset
 from mlipscope.errors import EvaluationError, InputError
-from mlipscope.models.base import FittedModel, MLIPFamily
+from mlipscope.models.base import FittedModel
 from mlipscope.properties.base import Property, PropertyResult
 from mlipscope.properties.dataset_errors import (
     DatasetErrors,
@@ -69,7 +72,8 @@ from mlipscope.properties.dataset_errors import (
 )
 from mlipscope.properties.rare_events import RareEventForces
 
-#: families whose members are linear in their descriptor rows
+#: families whose members are linear in their descriptor rows: those with ``offers_batch_evaluation`` (a test
+#: keeps the two equal; the tuple saves importing every family module to find them)
 LINEAR_FAMILIES = ("snap", "pod")
 #: bump when the row layout or the way rows are computed changes (old cache files are then ignored)
 ROWS_VERSION = 1
@@ -87,15 +91,39 @@ def lammpslib_stress_factor() -> float:
 
 
 # --- members and groups --------------------------------------------------------------------------------------------
-def _linear_family(family_name: str) -> MLIPFamily:
+class LinearFamily(Protocol):
+    """What a family with ``offers_batch_evaluation`` provides to this module (SNAPFamily, PODFamily)."""
+
+    name: ClassVar[str]
+    #: virial rows do not come with a frame's rows and cost a pass of their own (``computer.virial_rows``)
+    separate_virial_rows: ClassVar[bool]
+
+    def hyperparameter_space(self) -> Any: ...
+
+    def descriptor_key(self, species: list[str], hp: dict[str, Any]) -> dict: ...
+
+    def rows_computer(self, species: list[str], hp: dict[str, Any], work_dir: Path) -> Any: ...
+
+    def read_coefficients(self, model_dir: Path) -> np.ndarray: ...
+
+
+def offers_batch_evaluation(family_name: str | None) -> bool:
+    """Whether members of ``family_name`` can be evaluated here in batches (the family's declared capability);
+    False for external potentials and names that are no family."""
+    from mlipscope.models.registry import FAMILIES, get_family
+
+    return family_name in FAMILIES and get_family(family_name).offers_batch_evaluation
+
+
+def _linear_family(family_name: str) -> LinearFamily:
     from mlipscope.models.registry import get_family
 
-    if family_name not in LINEAR_FAMILIES:
+    if not offers_batch_evaluation(family_name):
         raise InputError(None, "family", f"a linear family, one of {LINEAR_FAMILIES}", got=family_name)
-    return get_family(family_name)
+    return cast(LinearFamily, get_family(family_name))
 
 
-def _resolved(family: MLIPFamily, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+def _resolved(family: LinearFamily, hyperparameters: dict[str, Any]) -> dict[str, Any]:
     hp = {**family.hyperparameter_space().defaults(), **hyperparameters}
     repair = getattr(family, "repair_hyperparameters", None)
     return repair(hp) if repair is not None else hp
@@ -158,7 +186,7 @@ class LinearMember:
 def is_batchable(prop: Property, family_name: str) -> bool:
     """Whether :func:`batch_results` can evaluate ``prop`` for members of ``family_name`` (exact property classes:
     a subclass may compute something else)."""
-    return family_name in LINEAR_FAMILIES and type(prop) in (DatasetErrors, RareEventForces)
+    return type(prop) in (DatasetErrors, RareEventForces) and offers_batch_evaluation(family_name)
 
 
 # --- rows ----------------------------------------------------------------------------------------------------------
@@ -211,7 +239,7 @@ def dataset_rows(
     family = _linear_family(family_name)
     hp = _resolved(family, hyperparameters)
     species = list(species)
-    needs_extra = virial and family_name == "pod"  # POD virial rows cost a pod/local pass: key them
+    needs_extra = virial and family.separate_virial_rows  # POD's cost a pod/local pass: key them
     key = {**family.descriptor_key(species, hp), "rows": ROWS_VERSION, "stress_virial": needs_extra}
     path = _rows_path(Path(cache_dir) if cache_dir is not None else default_cache_dir(), frames, key)
     if path.is_file():
@@ -224,19 +252,20 @@ def dataset_rows(
     return rows
 
 
-def _compute_rows(frames: Dataset, family: MLIPFamily, hp: dict, species: list[str], pod_virial: bool) -> DatasetRows:
+def _compute_rows(
+    frames: Dataset, family: LinearFamily, hp: dict, species: list[str], separate_virial: bool
+) -> DatasetRows:
     offsets = np.concatenate([[0], np.cumsum([3 * len(a) for a in frames.frames])]).astype(np.int64)
     failed = [""] * len(frames)
     energy = forces = virial = None
     with tempfile.TemporaryDirectory(prefix="mlipscope-rows-") as work:
         # POD's row generator reads its parameter file from disk; SNAP's needs none
-        args = (species, hp, Path(work)) if family.name == "pod" else (species, hp)
-        computer = family.rows_computer(*args)
+        computer = family.rows_computer(species, hp, Path(work))
         try:
             for k, atoms in enumerate(frames.frames):
                 try:
                     e_row, f_rows, v_rows = computer(atoms)
-                    if v_rows is None and pod_virial and STRESS_KEY in atoms.info:
+                    if v_rows is None and separate_virial and STRESS_KEY in atoms.info:
                         v_rows = computer.virial_rows(atoms)
                 except Exception as exc:  # noqa: BLE001 - a frame the descriptors fail on fails for every member
                     failed[k] = frame_failure(k, exc)["reason"]

@@ -15,7 +15,6 @@ import importlib.util
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +23,8 @@ from ase.calculators.calculator import Calculator
 
 from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, Dataset
 from mlipscope.errors import InputError
-from mlipscope.models.base import FittedModel, Hyperparameter, HyperparameterSpace, MLIPFamily
-from mlipscope.models.fit_support import (
-    check_labelled,
-    read_meta,
-    resolve_hyperparameters,
-    training_metrics,
-    write_model_json,
-)
+from mlipscope.models.base import Hyperparameter, HyperparameterSpace, MLIPFamily, Trained
+from mlipscope.models.fit_support import read_meta, training_metrics
 from mlipscope.models.worker import WorkerError, tail_of
 
 MODEL_FILE = "mace.model"
@@ -83,6 +76,7 @@ class MACEFamily(MLIPFamily):
 
     name = "mace"
     extra = "mace"
+    fit_packages = ("mace-torch", "torch", "e3nn")
 
     def hyperparameter_space(self) -> HyperparameterSpace:
         return HyperparameterSpace(
@@ -114,15 +108,12 @@ class MACEFamily(MLIPFamily):
             )
         return True, ""
 
-    def fit(self, dataset: Dataset, hyperparameters: dict[str, Any], seed: int, model_dir: Path) -> FittedModel:
-        hp = resolve_hyperparameters(self.hyperparameter_space(), hyperparameters)
-        check_labelled(dataset)
+    def _train(self, dataset: Dataset, hp: dict[str, Any], seed: int, model_dir: Path) -> Trained:
         if len(dataset) < 2:
             raise InputError(dataset.path or dataset.name, "frames", "at least 2 frames (MACE holds some out)")
         ok, why = self.available()
         if not ok:
             raise WorkerError(why)
-        model_dir = Path(model_dir)
         work_dir = model_dir / TRAIN_DIR
         if work_dir.exists():  # checkpoints of an earlier run would be resumed or mixed in
             shutil.rmtree(work_dir)
@@ -137,7 +128,6 @@ class MACEFamily(MLIPFamily):
             frames.append(frame)
         ase.io.write(work_dir / "train.extxyz", frames, format="extxyz")
         log = work_dir / "run_train.log"
-        start = time.perf_counter()
         with open(log, "w") as handle:
             proc = subprocess.run(
                 training_command(hp, seed, "train.extxyz", work_dir),
@@ -145,7 +135,6 @@ class MACEFamily(MLIPFamily):
                 stdout=handle,
                 stderr=subprocess.STDOUT,
             )
-        wall_s = time.perf_counter() - start
         trained = work_dir / f"{RUN_NAME}.model"
         if proc.returncode != 0 or not trained.is_file():
             raise WorkerError(f"MACE training failed (exit code {proc.returncode})", tail_of(log))
@@ -154,12 +143,10 @@ class MACEFamily(MLIPFamily):
         for leftover in ("checkpoints", "train.extxyz", f"{RUN_NAME}_compiled.model", trained.name):
             path = work_dir / leftover
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-        fitted = FittedModel(self.name, model_dir, hp, seed, wall_s, dataset.content_hash)
-        fitted.metrics = training_metrics(self._calculator(model), dataset)
-        write_model_json(
-            model_dir, fitted, dataset.name, [model], packages=("mace-torch", "torch", "e3nn"), species=dataset.species
-        )
-        return fitted
+        return Trained([model], meta={"species": dataset.species})
+
+    def _training_metrics(self, dataset: Dataset, model_dir: Path) -> dict[str, float]:
+        return training_metrics(self._calculator(model_dir / MODEL_FILE), dataset)
 
     @staticmethod
     def _calculator(model: Path) -> Calculator:

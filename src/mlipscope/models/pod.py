@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,9 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from mlipscope._lammps import lammps_executable
 from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, Dataset
 from mlipscope.errors import FitError, InputError
-from mlipscope.models.base import FittedModel, Hyperparameter, HyperparameterSpace, MLIPFamily
+from mlipscope.models.base import FittedModel, Hyperparameter, HyperparameterSpace, MLIPFamily, Trained
 from mlipscope.models.descriptors import LammpsRowsComputer, process_cache, setup_lammps_frame, voigt_to_ase
-from mlipscope.models.fit_support import LammpsPairModelMixin, write_model_json
+from mlipscope.models.fit_support import LammpsPairModelMixin, resolve_hyperparameters
 
 RIN_A = 1.0  # inner cutoff: no Si-Si pair comes closer in any of our data
 PARAM_FILE = "model_param.pod"
@@ -126,6 +125,9 @@ class PODFamily(LammpsPairModelMixin, MLIPFamily):
     extra = "pod"
     pair_style = "pod"
     pair_files = (PARAM_FILE, COEFF_FILE)
+    offers_batch_evaluation = True
+    #: ``compute pod/global`` has no virial rows: they cost a ``pod/local`` pass (:meth:`PodRowsComputer.virial_rows`)
+    separate_virial_rows = True
 
     def hyperparameter_space(self) -> HyperparameterSpace:
         h = Hyperparameter
@@ -163,12 +165,11 @@ class PODFamily(LammpsPairModelMixin, MLIPFamily):
         )
         return hp
 
-    def _checked(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
-        space = self.hyperparameter_space()
-        unknown = set(hyperparameters) - set(space.names)
-        if unknown:
-            raise InputError(None, "hyperparameters", f"names from {space.names}", got=sorted(unknown))
-        return self.repair_hyperparameters({**space.defaults(), **hyperparameters})
+    def check_hyperparameters(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+        # check_values=False: the four-body counts may be 0 (no four-body term; the space's lower bound), which
+        # the value check rejects as non-positive; the repair makes any given point valid for ML-POD.
+        hp = resolve_hyperparameters(self.hyperparameter_space(), hyperparameters, check_values=False)
+        return self.repair_hyperparameters(hp)
 
     # --- files -------------------------------------------------------------------------------------------------
     @staticmethod
@@ -236,41 +237,30 @@ class PODFamily(LammpsPairModelMixin, MLIPFamily):
     def descriptor_hyperparameters(self) -> tuple[str, ...]:
         return tuple(self.descriptor_names())
 
-    def fit(self, dataset: Dataset, hyperparameters: dict[str, Any], seed: int, model_dir: Path) -> FittedModel:
+    def _train(self, dataset: Dataset, hp: dict[str, Any], seed: int, model_dir: Path) -> Trained:
         """Ridge least squares on cached ``compute pod/global`` descriptors (deterministic; seed recorded)."""
-        start = time.perf_counter()
-        hp = self._checked(hyperparameters)
-        model_dir = Path(model_dir)
-        model_dir.mkdir(parents=True, exist_ok=True)
         system = self.linear_system(dataset, hp, model_dir)
         beta, metrics = system.solve(float(hp["energy_weight"]), 1.0, 0.0, float(hp["ridge"]))
         self.write_coefficients(model_dir / COEFF_FILE, beta)
-        return self._finish(dataset, hp, seed, model_dir, start, metrics, solver="cached-lstsq")
+        return self._trained(dataset, model_dir, metrics, solver="cached-lstsq")
 
-    def _finish(self, dataset, hp, seed, model_dir, start, metrics, solver: str) -> FittedModel:
-        fitted = FittedModel(
-            family=self.name,
-            model_dir=model_dir,
-            hyperparameters=hp,
-            seed=int(seed),
-            fit_wall_time_s=time.perf_counter() - start,
-            training_set_hash=dataset.content_hash,
-            metrics=metrics,
-        )
+    @staticmethod
+    def _trained(dataset: Dataset, model_dir: Path, metrics: dict[str, float], solver: str) -> Trained:
         files = [model_dir / PARAM_FILE, model_dir / COEFF_FILE]
-        write_model_json(model_dir, fitted, dataset.name, files, species=dataset.species, solver=solver)
-        return fitted
+        return Trained(files, metrics, {"species": dataset.species, "solver": solver})
 
     # --- LAMMPS fitpod -----------------------------------------------------------------------------------------
     def fit_fitpod(
         self, dataset: Dataset, hyperparameters: dict[str, Any], seed: int, model_dir: Path, timeout_s: float = 600
     ) -> FittedModel:
-        """Fit with LAMMPS ``fitpod`` (``energy_weight``/``ridge`` passed as fitpod's own weight/regularisation)."""
+        """Fit with LAMMPS ``fitpod`` (``energy_weight``/``ridge`` passed as fitpod's own weight/regularisation):
+        the same template as :meth:`fit` with fitpod as the training."""
+        return FitpodPODFamily(timeout_s).fit(dataset, hyperparameters, seed, model_dir)
+
+    def _train_fitpod(self, dataset: Dataset, hp: dict[str, Any], model_dir: Path, timeout_s: float) -> Trained:
         from ase.io import write
 
-        start = time.perf_counter()
-        hp = self._checked(hyperparameters)
-        model_dir = Path(model_dir).resolve()
+        model_dir = Path(model_dir).resolve()  # fitpod runs in model_dir and reads the data path from its input
         xyz_dir = model_dir / "fitpod_data"
         xyz_dir.mkdir(parents=True, exist_ok=True)
         frames = []
@@ -286,23 +276,30 @@ class PODFamily(LammpsPairModelMixin, MLIPFamily):
             frames.append(copy)
         write(xyz_dir / "train.xyz", frames, format="extxyz")
         (model_dir / PARAM_FILE).write_text(self.param_text(dataset.species, hp))
-        (model_dir / "fitpod_data.pod").write_text(
-            "\n".join(
-                [
-                    "file_format extxyz",
-                    "file_extension xyz",
-                    f'path_to_training_data_set "{xyz_dir}"',
-                    f"fitting_weight_energy {float(hp['energy_weight'])!r}",
-                    "fitting_weight_force 1.0",
-                    f"fitting_regularization_parameter {float(hp['ridge'])!r}",
-                    "randomize_training_data_set 0",
-                    "error_analysis_for_training_data_set 1",
-                    "basename_for_output_files fitpod",
-                    "precision_for_pod_coefficients 12",
-                ]
-            )
-            + "\n"
-        )
+        (model_dir / "fitpod_data.pod").write_text(self._fitpod_input(xyz_dir, hp))
+        self._run_fitpod(model_dir, timeout_s)
+        metrics = self.read_fitpod_errors(model_dir / "fitpod_training_errors.pod")
+        return self._trained(dataset, model_dir, metrics, solver="fitpod")
+
+    @staticmethod
+    def _fitpod_input(xyz_dir: Path, hp: dict[str, Any]) -> str:
+        lines = [
+            "file_format extxyz",
+            "file_extension xyz",
+            f'path_to_training_data_set "{xyz_dir}"',
+            f"fitting_weight_energy {float(hp['energy_weight'])!r}",
+            "fitting_weight_force 1.0",
+            f"fitting_regularization_parameter {float(hp['ridge'])!r}",
+            "randomize_training_data_set 0",
+            "error_analysis_for_training_data_set 1",
+            "basename_for_output_files fitpod",
+            "precision_for_pod_coefficients 12",
+        ]
+        return "\n".join(lines) + "\n"
+
+    @staticmethod
+    def _run_fitpod(model_dir: Path, timeout_s: float) -> None:
+        """``lmp`` running ``fitpod`` in ``model_dir``; leaves the coefficients in :data:`COEFF_FILE`."""
         env = dict(os.environ)
         # the wheel's lmp links libmpi from the mpich wheel in <venv>/lib
         env["LD_LIBRARY_PATH"] = os.pathsep.join([str(Path(sys.prefix) / "lib"), env.get("LD_LIBRARY_PATH", "")])
@@ -325,8 +322,6 @@ class PODFamily(LammpsPairModelMixin, MLIPFamily):
             log = (model_dir / "fitpod.log").read_text()[-800:] if (model_dir / "fitpod.log").is_file() else ""
             raise FitError(f"fitpod failed (exit {proc.returncode}): {(proc.stderr or log).strip()[-800:]}")
         coeff.replace(model_dir / COEFF_FILE)
-        metrics = self.read_fitpod_errors(model_dir / "fitpod_training_errors.pod")
-        return self._finish(dataset, hp, seed, model_dir, start, metrics, solver="fitpod")
 
     @staticmethod
     def read_fitpod_errors(path: Path) -> dict[str, float]:
@@ -337,3 +332,14 @@ class PODFamily(LammpsPairModelMixin, MLIPFamily):
                 # columns: n_configs n_atoms MAE_E RMSE_E MAE_F RMSE_F
                 return {"train_energy_rmse_ev_per_atom": values[3], "train_force_rmse_ev_a": values[5]}
         raise FitError(f"no 'All files' row in {path}")
+
+
+class FitpodPODFamily(PODFamily):
+    """POD trained by LAMMPS ``fitpod`` instead of the cached-descriptor solve (:meth:`PODFamily.fit_fitpod`): the
+    same family name, files and model.json (``solver: fitpod``)."""
+
+    def __init__(self, timeout_s: float = 600) -> None:
+        self.timeout_s = timeout_s
+
+    def _train(self, dataset: Dataset, hp: dict[str, Any], seed: int, model_dir: Path) -> Trained:
+        return self._train_fitpod(dataset, hp, model_dir, self.timeout_s)

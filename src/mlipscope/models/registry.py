@@ -10,11 +10,14 @@ from __future__ import annotations
 import importlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ase.calculators.calculator import Calculator
 
 from mlipscope.errors import InputError
-from mlipscope.models.base import MLIPFamily
+
+if TYPE_CHECKING:  # base imports this module (through fit_support); the families are imported by name
+    from mlipscope.models.base import MLIPFamily
 
 #: family name -> "module:ClassName"
 FAMILIES: dict[str, str] = {

@@ -8,7 +8,6 @@ equations (milliseconds). The fitted model is written as the ``.snapcoeff``/``.s
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,9 @@ import numpy as np
 
 from mlipscope.data.dataset import Dataset
 from mlipscope.errors import InputError
-from mlipscope.models.base import FittedModel, Hyperparameter, HyperparameterSpace, MLIPFamily
+from mlipscope.models.base import Hyperparameter, HyperparameterSpace, MLIPFamily, Trained
 from mlipscope.models.descriptors import LammpsRowsComputer, process_cache
-from mlipscope.models.fit_support import LammpsPairModelMixin, write_model_json
+from mlipscope.models.fit_support import LammpsPairModelMixin, resolve_hyperparameters
 
 # Fixed descriptor settings (the usual SNAP choices): neighbour radius/weight per element and the angular
 # mapping factor; what varies between members is in the hyperparameter space.
@@ -45,6 +44,9 @@ class SNAPFamily(LammpsPairModelMixin, MLIPFamily):
     extra = "snap"
     pair_style = "snap"
     pair_files = ("model.snapcoeff", "model.snapparam")
+    offers_batch_evaluation = True
+    #: virial rows come with every frame's rows (POD's cost a separate pass)
+    separate_virial_rows = False
 
     def hyperparameter_space(self) -> HyperparameterSpace:
         return HyperparameterSpace(
@@ -93,9 +95,10 @@ class SNAPFamily(LammpsPairModelMixin, MLIPFamily):
             f"rmin0 {RMIN0} bzeroflag 1 switchflag 1 quadraticflag {int(bool(hp['quadratic']))}",
         ]
 
-    def rows_computer(self, species: list[str], hp: dict[str, Any]) -> LammpsRowsComputer:
+    def rows_computer(self, species: list[str], hp: dict[str, Any], work_dir: Path | None = None) -> LammpsRowsComputer:
         """Per-frame descriptor rows (energy, force and virial rows; intercept columns first) for ``species``
-        (type order) and resolved hyperparameters ``hp``: the columns of :meth:`write_files`'s coefficients."""
+        (type order) and resolved hyperparameters ``hp``: the columns of :meth:`write_files`'s coefficients.
+        ``work_dir`` is not needed (POD's computer writes a parameter file there)."""
         return LammpsRowsComputer(species, lambda: self.compute_commands(species, hp), "snap")
 
     def linear_system(self, dataset: Dataset, hp: dict[str, Any]):
@@ -107,32 +110,21 @@ class SNAPFamily(LammpsPairModelMixin, MLIPFamily):
             computer.close()
 
     # --- fit / load --------------------------------------------------------------------------------------------
-    def fit(self, dataset: Dataset, hyperparameters: dict[str, Any], seed: int, model_dir: Path) -> FittedModel:
-        """Least-squares fit (deterministic: ``seed`` is recorded only)."""
-        start = time.perf_counter()
-        hp = {**self.hyperparameter_space().defaults(), **hyperparameters}
-        unknown = set(hyperparameters) - set(self.hyperparameter_space().names)
-        if unknown:
-            raise InputError(None, "hyperparameters", f"names from {self.hyperparameter_space().names}", got=unknown)
+    def check_hyperparameters(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+        # Values are not checked against the sampled space (check_values=False): ridge = 0 (plain least squares)
+        # and twojmax 2, 10 or 12 are valid fits outside it, and given values are kept as they are in model.json.
+        hp = resolve_hyperparameters(self.hyperparameter_space(), hyperparameters, check_values=False)
         if int(hp["twojmax"]) % 2 or not 0 < int(hp["twojmax"]) <= 12:
             raise InputError(None, "twojmax", "an even integer in 2..12", got=hp["twojmax"])
+        return hp
+
+    def _train(self, dataset: Dataset, hp: dict[str, Any], seed: int, model_dir: Path) -> Trained:
+        """Least-squares fit (deterministic: ``seed`` is recorded only)."""
         species = dataset.species
         system = self.linear_system(dataset, hp)
         beta, metrics = system.solve(float(hp["energy_weight"]), 1.0, float(hp["stress_weight"]), float(hp["ridge"]))
-        model_dir = Path(model_dir)
-        model_dir.mkdir(parents=True, exist_ok=True)
         files = self.write_files(model_dir, species, hp, beta)
-        fitted = FittedModel(
-            family=self.name,
-            model_dir=model_dir,
-            hyperparameters=hp,
-            seed=int(seed),
-            fit_wall_time_s=time.perf_counter() - start,
-            training_set_hash=dataset.content_hash,
-            metrics=metrics,
-        )
-        write_model_json(model_dir, fitted, dataset.name, files, species=species)
-        return fitted
+        return Trained(files, metrics, {"species": species})
 
     @staticmethod
     def write_files(model_dir: Path, species: list[str], hp: dict[str, Any], beta: np.ndarray) -> list[Path]:

@@ -15,10 +15,12 @@ For another material, set ``training_set`` and ``probe_set`` (shipped example na
 ``energy_per_atom_range_ev`` (the binding energy a model fitted to that DFT data must give).
 
 The class fits ONE model (class-scoped fixture) on a small subsample of the training set and checks:
-the declared space is valid and samplable; the fit writes model.json with the agreed keys; the calculator gives
-finite energy/forces/stress of the right shapes; energy is translation invariant; forces equal -dE/dx by central
-finite differences; a refit with the same seed is reproducible; the registry round trip (path -> calculator)
-gives the same numbers.
+the declared space is valid and samplable; the family uses the template :meth:`MLIPFamily.fit` (it implements
+``_train`` and does not override ``fit``), which writes model.json with the agreed keys, the resolved
+hyperparameters and the model files the training named; the calculator gives finite energy/forces/stress of the
+right shapes and a bound energy per atom; energy is translation invariant; forces equal -dE/dx by central finite
+differences; a refit with the same seed is reproducible; the registry round trip (path -> calculator) gives the
+same numbers. A family whose fitting code is not installed here is skipped with the reason.
 """
 
 from __future__ import annotations
@@ -162,22 +164,32 @@ class FamilyConformance:
         assert_samples_valid(space, getattr(family, "repair_hyperparameters", None))
         assert set(self.hyperparameters) <= set(space.names)
 
+    def test_fit_is_the_template(self, family):
+        """``fit`` is MLIPFamily's (hyperparameters, data check, timing and model.json the same for every
+        family); the family brings its training (``_train``)."""
+        assert type(family).fit is MLIPFamily.fit, f"{type(family).__name__} overrides fit: implement _train"
+        assert type(family)._train is not MLIPFamily._train
+        assert isinstance(family.offers_batch_evaluation, bool)
+
     def test_fit_writes_model_json(self, family, fitted, train):
         meta_path = Path(fitted.model_dir) / MODEL_META_FILE
         meta = json.loads(meta_path.read_text())
         assert set(meta) >= REQUIRED_META, f"model.json lacks {REQUIRED_META - set(meta)}"
         assert meta["family"] == family.name == fitted.family
-        assert meta["seed"] == self.seed
+        assert meta["seed"] == self.seed == fitted.seed
+        resolved = json.loads(json.dumps(family.check_hyperparameters(dict(self.hyperparameters))))
+        assert meta["hyperparameters"] == resolved == json.loads(json.dumps(fitted.hyperparameters))
+        assert set(meta["software_versions"]) >= set(family.fit_packages)
         assert meta["training_set_hash"] == train.content_hash
         for key, value in self.hyperparameters.items():
             assert meta["hyperparameters"][key] == value
         assert meta["fit_wall_time_s"] > 0
         assert all(math.isfinite(v) for v in meta["metrics"].values())
-        if "model_files" in meta:  # the sha256 must be that of the coefficient files as written
-            digest = hashlib.sha256()
-            for name in meta["model_files"]:
-                digest.update((Path(fitted.model_dir) / name).read_bytes())
-            assert meta["model_file_sha256"] == digest.hexdigest()
+        assert meta["model_files"], "the training named no model files"
+        digest = hashlib.sha256()  # the sha256 must be that of the model files as written
+        for name in meta["model_files"]:
+            digest.update((Path(fitted.model_dir) / name).read_bytes())
+        assert meta["model_file_sha256"] == digest.hexdigest()
 
     def test_calculator_outputs_finite_with_shapes(self, calc):
         atoms = probe_structure(self.probe_set)
