@@ -15,7 +15,7 @@ from mlipscope.properties.defects import DefectFormationEnergy
 from mlipscope.properties.elastic import ElasticConstants
 from mlipscope.properties.migration import MigrationBarrier
 from mlipscope.properties.phonons import Phonons
-from mlipscope.properties.structures import RelaxSettings
+from mlipscope.properties.settings import RelaxationSettings
 
 SI = load_material("si")
 
@@ -105,20 +105,20 @@ def test_keys_hold_everything_that_changes_the_relaxed_cell():
         key(rattle_a=0.03),
         key(seed=1),
         key(defect="tetrahedral"),
-        key(settings=RelaxSettings(fmax=1e-4, max_steps=2000, optimizer="LBFGS")),
-        key(settings=RelaxSettings(fmax=1e-3, max_steps=500, optimizer="LBFGS")),
-        key(settings=RelaxSettings(fmax=1e-3, max_steps=2000, optimizer="BFGS")),
-        key(settings=RelaxSettings(fmax=1e-3, max_steps=2000, optimizer="LBFGS", relax_cell=True)),
-        key(settings=RelaxSettings(fmax=1e-3, max_steps=2000, optimizer="LBFGS", fix_symmetry_symprec=1e-4)),
+        key(settings=RelaxationSettings(fmax=1e-4, max_steps=2000, optimizer="LBFGS")),
+        key(settings=RelaxationSettings(fmax=1e-3, max_steps=500, optimizer="LBFGS")),
+        key(settings=RelaxationSettings(fmax=1e-3, max_steps=2000, optimizer="BFGS")),
+        key(settings=RelaxationSettings(fmax=1e-3, max_steps=2000, optimizer="LBFGS", relax_cell=True)),
+        key(settings=RelaxationSettings(fmax=1e-3, max_steps=2000, optimizer="LBFGS", fix_symmetry_symprec=1e-4)),
     ]
     assert len({base, *different}) == len(different) + 1
     # equal starts and relaxations get equal keys: the default rattle spelled out, a seed without rattle,
     # "hydrostatic" at fixed cell
     assert key(rattle_a=0.02) == base
     assert key(rattle_a=0.0, seed=0) == key(rattle_a=0.0, seed=7)
-    assert DefectFormationEnergy(defect="vacancy").relax_settings() == DEFECT_ION_RELAXATION
-    assert DefectFormationEnergy(defect="vacancy", relax_cell=True).relax_settings() != DEFECT_ION_RELAXATION
-    assert DefectFormationEnergy(defect="vacancy", max_steps=500).relax_settings() != DEFECT_ION_RELAXATION
+    assert DefectFormationEnergy(defect="vacancy").relaxation() == DEFECT_ION_RELAXATION
+    assert DefectFormationEnergy(defect="vacancy", relax_cell=True).relaxation() != DEFECT_ION_RELAXATION
+    assert DefectFormationEnergy(defect="vacancy", max_steps=500).relaxation() != DEFECT_ION_RELAXATION
 
 
 def test_failed_relaxation_is_stored_and_not_rerun(sw_calc, relaxations):

@@ -38,7 +38,7 @@ class FlatCalculator(Calculator):
         self.results = {"energy": 0.0, "free_energy": 0.0, "forces": np.zeros((n_atoms, 3)), "stress": np.zeros(6)}
 
 
-def _arrhenius_temperature(self, calculator, start, sites, temperature, *args):
+def _arrhenius_temperature(self, start, sites, temperature, *args):
     """Stands in for the MD of one temperature: an exact Arrhenius diffusivity (Ea 0.3 eV, D0 1e-3 cm²/s)."""
     d_cm2_s = 1e-3 * math.exp(-0.3 / (8.617333e-5 * temperature))
     summary = {"temperature_k": temperature, "outcome": "ok", "reason": "", "n_hops": 100}

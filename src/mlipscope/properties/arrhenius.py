@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from ase import units
 from scipy.optimize import curve_fit
-from scipy.stats import chi2
 
 #: below this chi-square p-value the scatter of ln D exceeds its errors: the points are not on one Arrhenius line
 NON_ARRHENIUS_P_VALUE = 0.01
@@ -83,7 +82,9 @@ def arrhenius_fit(
         params, cov = curve_fit(_line, inv_kt, np.log(d), p0=p0, sigma=sigma, absolute_sigma=True)
     residuals = np.log(d) - _line(inv_kt, *params)
     chi_square = float(np.sum((residuals / sigma) ** 2)) if sigma is not None else math.nan
-    p_value = float(chi2.sf(chi_square, dof)) if dof > 0 and sigma is not None else math.nan
+    from scipy.stats import chi2 as chi2_distribution  # slow to import: only when a fit is made
+
+    p_value = float(chi2_distribution.sf(chi_square, dof)) if dof > 0 and sigma is not None else math.nan
     return ArrheniusFit(
         activation_energy_ev=float(params[1]),
         activation_energy_stderr_ev=float(math.sqrt(cov[1, 1])),

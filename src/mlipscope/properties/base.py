@@ -20,6 +20,7 @@ from ase.calculators.calculator import Calculator
 
 from mlipscope.materials import load_material
 from mlipscope.materials.material import Material
+from mlipscope.properties.registry import SuiteEntry, register, target_of
 
 if TYPE_CHECKING:
     from mlipscope.properties.context import MaterialContext
@@ -75,7 +76,8 @@ def _finite(x: float) -> bool:
 
 
 class Property(ABC):
-    """One property family. Subclasses set ``name`` and implement :meth:`compute`.
+    """One property family. Subclasses set ``name`` and implement :meth:`compute`; a family that suites use sets
+    ``suite_order`` (which registers it, see :mod:`mlipscope.properties.registry`) and :meth:`suite_entries`.
 
     Configuration goes to ``__init__`` as keyword arguments with documented defaults; ``label`` names this instance
     and ``material`` (a :class:`~mlipscope.materials.material.Material`, a shipped material name or a material
@@ -84,6 +86,24 @@ class Property(ABC):
     """
 
     name: ClassVar[str]
+    #: place of the family's entries in a suite (lower first); setting it in a class body registers the class
+    suite_order: ClassVar[float | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "suite_order" in cls.__dict__:
+            register(cls)  # checks the class now, at definition, not when a suite is first built
+
+    @classmethod
+    def suite_entries(cls, material: Material) -> list[SuiteEntry]:
+        """The suite entries ``material`` gives this family (labels unique across families). Default: none, for a
+        registered family that no material selects yet (it is still listed and conformance-tested)."""
+        return []
+
+    @classmethod
+    def suite_entry(cls, label: str, **config: Any) -> SuiteEntry:
+        """An entry of this class: built as ``cls(label=label, material=..., **config)``."""
+        return SuiteEntry(label, target_of(cls), config)
 
     def __init__(self, label: str | None = None, *, material: Material | str | None = None) -> None:
         self.label = label or self.name

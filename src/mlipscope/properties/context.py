@@ -10,7 +10,7 @@ material in each worker process.
 
 Relaxed structures are shared the same way (:meth:`MaterialContext.relaxed_structure`,
 :meth:`MaterialContext.relaxed_defect_cell`): keyed by the structure (name, supercell size, lattice constant, the
-rattle and seed of its start) and the relaxation settings (:class:`~mlipscope.properties.structures.RelaxSettings`),
+rattle and seed of its start) and the relaxation settings (:class:`~mlipscope.properties.settings.RelaxationSettings`),
 so two properties share a relaxed cell only when they would have relaxed the same start in the same way: the
 defect formation energy and the defect cell's elastic constants share the fixed-cell ion relaxation of the defect
 cell; the NEB end points are shared by migration properties that differ only in their band settings. A property
@@ -31,7 +31,8 @@ from ase.calculators.calculator import Calculator
 
 from mlipscope.errors import EvaluationError, TaskTimeout
 from mlipscope.materials.material import Material
-from mlipscope.properties.structures import RelaxSettings, relax_with, relaxed_bulk
+from mlipscope.properties.settings import RelaxationSettings
+from mlipscope.properties.structures import relax_with, relaxed_bulk
 
 T = TypeVar("T")
 
@@ -39,12 +40,12 @@ T = TypeVar("T")
 BULK_RELAXATION = {"fmax": 1e-4, "max_steps": 500, "optimizer": "BFGS"}
 #: ion relaxation of a defect cell at the model's lattice constant (fixed cell): the defect formation energy's
 #: defaults and the first stage of a defect cell's elastic constants, so the two relax the defect cell once
-DEFECT_ION_RELAXATION = RelaxSettings(fmax=1e-3, max_steps=2000, optimizer="LBFGS")
+DEFECT_ION_RELAXATION = RelaxationSettings(fmax=1e-3, max_steps=2000, optimizer="LBFGS")
 #: key of a property's details listing the shared structures it used (see :meth:`MaterialContext.recording`)
 SHARED_STRUCTURES_KEY = "shared_structures"
 
 
-def structure_key(name: str, parts: Mapping[str, Any], settings: RelaxSettings) -> str:
+def structure_key(name: str, parts: Mapping[str, Any], settings: RelaxationSettings) -> str:
     """Key of a shared relaxed structure: ``name``, what its start is built from (``parts``: JSON-able values,
     floats exact) and the relaxation settings."""
     payload = {**parts, "relaxation": settings.as_dict()}
@@ -63,7 +64,7 @@ class SharedRelaxation:
     energy_ev: float
     n_steps: int
     max_force_ev_a: float
-    settings: RelaxSettings
+    settings: RelaxationSettings
     computed: bool
 
     def provenance(self) -> dict[str, Any]:
@@ -175,7 +176,7 @@ class MaterialContext:
         name: str,
         parts: Mapping[str, Any],
         build: Callable[[], Atoms],
-        settings: RelaxSettings,
+        settings: RelaxationSettings,
         what: str = "structure",
     ) -> SharedRelaxation:
         """``build()`` relaxed with ``calculator`` and ``settings``, once per :func:`structure_key` of (``name``,
@@ -222,7 +223,7 @@ class MaterialContext:
         *,
         rattle_a: float | None = None,
         seed: int = 0,
-        settings: RelaxSettings = DEFECT_ION_RELAXATION,
+        settings: RelaxationSettings = DEFECT_ION_RELAXATION,
         what: str | None = None,
     ) -> SharedRelaxation:
         """The supercell of ``size`` atoms (of the perfect cell) holding ``defect`` at lattice constant
@@ -252,7 +253,7 @@ class MaterialContext:
         *,
         rattle_a: float | None = None,
         seed: int = 0,
-        settings: RelaxSettings = DEFECT_ION_RELAXATION,
+        settings: RelaxationSettings = DEFECT_ION_RELAXATION,
     ) -> str:
         """The key :meth:`relaxed_defect_cell` stores that cell under (nothing is relaxed)."""
         return structure_key("defect_cell", self._defect_cell_parts(defect, size, lattice_a, rattle_a, seed), settings)

@@ -34,7 +34,9 @@ from tqdm.auto import tqdm
 
 from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, STRESS_KEY, Dataset
 from mlipscope.errors import EvaluationError, InputError
+from mlipscope.materials.material import Material
 from mlipscope.properties.base import Property, PropertyResult
+from mlipscope.properties.registry import SuiteEntry
 from mlipscope.units import EV_PER_A3_TO_GPA
 
 if TYPE_CHECKING:
@@ -98,6 +100,16 @@ class DatasetErrors(Property):
     """
 
     name = "dataset_errors"
+    suite_order = 10
+
+    @classmethod
+    def suite_entries(cls, material: Material) -> list[SuiteEntry]:
+        """``errors_<name>`` per test and validation set of the material."""
+        return [
+            cls.suite_entry(f"errors_{name}", dataset=spec)
+            for role in ("test", "validation")
+            for name, spec in material.datasets.get(role, {}).items()
+        ]
 
     def __init__(
         self,

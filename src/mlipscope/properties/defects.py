@@ -22,10 +22,13 @@ import math
 from ase.calculators.calculator import Calculator
 
 from mlipscope.errors import InputError
-from mlipscope.materials.defects import defect_cell, get_defect
+from mlipscope.materials.defects import defect_cell, defect_sites, get_defect
+from mlipscope.materials.material import Material
 from mlipscope.properties.base import Property, PropertyResult
 from mlipscope.properties.context import DEFECT_ION_RELAXATION, SHARED_STRUCTURES_KEY
-from mlipscope.properties.structures import OPTIMIZERS, STRUCTURES_KEY, RelaxSettings, structure_record
+from mlipscope.properties.registry import SuiteEntry
+from mlipscope.properties.settings import RelaxationSettings
+from mlipscope.properties.structures import STRUCTURES_KEY, structure_record
 
 
 class DefectFormationEnergy(Property):
@@ -38,6 +41,14 @@ class DefectFormationEnergy(Property):
     """
 
     name = "defect"
+    suite_order = 40
+
+    @classmethod
+    def suite_entries(cls, material: Material) -> list[SuiteEntry]:
+        """``<defect>_<N>`` per supercell (N: atoms of the perfect supercell) and defect of the material."""
+        sites = defect_sites(material)
+        sizes = [material.supercell_size(n) for n in material.supercells]
+        return [cls.suite_entry(f"{site.name}_{size}", defect=site.name, size=size) for size in sizes for site in sites]
 
     def __init__(
         self,
@@ -55,8 +66,6 @@ class DefectFormationEnergy(Property):
     ) -> None:
         super().__init__(label, material=material)
         get_defect(self.material, defect)  # validates the name before any calculation
-        if optimizer not in OPTIMIZERS:
-            raise InputError(None, "optimizer", f"one of {list(OPTIMIZERS)}", got=optimizer)
         if rattle_a is not None and not 0.0 <= rattle_a < 0.5:
             raise InputError(None, "rattle_a", "a displacement in [0, 0.5) Å or None", got=rattle_a)
         size = size if size is not None else self.material.supercell_size(self.material.supercells[0])
@@ -69,10 +78,11 @@ class DefectFormationEnergy(Property):
         self.fmax = fmax
         self.max_steps = max_steps
         self.optimizer = optimizer
+        self.relaxation()  # validates the relaxation settings before any calculation
 
-    def relax_settings(self) -> RelaxSettings:
+    def relaxation(self) -> RelaxationSettings:
         """How the defect cell is relaxed (part of its shared key)."""
-        return RelaxSettings(
+        return RelaxationSettings(
             fmax=self.fmax,
             max_steps=self.max_steps,
             optimizer=self.optimizer,
@@ -107,7 +117,7 @@ class DefectFormationEnergy(Property):
             a_bulk,
             rattle_a=self.rattle_a,
             seed=self.seed,
-            settings=self.relax_settings(),
+            settings=self.relaxation(),
         )
         atoms, energy_ev = relaxed.atoms, relaxed.energy_ev
         formation_ev = energy_ev - reservoir_ev(atoms)

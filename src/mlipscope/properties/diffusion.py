@@ -47,6 +47,7 @@ from ase.calculators.calculator import Calculator
 
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.materials.defects import defect_cell, neighbour_shells, perfect_supercell, vacancy_sites
+from mlipscope.materials.material import Material
 from mlipscope.properties.arrhenius import arrhenius_fit
 from mlipscope.properties.base import Property, PropertyResult
 from mlipscope.properties.defect_tracking import (
@@ -54,7 +55,9 @@ from mlipscope.properties.defect_tracking import (
     block_diffusivities_a2_ps,
     track_defect,
 )
-from mlipscope.properties.md import MDFailure, MDRun, coordination_numbers, lammps_setup, run_nvt
+from mlipscope.properties.md import MDFailure, MDRun, coordination_numbers, md_engine, run_nvt
+from mlipscope.properties.registry import SuiteEntry
+from mlipscope.properties.settings import MDSettings
 
 #: 1 Å²/ps in cm²/s
 A2_PER_PS_TO_CM2_PER_S = 1e-4
@@ -107,6 +110,18 @@ class DefectDiffusion(Property):
     """
 
     name = "diffusion"
+    suite_order = 100
+
+    @classmethod
+    def suite_entries(cls, material: Material) -> list[SuiteEntry]:
+        """``diffusion_<defect>`` per defect of ``md.diffusion`` (default: vacancy) if ``md.temperatures_k`` is set."""
+        temperatures = material.md.get("temperatures_k")
+        if not temperatures:
+            return []
+        return [
+            cls.suite_entry(f"diffusion_{d}", defect=d, temperatures_k=tuple(temperatures))
+            for d in material.md.get("diffusion", ["vacancy"])
+        ]
 
     def __init__(
         self,
@@ -141,8 +156,6 @@ class DefectDiffusion(Property):
         super().__init__(label, material=material)
         if defect not in DEFECTS:
             raise InputError(None, "defect", f"one of {list(DEFECTS)}", got=defect)
-        if engine not in ("auto", "lammps", "ase"):
-            raise InputError(None, "engine", "one of 'auto', 'lammps', 'ase'", got=engine)
         if len(temperatures_k) < min_temperatures or min(temperatures_k) <= 0:
             raise InputError(None, "temperatures_k", f"at least {min_temperatures} positive temperatures")
         if not 0 <= equilibration_ps < replica_ps - block_ps:
@@ -176,11 +189,23 @@ class DefectDiffusion(Property):
         self.engine = engine
         self.lammps_commands = list(lammps_commands) if lammps_commands else None
         self.elements = list(elements) if elements else None
+        self.md_settings()  # validates the MD settings (engine, time step) before any calculation
         self.min_crystalline_fraction = min_crystalline_fraction
         self.min_temperatures = min_temperatures
         self.neb_check = neb_check and defect in self.material.migration
         self.neb = dict(neb or {})
         self.neb_uncertainty_ev = neb_uncertainty_ev
+
+    def md_settings(self) -> MDSettings:
+        """The settings of every replica's MD (its seed: ``seed + 1000 * temperature index + replica``)."""
+        return MDSettings(
+            timestep_fs=self.timestep_fs,
+            sample_every_fs=self.sample_every_fs,
+            seed=self.seed,
+            engine=self.engine,
+            lammps_commands=self.lammps_commands,
+            elements=self.elements,
+        )
 
     def compute(self, calculator: Calculator, context=None) -> PropertyResult:
         material = self.material
@@ -189,18 +214,14 @@ class DefectDiffusion(Property):
         a = self.lattice_a or ctx.relaxed_bulk(calculator).lattice_constant_a
         start, start_note = self._start_cell(calculator, ctx, repeats, a)
         sites = perfect_supercell(material, repeats, a).positions
-        lammps = None if self.engine == "ase" else lammps_setup(calculator, self.lammps_commands, self.elements)
-        if self.engine == "lammps" and lammps is None:
-            raise InputError(None, "engine", "LAMMPS pair commands (lammps_commands) for engine 'lammps'")
+        md = md_engine(self.md_settings(), calculator)
         first, second, coordination = neighbour_shells(material, a)
         bond_cutoff_a = 0.5 * (first + second)  # halfway between the first and second neighbour shells
 
         per_t: list[dict[str, Any]] = []
         runs: list[MDRun] = []
         for k, temperature in enumerate(self.temperatures_k):
-            summary, t_runs = self._temperature(
-                calculator, start, sites, temperature, k, lammps, bond_cutoff_a, coordination
-            )
+            summary, t_runs = self._temperature(start, sites, temperature, k, md, bond_cutoff_a, coordination)
             per_t.append(summary)
             runs += t_runs
 
@@ -277,7 +298,7 @@ class DefectDiffusion(Property):
         return shared.atoms, {"relaxed": True, **shared.provenance()}
 
     def _temperature(
-        self, calculator, start, sites, temperature, index, lammps, bond_cutoff_a, coordination
+        self, start, sites, temperature, index, md, bond_cutoff_a, coordination
     ) -> tuple[dict[str, Any], list[MDRun]]:
         """Replicas at one temperature until ``target_hops`` (or a failure, or ``max_replicas``)."""
         runs: list[MDRun] = []
@@ -287,17 +308,7 @@ class DefectDiffusion(Property):
         for replica in range(self.max_replicas):
             seed = self.seed + 1000 * index + replica
             try:
-                traj = run_nvt(
-                    start,
-                    temperature_k=temperature,
-                    duration_ps=self.replica_ps,
-                    timestep_fs=self.timestep_fs,
-                    sample_every_fs=self.sample_every_fs,
-                    seed=seed,
-                    calculator=calculator,
-                    lammps_commands=lammps[0] if lammps else None,
-                    elements=(lammps[1] or None) if lammps else None,
-                )
+                traj = run_nvt(start, temperature_k=temperature, duration_ps=self.replica_ps, seed=seed, **md)
             except MDFailure as exc:
                 runs.append(MDRun(temperature, len(start), self.replica_ps, exc.kind, exc.time_ps))
                 outcome, reason = exc.kind, f"{exc.kind} at {temperature:g} K (replica {replica}): {exc}"

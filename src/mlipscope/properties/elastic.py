@@ -18,6 +18,7 @@ few lines on top of ASE, so it lives here.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -25,10 +26,16 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 
 from mlipscope.errors import EvaluationError, InputError
+from mlipscope.materials.material import Material
 from mlipscope.properties.base import Property, PropertyResult
 from mlipscope.properties.context import SHARED_STRUCTURES_KEY, MaterialContext, SharedRelaxation
-from mlipscope.properties.structures import RelaxSettings, relax
+from mlipscope.properties.registry import SuiteEntry
+from mlipscope.properties.settings import RelaxationSettings
+from mlipscope.properties.structures import relax_with
 from mlipscope.units import EV_PER_A3_TO_GPA
+
+#: default ion relaxation of a strained cell in :func:`stress_strain_matrix`
+ION_RELAXATION = RelaxationSettings(fmax=1e-4, max_steps=1000, optimizer="BFGS")
 
 #: Voigt index -> (i, j) of the strain tensor (ASE stress order xx, yy, zz, yz, xz, xy)
 VOIGT_PAIRS = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
@@ -52,13 +59,11 @@ def stress_strain_matrix(
     strains: np.ndarray,
     *,
     components: tuple[int, ...] = tuple(range(6)),
-    relax_ions: bool = True,
-    fmax: float = 1e-4,
-    max_steps: int = 1000,
-    optimizer: str = "BFGS",
+    relaxation: RelaxationSettings | None = ION_RELAXATION,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Elastic matrix (6x6, eV/Å^3; columns not in ``components`` are NaN) of the relaxed ``atoms`` and the stresses
-    (components x strains x 6) it was fitted from. ``atoms`` is left unchanged."""
+    (components x strains x 6) it was fitted from; each strained cell's ions are relaxed with ``relaxation`` (None:
+    clamped ions). ``atoms`` is left unchanged."""
     cell0 = atoms.cell.array.copy()
     c_matrix = np.full((6, 6), np.nan)
     stresses = np.zeros((len(components), len(strains), 6))
@@ -67,15 +72,8 @@ def stress_strain_matrix(
             strained = atoms.copy()
             strained.set_cell(cell0 @ (np.eye(3) + strain_matrix(voigt, strain)), scale_atoms=True)
             strained.calc = calculator
-            if relax_ions:
-                relax(
-                    strained,
-                    calculator,
-                    fmax=fmax,
-                    max_steps=max_steps,
-                    optimizer=optimizer,
-                    what=f"cell at strain {strain:+g} (Voigt {voigt + 1})",
-                )
+            if relaxation is not None:
+                relax_with(strained, calculator, relaxation, what=f"cell at strain {strain:+g} (Voigt {voigt + 1})")
             stresses[k, m] = strained.get_stress(voigt=True)
         c_matrix[:, voigt] = np.polyfit(strains, stresses[k], 1)[0]
     return c_matrix, stresses
@@ -130,6 +128,14 @@ class ElasticConstants(Property):
     """
 
     name = "elastic"
+    suite_order = 30
+
+    @classmethod
+    def suite_entries(cls, material: Material) -> list[SuiteEntry]:
+        """``elastic_perfect``, and ``elastic_<defect>`` in the first supercell per cell of ``defects.elastic``."""
+        first_size = material.supercell_size(material.supercells[0])
+        cells = [cls.suite_entry(f"elastic_{cell}", cell=cell, size=first_size) for cell in material.elastic_defects]
+        return [cls.suite_entry("elastic_perfect"), *cells]
 
     def __init__(
         self,
@@ -164,6 +170,11 @@ class ElasticConstants(Property):
         self.fmax = fmax
         self.max_steps = max_steps
         self.optimizer = optimizer
+        self.relaxation()  # validates the relaxation settings before any calculation
+
+    def relaxation(self) -> RelaxationSettings:
+        """The zero-pressure relaxation of the cell (shared key); the strained cells relax their ions alike."""
+        return RelaxationSettings(fmax=self.fmax, max_steps=self.max_steps, optimizer=self.optimizer, relax_cell=True)
 
     def zero_pressure_cell(self, calculator: Calculator, ctx: MaterialContext) -> tuple[SharedRelaxation, str]:
         """The cell relaxed at zero pressure (cell and ions), shared through ``ctx``, and what it started from.
@@ -181,7 +192,7 @@ class ElasticConstants(Property):
         repeats = material.repeats_for_size(self.size)
         bulk = ctx.relaxed_bulk(calculator)
         a = bulk.lattice_constant_a
-        settings = RelaxSettings(fmax=self.fmax, max_steps=self.max_steps, optimizer=self.optimizer, relax_cell=True)
+        settings = self.relaxation()
         what = f"{self.cell} cell ({{n_atoms}} atoms)"
         parts: dict[str, Any] = {"cell": self.cell, "size": int(self.size), "lattice_a": float(a)}
         if self.cell != "perfect":
@@ -227,10 +238,7 @@ class ElasticConstants(Property):
             calculator,
             strains,
             components=components,
-            relax_ions=self.relax_ions,
-            fmax=self.fmax,
-            max_steps=self.max_steps,
-            optimizer=self.optimizer,
+            relaxation=replace(self.relaxation(), relax_cell=False) if self.relax_ions else None,
         )
         c_gpa = c_matrix * EV_PER_A3_TO_GPA
         if perfect_cubic:  # cubic symmetry fills the rest of the tensor from the xx and yz columns

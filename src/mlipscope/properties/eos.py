@@ -15,7 +15,9 @@ from ase.calculators.calculator import Calculator
 from ase.eos import EquationOfState as AseEquationOfState
 
 from mlipscope.errors import EvaluationError, InputError
+from mlipscope.materials.material import Material
 from mlipscope.properties.base import Property, PropertyResult
+from mlipscope.properties.registry import SuiteEntry
 from mlipscope.properties.structures import STRUCTURES_KEY, isolated_atom_energy_ev, structure_record
 from mlipscope.units import EV_PER_A3_TO_GPA
 
@@ -29,6 +31,12 @@ class EquationOfState(Property):
     """
 
     name = "eos"
+    suite_order = 20
+
+    @classmethod
+    def suite_entries(cls, material: Material) -> list[SuiteEntry]:
+        """``eos``: every material has one."""
+        return [cls.suite_entry("eos")]
 
     def __init__(
         self,

@@ -34,6 +34,7 @@ from scipy.spatial import cKDTree
 
 from mlipscope._lammps import new_lammps
 from mlipscope.errors import EvaluationError, InputError
+from mlipscope.properties.settings import MDSettings
 
 #: default exploding-run thresholds (thermal + melting energy of Si at 2000 K is < 0.6 eV/atom)
 MAX_ENERGY_JUMP_EV_PER_ATOM = 2.0
@@ -187,19 +188,24 @@ def run_nvt(
     elements: list[str] | None = None,
     max_energy_jump_ev_per_atom: float = MAX_ENERGY_JUMP_EV_PER_ATOM,
     min_distance_a: float = MIN_DISTANCE_A,
+    friction_per_fs: float = MDSettings.friction_per_fs,
+    damping_steps: int = MDSettings.damping_steps,
 ) -> MDTrajectory:
     """NVT MD from ``atoms`` (velocities drawn at ``temperature_k``): LAMMPS when ``lammps_commands`` are given,
-    otherwise ASE Langevin with ``calculator``. Raises :class:`EvaluationError` for exploding runs."""
+    otherwise ASE Langevin with ``calculator`` (the thermostats of :class:`MDSettings`; a property passes its
+    settings through :func:`md_engine`). Raises :class:`EvaluationError` for exploding runs."""
     if temperature_k <= 0 or duration_ps <= 0 or timestep_fs <= 0:
         raise InputError(None, "temperature_k/duration_ps/timestep_fs", "positive numbers")
     every = max(1, int(round(sample_every_fs / timestep_fs)))
     n_samples = max(1, int(round(duration_ps * 1000.0 / timestep_fs / every)))
     checks = {"max_energy_jump_ev_per_atom": max_energy_jump_ev_per_atom, "min_distance_a": min_distance_a}
     if lammps_commands:
-        return _run_lammps(atoms, lammps_commands, elements, temperature_k, timestep_fs, every, n_samples, seed, checks)
+        return _run_lammps(
+            atoms, lammps_commands, elements, temperature_k, timestep_fs, every, n_samples, seed, checks, damping_steps
+        )
     if calculator is None:
         raise InputError(None, "calculator", "an ASE calculator or LAMMPS pair commands for MD")
-    return _run_ase(atoms, calculator, temperature_k, timestep_fs, every, n_samples, seed, checks)
+    return _run_ase(atoms, calculator, temperature_k, timestep_fs, every, n_samples, seed, checks, friction_per_fs)
 
 
 def _run_ase(
@@ -211,16 +217,15 @@ def _run_ase(
     n_samples: int,
     seed: int,
     checks: dict[str, float],
+    friction_per_fs: float,
 ) -> MDTrajectory:
     atoms = atoms.copy()
     atoms.calc = calculator
     rng = np.random.default_rng(seed)
     MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_k, rng=rng)
     Stationary(atoms)
-    # friction 0.01/fs (100 fs relaxation): weak enough not to slow diffusion noticeably, strong enough to thermalise
-    dyn = Langevin(
-        atoms, timestep_fs * units.fs, temperature_K=temperature_k, friction=0.01 / units.fs, fixcm=False, rng=rng
-    )
+    friction = friction_per_fs / units.fs  # MDSettings says why 0.01/fs
+    dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature_k, friction=friction, fixcm=False, rng=rng)
     n = len(atoms)
     positions, energies, temps = [atoms.positions.copy()], [atoms.get_potential_energy() / n], [temperature_k]
     start = time.perf_counter()
@@ -255,6 +260,7 @@ def _run_lammps(
     n_samples: int,
     seed: int,
     checks: dict[str, float],
+    damping_steps: int,
 ) -> MDTrajectory:
     elements = elements or sorted(set(atoms.get_chemical_symbols()))
     missing = set(atoms.get_chemical_symbols()) - set(elements)
@@ -269,9 +275,9 @@ def _run_lammps(
             setup = ["units metal", "atom_style atomic", "atom_modify map array sort 0 0.0", "boundary p p p"]
             for command in [*setup, f"read_data {data}", *commands]:
                 lmp.command(command)
-        # LAMMPS seeds must be positive; Nose-Hoover damping of 100 time steps is the LAMMPS manual's advice
+        # LAMMPS seeds must be positive; the damping time in steps: see MDSettings
         lmp.command(f"velocity all create {temperature_k} {seed + 4928459} mom yes rot no dist gaussian")
-        lmp.command(f"fix nvt all nvt temp {temperature_k} {temperature_k} {100 * timestep_fs / 1000.0}")
+        lmp.command(f"fix nvt all nvt temp {temperature_k} {temperature_k} {damping_steps * timestep_fs / 1000.0}")
         lmp.command(f"timestep {timestep_fs / 1000.0}")
         lmp.command("thermo_style custom step temp pe")
         lmp.command("run 0")
@@ -370,3 +376,21 @@ def lammps_setup(
         return None
     atom_types = params.get("atom_types") or {}
     return list(commands), sorted(atom_types, key=atom_types.get)
+
+
+def md_engine(settings: MDSettings, calculator: Calculator | None) -> dict[str, Any]:
+    """:func:`run_nvt`'s keyword arguments for a property's ``settings`` and the model's ``calculator``: LAMMPS
+    when the engine allows it and pair commands are known (:func:`lammps_setup`), else ASE with the calculator.
+    Temperatures, durations and seeds are per run: the caller adds them."""
+    lammps = None if settings.engine == "ase" else lammps_setup(calculator, settings.lammps_commands, settings.elements)
+    if settings.engine == "lammps" and lammps is None:
+        raise InputError(None, "engine", "LAMMPS pair commands (lammps_commands) for engine 'lammps'")
+    return {
+        "timestep_fs": settings.timestep_fs,
+        "sample_every_fs": settings.sample_every_fs,
+        "calculator": calculator,
+        "lammps_commands": lammps[0] if lammps else None,
+        "elements": (lammps[1] or None) if lammps else None,
+        "friction_per_fs": settings.friction_per_fs,
+        "damping_steps": settings.damping_steps,
+    }

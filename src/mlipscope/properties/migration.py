@@ -37,9 +37,11 @@ from ase.optimize import FIRE, LBFGS
 
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.materials.defects import migration_endpoints as material_migration_endpoints
+from mlipscope.materials.material import Material
 from mlipscope.properties.base import Property, PropertyResult
 from mlipscope.properties.context import SHARED_STRUCTURES_KEY, MaterialContext, SharedRelaxation
-from mlipscope.properties.structures import RelaxSettings
+from mlipscope.properties.registry import SuiteEntry
+from mlipscope.properties.settings import RelaxationSettings
 
 PATHS = ("vacancy", "interstitial")
 NEB_OPTIMIZERS = ("LBFGS", "FIRE")
@@ -50,6 +52,12 @@ class MigrationBarrier(Property):
     images. ``lattice_a`` fixes the lattice constant (Å); by default the model's relaxed value is used."""
 
     name = "migration"
+    suite_order = 90
+
+    @classmethod
+    def suite_entries(cls, material: Material) -> list[SuiteEntry]:
+        """``migration_<defect>`` per path of the material's ``migration``."""
+        return [cls.suite_entry(f"migration_{path}", defect=path) for path in material.migration]
 
     def __init__(
         self,
@@ -92,6 +100,11 @@ class MigrationBarrier(Property):
         self.rattle_a = rattle_a
         self.seed = seed
         self.deeper_minimum_tolerance_ev = deeper_minimum_tolerance_ev
+        self.relaxation()  # validates the relaxation settings before any calculation
+
+    def relaxation(self) -> RelaxationSettings:
+        """The end points' relaxation (BFGS at fixed cell; part of their shared key), not the band's."""
+        return RelaxationSettings(fmax=self.relax_fmax, max_steps=self.max_steps, optimizer="BFGS")
 
     def compute(self, calculator: Calculator, context=None) -> PropertyResult:
         """The barrier, computed once per model and settings (the diffusion property's NEB check asks for the same
@@ -106,7 +119,7 @@ class MigrationBarrier(Property):
     def end_points(self, calculator: Calculator, ctx: MaterialContext, a: float) -> tuple[SharedRelaxation, ...]:
         """The relaxed (initial, final) end points at lattice constant ``a`` (Å), shared through ``ctx``."""
         repeats = self.material.repeats_for_size(self.size)
-        settings = RelaxSettings(fmax=self.relax_fmax, max_steps=self.max_steps, optimizer="BFGS")
+        settings = self.relaxation()
         parts = {
             "path": self.defect,
             "size": int(self.size),

@@ -35,15 +35,18 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.units import kJ, mol
-from phonopy import Phonopy
-from phonopy.phonon.band_structure import get_band_qpoints_and_path_connections
-from phonopy.structure.atoms import PhonopyAtoms
 
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.materials.defects import perfect_supercell, vacancy_sites
+from mlipscope.materials.material import Material
 from mlipscope.properties.base import Property, PropertyResult
 from mlipscope.properties.context import SHARED_STRUCTURES_KEY, MaterialContext
-from mlipscope.properties.structures import RelaxSettings
+from mlipscope.properties.registry import SuiteEntry
+from mlipscope.properties.settings import RelaxationSettings
+
+if TYPE_CHECKING:  # phonopy is imported where phonons are computed, not when a suite is listed
+    from phonopy import Phonopy
+    from phonopy.structure.atoms import PhonopyAtoms
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -55,6 +58,8 @@ IMAGINARY_TOLERANCE_THZ = 0.1
 
 
 def to_phonopy_atoms(atoms: Atoms) -> PhonopyAtoms:
+    from phonopy.structure.atoms import PhonopyAtoms
+
     return PhonopyAtoms(
         symbols=atoms.get_chemical_symbols(), cell=atoms.cell[:], scaled_positions=atoms.get_scaled_positions()
     )
@@ -73,6 +78,8 @@ def phonopy_with_forces(
     symprec: float,
 ) -> Phonopy:
     """A Phonopy object with force constants from the model's forces on the symmetry-reduced displacements."""
+    from phonopy import Phonopy
+
     with warnings.catch_warnings():
         # phonopy warns that 'auto' differs from its v3 default even when 'auto' is asked for explicitly
         warnings.filterwarnings("ignore", "primitive_matrix defaulted")
@@ -185,6 +192,12 @@ class Phonons(Property):
     """
 
     name = "phonons"
+    suite_order = 60
+
+    @classmethod
+    def suite_entries(cls, material: Material) -> list[SuiteEntry]:
+        """``phonons_<cell>`` per cell of ``phonons.cells``."""
+        return [cls.suite_entry(f"phonons_{cell}", cell=cell) for cell in material.phonon_cells]
 
     def __init__(
         self,
@@ -217,6 +230,7 @@ class Phonons(Property):
         self.band_points = int(band_points)
         self.fmax = fmax
         self.symprec = symprec
+        self.relaxation()  # validates the relaxation settings before any calculation
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "supercell": list(self.supercell), "mesh": list(self.mesh)}
@@ -232,10 +246,10 @@ class Phonons(Property):
         result.details[SHARED_STRUCTURES_KEY] = used
         return result
 
-    def vacancy_relaxation(self) -> RelaxSettings:
+    def relaxation(self) -> RelaxationSettings:
         """How the vacancy cell is relaxed (part of its shared key): ions only, keeping the Td site symmetry
         (BFGS, at most 1000 steps: the settings of the unshared relaxation this replaced)."""
-        return RelaxSettings(fmax=self.fmax, max_steps=1000, optimizer="BFGS", fix_symmetry_symprec=self.symprec)
+        return RelaxationSettings(fmax=self.fmax, max_steps=1000, optimizer="BFGS", fix_symmetry_symprec=self.symprec)
 
     def _perfect(self, calculator: Calculator, unit: Atoms, a: float) -> PropertyResult:
         phonon = phonopy_with_forces(unit, calculator, self.supercell, "auto", self.displacement_a, self.symprec)
@@ -261,7 +275,7 @@ class Phonons(Property):
             self.material.supercell_size(repeats),
             a,
             rattle_a=0.0,
-            settings=self.vacancy_relaxation(),
+            settings=self.relaxation(),
             what="vacancy cell for phonons",
         )
         cell = relaxation.atoms
@@ -301,6 +315,8 @@ class Phonons(Property):
         return thermo
 
     def _band_structure(self, phonon: Phonopy) -> dict[str, Any]:
+        from phonopy.phonon.band_structure import get_band_qpoints_and_path_connections
+
         segments, points = special_points(phonon)
         paths = [[points[p].tolist() for p in seg] for seg in segments]
         qpoints, connections = get_band_qpoints_and_path_connections(paths, npoints=self.band_points)

@@ -35,11 +35,10 @@ from typing import Any
 
 import numpy as np
 from ase.calculators.calculator import Calculator
-from ase.constraints import FixSymmetry
-from scipy.stats import kendalltau
 
 from mlipscope.data.dataset import ENERGY_KEY, Dataset
 from mlipscope.errors import EvaluationError, InputError
+from mlipscope.materials.material import Material
 from mlipscope.materials.polymorphs import (
     REFERENCE_KEY,
     SI_TABLE,
@@ -50,7 +49,9 @@ from mlipscope.materials.polymorphs import (
 )
 from mlipscope.properties.base import Property, PropertyResult
 from mlipscope.properties.dataset_errors import load_dataset
-from mlipscope.properties.structures import relax
+from mlipscope.properties.registry import SuiteEntry
+from mlipscope.properties.settings import RelaxationSettings
+from mlipscope.properties.structures import relax_with
 
 __all__ = ["EnergyRanking", "pair_metrics", "polymorph_reference_ev_atom", "REFERENCE_KEY"]
 
@@ -78,8 +79,14 @@ def pair_metrics(
         "wrong_order_fraction": float(wrong.mean()) if ordered.any() else math.nan,
         "pair_error_mean_mev_atom": float(pair_err.mean()),
         "pair_error_max_mev_atom": float(pair_err.max()),
-        "kendall_tau": float(kendalltau(model, dft).statistic),
+        "kendall_tau": float(_kendall_tau(model, dft)),
     }
+
+
+def _kendall_tau(model: Any, dft: Any) -> float:
+    from scipy.stats import kendalltau  # scipy.stats is slow to import: not when a suite is listed
+
+    return float(kendalltau(model, dft).statistic)
 
 
 class EnergyRanking(Property):
@@ -91,6 +98,21 @@ class EnergyRanking(Property):
     """
 
     name = "energy_ranking"
+    suite_order = 70
+
+    @classmethod
+    def suite_entries(cls, material: Material) -> list[SuiteEntry]:
+        """``polymorph_ranking`` when the material has polymorphs, ``ranking_<name>`` per set of its ``ranking``."""
+        entries = [cls.suite_entry("polymorph_ranking")] if material.polymorphs else []
+        return entries + [
+            cls.suite_entry(
+                f"ranking_{name}",
+                structures=spec["dataset"],
+                config_types=spec["config_types"],
+                tie_tolerance_mev_atom=spec["tie_tolerance_mev_atom"],
+            )
+            for name, spec in material.ranking_sets.items()
+        ]
 
     def __init__(
         self,
@@ -110,9 +132,16 @@ class EnergyRanking(Property):
         self.config_types = list(config_types) if config_types else None
         self.fmax = fmax
         self.max_steps = max_steps
+        self.relaxation()  # validates the relaxation settings before any calculation
         if not tie_tolerance_mev_atom >= 0:
             raise InputError(None, "tie_tolerance_mev_atom", "a non-negative number", got=tie_tolerance_mev_atom)
         self.tie_tolerance_mev_atom = float(tie_tolerance_mev_atom)
+
+    def relaxation(self) -> RelaxationSettings:
+        """The relaxation of each polymorph: cell and ions, within the start's space group."""
+        return RelaxationSettings(
+            fmax=self.fmax, max_steps=self.max_steps, optimizer="BFGS", relax_cell=True, fix_symmetry_symprec=1e-3
+        )
 
     def input_paths(self) -> list[str]:
         from mlipscope.properties.dataset_errors import dataset_path
@@ -183,13 +212,10 @@ class EnergyRanking(Property):
         else:
             atoms = prototype_phase(self.material, phase)
         volume_start = atoms.get_volume()
-        atoms.set_constraint(FixSymmetry(atoms, symprec=1e-3))
         with warnings.catch_warnings():
             # large first cell steps (start far from the model's volume) are expected; the result is checked below
             warnings.filterwarnings("ignore", "FixSymmetry adjust_cell may be ill behaved", UserWarning)
-            result = relax(
-                atoms, calculator, relax_cell=True, fmax=self.fmax, max_steps=self.max_steps, what=f"{element} {phase}"
-            )
+            result = relax_with(atoms, calculator, self.relaxation(), what=f"{element} {phase}")
         ratio = atoms.get_volume() / volume_start
         if not math.isfinite(result.energy_ev) or not 1 / VOLUME_CHANGE_LIMIT < ratio < VOLUME_CHANGE_LIMIT:
             raise EvaluationError(f"{element} {phase} relaxed to volume x{ratio:.2f} of the start (collapse/explosion)")

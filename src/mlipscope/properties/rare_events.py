@@ -25,8 +25,10 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, Dataset
 from mlipscope.errors import InputError
+from mlipscope.materials.material import Material
 from mlipscope.properties.base import Property, PropertyResult
 from mlipscope.properties.md import nearest_site
+from mlipscope.properties.registry import SuiteEntry
 
 RE_LABEL_KEYS = ("r_migrating", "r")
 #: datasets shipped with the package, by example name
@@ -157,6 +159,13 @@ class RareEventForces(Property):
     """
 
     name = "rare_events"
+    suite_order = 80
+
+    @classmethod
+    def suite_entries(cls, material: Material) -> list[SuiteEntry]:
+        """``re_<name>`` per rare-event set of the material."""
+        sets = material.datasets.get("rare_event", {})
+        return [cls.suite_entry(f"re_{name}", dataset=spec) for name, spec in sets.items()]
 
     def __init__(
         self,

@@ -21,8 +21,11 @@ from ase.geometry.rdf import get_rdf
 
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.materials.defects import neighbour_shells, perfect_supercell
+from mlipscope.materials.material import Material
 from mlipscope.properties.base import Property, PropertyResult
-from mlipscope.properties.md import crystalline_fraction, lammps_setup, run_nvt
+from mlipscope.properties.md import crystalline_fraction, md_engine, run_nvt
+from mlipscope.properties.registry import SuiteEntry
+from mlipscope.properties.settings import MDSettings
 
 #: libAtoms silicon-testing-framework raw result (CASTEP PW91 liquid); first peak at 2.475 Å
 
@@ -53,6 +56,13 @@ class LiquidRDF(Property):
     """g(r) of the liquid at ``temperature_k`` against a reference curve (see the module doc)."""
 
     name = "liquid_rdf"
+    suite_order = 110
+
+    @classmethod
+    def suite_entries(cls, material: Material) -> list[SuiteEntry]:
+        """``liquid_rdf`` when the material has a reference liquid RDF (``liquid.reference_rdf``)."""
+        reference = material.liquid.get("reference_rdf")
+        return [cls.suite_entry("liquid_rdf", reference_rdf=reference)] if reference else []
 
     def __init__(
         self,
@@ -93,6 +103,17 @@ class LiquidRDF(Property):
         self.engine = engine
         self.lammps_commands = list(lammps_commands) if lammps_commands else None
         self.elements = list(elements) if elements else None
+        self.md_settings()  # validates the MD settings (engine, time step) before any calculation
+
+    def md_settings(self) -> MDSettings:
+        """The settings of the melt and sample runs (seeds ``seed`` and ``seed + 1``; the sample every 25 fs)."""
+        return MDSettings(
+            timestep_fs=self.timestep_fs,
+            seed=self.seed,
+            engine=self.engine,
+            lammps_commands=self.lammps_commands,
+            elements=self.elements,
+        )
 
     def compute(self, calculator: Calculator, context=None) -> PropertyResult:
         repeats = self.material.repeats_for_size(self.size)
@@ -103,13 +124,7 @@ class LiquidRDF(Property):
             raise InputError(
                 None, "rmax_a", f"less than half the cell side ({0.5 * a * repeats:.2f} Å)", got=self.rmax_a
             )
-        lammps = None if self.engine == "ase" else lammps_setup(calculator, self.lammps_commands, self.elements)
-        md = {
-            "timestep_fs": self.timestep_fs,
-            "calculator": calculator,
-            "lammps_commands": lammps[0] if lammps else None,
-            "elements": (lammps[1] or None) if lammps else None,
-        }
+        md = md_engine(self.md_settings(), calculator)
         # melt hot (a superheated crystal survives long near T_m), then sample at the target temperature
         melt = run_nvt(atoms, temperature_k=self.melt_temperature_k, duration_ps=self.melt_ps, seed=self.seed, **md)
         liquid = melt.atoms(-1)
@@ -118,8 +133,7 @@ class LiquidRDF(Property):
             temperature_k=self.temperature_k,
             duration_ps=self.sample_ps,
             seed=self.seed + 1,
-            sample_every_fs=25.0,
-            **md,
+            **{**md, "sample_every_fs": 25.0},
         )
         first, second, coordination = neighbour_shells(self.material, a)
         crystalline = crystalline_fraction(traj, 0.5 * (first + second), coordination)

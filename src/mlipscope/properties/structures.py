@@ -21,7 +21,9 @@ from ase.optimize import BFGS, FIRE, LBFGS
 
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.materials.material import Material
+from mlipscope.properties.settings import RelaxationSettings
 
+#: the ASE classes of :data:`~mlipscope.properties.settings.OPTIMIZER_NAMES`, in the same order
 OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS, "LBFGS": LBFGS}
 
 
@@ -105,43 +107,13 @@ def _relax(
     return Relaxation(float(atoms.get_potential_energy()), int(opt.nsteps), max_force, converged)
 
 
-@dataclass(frozen=True)
-class RelaxSettings:
-    """How :func:`relax_with` relaxes a structure: what a shared relaxed structure's key holds besides the start.
-
-    ``fmax`` (eV/Å) and ``max_steps`` of ``optimizer``; ``relax_cell`` relaxes the cell too (zero pressure),
-    ``hydrostatic`` then keeps its shape (volume only); ``fix_symmetry_symprec`` (Å) keeps the start's space group
-    (:class:`ase.constraints.FixSymmetry`) during the relaxation. ``hydrostatic`` is dropped for a fixed cell,
-    where it changes nothing, so equal relaxations get equal keys.
-    """
-
-    fmax: float = 1e-3
-    max_steps: int = 1000
-    optimizer: str = "BFGS"
-    relax_cell: bool = False
-    hydrostatic: bool = False
-    fix_symmetry_symprec: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise InputError(None, "optimizer", f"one of {list(OPTIMIZERS)}", got=self.optimizer)
-        object.__setattr__(self, "fmax", float(self.fmax))
-        object.__setattr__(self, "max_steps", int(self.max_steps))
-        if not self.relax_cell:
-            object.__setattr__(self, "hydrostatic", False)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "fmax": self.fmax,
-            "max_steps": self.max_steps,
-            "optimizer": self.optimizer,
-            "relax_cell": self.relax_cell,
-            "hydrostatic": self.hydrostatic,
-            "fix_symmetry_symprec": self.fix_symmetry_symprec,
-        }
+#: the former name of :class:`~mlipscope.properties.settings.RelaxationSettings`
+RelaxSettings = RelaxationSettings
 
 
-def relax_with(atoms: Atoms, calculator: Calculator, settings: RelaxSettings, what: str = "structure") -> Relaxation:
+def relax_with(
+    atoms: Atoms, calculator: Calculator, settings: RelaxationSettings, what: str = "structure"
+) -> Relaxation:
     """:func:`relax` with ``settings``; a symmetry constraint is applied for the relaxation and removed after."""
     if settings.fix_symmetry_symprec is not None:
         atoms.set_constraint(FixSymmetry(atoms, symprec=settings.fix_symmetry_symprec))

@@ -1,8 +1,10 @@
 """Named property suites, built from a material: ``<material>-default``, ``-quick``, ``-dynamics``, ``-full``.
 
 A suite is a list of (label, property class, configuration) entries, resolved lazily, so a suite can be listed
-without importing every property's dependencies and each entry can be overridden from a config file
-(``[suite.overrides.<label>]``). The full list of a material follows from its data:
+without instantiating its properties and each entry can be overridden from a config file
+(``[suite.overrides.<label>]``). This module only selects: the full list of a material is what the registered
+property families declare (:mod:`mlipscope.properties.registry`, each family's ``suite_entries``), in their
+``suite_order``; for the shipped families:
 
 - ``errors_<name>`` per test and validation set and ``re_<name>`` per rare-event set;
 - ``eos``, ``elastic_perfect`` and ``elastic_<defect>`` for the defect cells listed under ``defects.elastic``;
@@ -20,98 +22,34 @@ supercell and the first surface; ``dynamics`` the RE sets, NEB and MD.
 from __future__ import annotations
 
 import fnmatch
-import importlib
-from dataclasses import dataclass, field
 from typing import Any
 
 from mlipscope.errors import InputError
 from mlipscope.materials import load_material, shipped_material_names
 from mlipscope.materials.defects import defect_sites
 from mlipscope.materials.material import Material
+from mlipscope.properties import registry
 from mlipscope.properties.base import Property
+from mlipscope.properties.registry import SuiteEntry
 
-P = "mlipscope.properties."
+__all__ = [
+    "SUITE_KINDS",
+    "SuiteEntry",
+    "build_suite",
+    "default_patterns",
+    "material_entries",
+    "select",
+    "split_suite_name",
+    "suite_entries",
+    "suite_names",
+]
+
 SUITE_KINDS = ("default", "quick", "dynamics", "full")
 
 
-@dataclass(frozen=True)
-class SuiteEntry:
-    label: str
-    target: str  # "module:ClassName"
-    config: dict[str, Any] = field(default_factory=dict)
-
-    def build(self, overrides: dict[str, Any] | None = None, material: Material | None = None) -> Property:
-        module_name, _, class_name = self.target.partition(":")
-        cls = getattr(importlib.import_module(module_name), class_name)
-        return cls(label=self.label, material=material, **{**self.config, **(overrides or {})})
-
-
 def material_entries(material: Material) -> list[SuiteEntry]:
-    """Every property the material's data support, in suite order (see the module docstring)."""
-    entries = [
-        SuiteEntry(f"errors_{name}", P + "dataset_errors:DatasetErrors", {"dataset": spec})
-        for role in ("test", "validation")
-        for name, spec in material.datasets.get(role, {}).items()
-    ]
-    entries += [
-        SuiteEntry("eos", P + "eos:EquationOfState"),
-        SuiteEntry("elastic_perfect", P + "elastic:ElasticConstants"),
-    ]
-    first_size = material.supercell_size(material.supercells[0])
-    entries += [
-        SuiteEntry(f"elastic_{cell}", P + "elastic:ElasticConstants", {"cell": cell, "size": first_size})
-        for cell in material.elastic_defects
-    ]
-    sites = defect_sites(material)
-    entries += [
-        SuiteEntry(
-            f"{site.name}_{material.supercell_size(n)}",
-            P + "defects:DefectFormationEnergy",
-            {"defect": site.name, "size": material.supercell_size(n)},
-        )
-        for n in material.supercells
-        for site in sites
-    ]
-    entries += [
-        SuiteEntry(f"surface_{''.join(map(str, m))}", P + "surfaces:SurfaceEnergy", {"miller": m})
-        for m in material.surfaces
-    ]
-    entries += [SuiteEntry(f"phonons_{cell}", P + "phonons:Phonons", {"cell": cell}) for cell in material.phonon_cells]
-    if material.polymorphs:
-        entries.append(SuiteEntry("polymorph_ranking", P + "ranking:EnergyRanking"))
-    entries += [
-        SuiteEntry(
-            f"ranking_{name}",
-            P + "ranking:EnergyRanking",
-            {
-                "structures": spec["dataset"],
-                "config_types": spec["config_types"],
-                "tie_tolerance_mev_atom": spec["tie_tolerance_mev_atom"],
-            },
-        )
-        for name, spec in material.ranking_sets.items()
-    ]
-    entries += [
-        SuiteEntry(f"re_{name}", P + "rare_events:RareEventForces", {"dataset": spec})
-        for name, spec in material.datasets.get("rare_event", {}).items()
-    ]
-    entries += [
-        SuiteEntry(f"migration_{path}", P + "migration:MigrationBarrier", {"defect": path})
-        for path in material.migration
-    ]
-    temperatures = material.md.get("temperatures_k")
-    if temperatures:
-        entries += [
-            SuiteEntry(
-                f"diffusion_{d}", P + "diffusion:DefectDiffusion", {"defect": d, "temperatures_k": tuple(temperatures)}
-            )
-            for d in material.md.get("diffusion", ["vacancy"])
-        ]
-    if material.liquid.get("reference_rdf"):
-        entries.append(
-            SuiteEntry("liquid_rdf", P + "rdf:LiquidRDF", {"reference_rdf": material.liquid["reference_rdf"]})
-        )
-    return entries
+    """Every property the material's data support, in suite order: what the registered families declare."""
+    return registry.material_entries(material)
 
 
 def default_patterns(material: Material, kind: str) -> list[str]:

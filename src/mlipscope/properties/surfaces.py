@@ -18,9 +18,12 @@ import numpy as np
 from ase.calculators.calculator import Calculator
 
 from mlipscope.errors import EvaluationError
+from mlipscope.materials.material import Material
 from mlipscope.materials.surfaces import check_miller, surface_area_a2, surface_slab
 from mlipscope.properties.base import Property, PropertyResult
-from mlipscope.properties.structures import STRUCTURES_KEY, relax, structure_record
+from mlipscope.properties.registry import SuiteEntry
+from mlipscope.properties.settings import RelaxationSettings
+from mlipscope.properties.structures import STRUCTURES_KEY, relax_with, structure_record
 from mlipscope.units import EV_PER_A2_TO_J_PER_M2
 
 __all__ = ["SurfaceEnergy", "surface_area_a2", "surface_slab"]
@@ -35,6 +38,12 @@ class SurfaceEnergy(Property):
     """
 
     name = "surface_energy"
+    suite_order = 50
+
+    @classmethod
+    def suite_entries(cls, material: Material) -> list[SuiteEntry]:
+        """``surface_<hkl>`` per surface of the material."""
+        return [cls.suite_entry(f"surface_{''.join(map(str, m))}", miller=m) for m in material.surfaces]
 
     def __init__(
         self,
@@ -58,6 +67,11 @@ class SurfaceEnergy(Property):
         self.lateral = (int(lateral[0]), int(lateral[1]))
         self.fmax = fmax
         self.max_steps = max_steps
+        self.relaxation()  # validates the relaxation settings before any calculation
+
+    def relaxation(self) -> RelaxationSettings:
+        """The ion relaxation of the slab (fixed cell)."""
+        return RelaxationSettings(fmax=self.fmax, max_steps=self.max_steps, optimizer="BFGS")
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "miller": list(self.miller), "lateral": list(self.lateral)}
@@ -79,9 +93,7 @@ class SurfaceEnergy(Property):
         slab.calc = calculator
         e_unrelaxed = float(slab.get_potential_energy())
         z_extent_before = float(np.ptp(slab.positions[:, 2]))
-        relaxation = relax(
-            slab, calculator, fmax=self.fmax, max_steps=self.max_steps, what=f"{self.miller} surface slab"
-        )
+        relaxation = relax_with(slab, calculator, self.relaxation(), what=f"{self.miller} surface slab")
         z_extent_after = float(np.ptp(slab.positions[:, 2]))
         # a slab that flies apart or collapses "relaxes" to a meaningless energy: refuse it
         if not np.isfinite(relaxation.energy_ev) or abs(z_extent_after - z_extent_before) > 0.25 * z_extent_before:

@@ -73,6 +73,7 @@ class ThermalConductivity(Property):
     """Intrinsic lattice thermal conductivity (see the module docstring)."""
 
     name = "thermal_conductivity"
+    suite_order = 220  # registered; no material gives it a suite entry yet
 
     def __init__(
         self,

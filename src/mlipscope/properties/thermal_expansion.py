@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 from ase.calculators.calculator import Calculator
-from phonopy import PhonopyQHA
 
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.properties.base import Property, PropertyResult
@@ -60,6 +59,7 @@ class ThermalExpansion(Property):
     half-width of the sampled volumes; temperatures up to ``t_max_k`` in steps of ``t_step_k``."""
 
     name = "thermal_expansion"
+    suite_order = 230  # registered; no material gives it a suite entry yet
 
     def __init__(
         self,
@@ -102,6 +102,8 @@ class ThermalExpansion(Property):
         temperatures = np.arange(0.0, self.t_max_k + 3 * self.t_step_k, self.t_step_k)
         volumes, energies, free, cv, entropy = free_energies(calculator, cells, self.supercell, self.mesh,
                                                              temperatures)  # fmt: skip
+        from phonopy import PhonopyQHA  # imported when computed, not when a suite is listed
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # scipy's fit warnings: a failed fit shows as NaN below
             qha = PhonopyQHA(volumes=volumes, electronic_energies=energies, temperatures=temperatures,

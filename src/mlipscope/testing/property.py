@@ -17,6 +17,9 @@ stable (two equal instances, before and after a computation); every value has a 
 values that are errors against DFT are among them; the result carries the property's label and JSON-able details;
 computing does not change the property and leaves no state behind (the same values again with a fresh context,
 also after a run with another calculator in between, when ``make_other_calculator`` gives one).
+
+:func:`check_property` runs the same checks in one call, for a test parametrised over many properties (mlipscope's
+own tests run it for every registered family, :func:`mlipscope.properties.registry.families`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+from collections.abc import Callable
 
 import pytest
 from ase.calculators.calculator import Calculator
@@ -109,3 +113,38 @@ class PropertyConformance:
             prop.compute(other, MaterialContext(prop.material))
         again = prop.compute(self.make_calculator(), MaterialContext(prop.material))
         assert same_values(first.values, again.values, self.repeat_rel_tolerance), (first.values, again.values)
+
+
+class _Given(PropertyConformance):
+    """The checks of :class:`PropertyConformance` with their factories given as arguments."""
+
+    def __init__(
+        self,
+        make_property: Callable[[], Property],
+        make_calculator: Callable[[], Calculator],
+        make_other_calculator: Callable[[], Calculator | None] | None,
+        repeat_rel_tolerance: float,
+    ) -> None:
+        self.make_property = make_property  # type: ignore[method-assign]
+        self.make_calculator = make_calculator  # type: ignore[method-assign]
+        self.make_other_calculator = make_other_calculator or (lambda: None)  # type: ignore[method-assign]
+        self.repeat_rel_tolerance = repeat_rel_tolerance
+
+
+def check_property(
+    make_property: Callable[[], Property],
+    make_calculator: Callable[[], Calculator],
+    make_other_calculator: Callable[[], Calculator | None] | None = None,
+    *,
+    repeat_rel_tolerance: float = 1e-9,
+) -> PropertyResult:
+    """Every check of :class:`PropertyConformance` on ``make_property()``; returns its first result. Raises
+    AssertionError (or the pickling error) at the first check that fails."""
+    checks = _Given(make_property, make_calculator, make_other_calculator, repeat_rel_tolerance)
+    checks.test_pickles_with_the_same_key()
+    prop = make_property()
+    computed = (prop, _config_text(prop), prop.compute(make_calculator(), MaterialContext(prop.material)))
+    checks.test_key_is_stable(computed)
+    checks.test_every_value_has_a_unit(computed)
+    checks.test_no_state_between_calls(computed)
+    return computed[2]
