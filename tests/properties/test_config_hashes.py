@@ -23,4 +23,5 @@ def test_config_hashes_and_suite_order_unchanged():
     current = _generator().collect()
     changed = {k: (v, current.get(k)) for k, v in expected.items() if current.get(k) != v}
     assert not changed, f"stored keys would change (fixture, now): {changed}"
-    assert list(current) == list(expected), "suite entries are in another order, or there are new ones"
+    # new families may add entries; the recorded ones keep their order
+    assert [k for k in current if k in expected] == list(expected), "suite entries are in another order"

@@ -22,6 +22,8 @@ from mlipscope.properties.diffusion import DefectDiffusion
 from mlipscope.properties.dimer import DimerCurve
 from mlipscope.properties.elastic import ElasticConstants
 from mlipscope.properties.eos import EquationOfState
+from mlipscope.properties.md_stability import MDStability
+from mlipscope.properties.melting import MeltingPoint
 from mlipscope.properties.migration import MigrationBarrier
 from mlipscope.properties.phonons import Phonons
 from mlipscope.properties.ranking import EnergyRanking
@@ -78,6 +80,18 @@ CHEAP: dict[str, tuple[Callable[[], Property], Callable[[], Calculator], Callabl
         None,
     ),
     "thermal_expansion": (lambda: ThermalExpansion(n_volumes=5, mesh=(6, 6, 6), t_max_k=400.0), _sw, None),
+    "melting_point": (
+        lambda: MeltingPoint(repeats=(2, 2, 6), melt_ps=3.0, run_ps=3.0, temperatures_k=(1200.0, 1700.0, 2200.0)),
+        _sw,
+        None,
+    ),
+    "md_stability": (
+        lambda: MDStability(
+            nve_ps=0.1, ramp_ps=0.2, ramp_end_k=600.0, compression_end=0.9, compression_segment_ps=0.02
+        ),
+        _sw,
+        None,
+    ),
 }
 NEEDS = {"thermal_conductivity": "phono3py"}  # optional dependencies of a family
 

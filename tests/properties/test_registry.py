@@ -32,8 +32,9 @@ def test_entries_come_from_the_families():
     assert len({e.label for e in entries}) == len(entries)
     (eos,) = [e for e in entries if e.label == "eos"]
     assert eos.target == "mlipscope.properties.eos:EquationOfState" and eos.config == {}
-    # a family no material selects yet is registered but gives no entries
-    assert registry.family("dimer").suite_entries(si) == []
+    # a family a material's data do not support gives no entries (InP: two elements, no slip systems here)
+    assert registry.family("stacking_faults").suite_entries(load_material("inp")) == []
+    assert [e.label for e in registry.family("stacking_faults").suite_entries(si)] == ["stacking_faults"]
 
 
 def test_a_property_defined_elsewhere_registers_and_joins_the_suites():

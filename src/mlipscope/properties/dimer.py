@@ -28,6 +28,7 @@ from ase.calculators.calculator import Calculator
 
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.properties.base import Property, PropertyResult
+from mlipscope.properties.registry import SuiteEntry
 from mlipscope.properties.structures import isolated_atom_energy_ev
 
 
@@ -91,7 +92,12 @@ class DimerCurve(Property):
     ``r_max_a`` (Å, about a model's cutoff) in a periodic ``box_a`` box (images beyond any cutoff)."""
 
     name = "dimer"
-    suite_order = 200  # registered; no material gives it a suite entry yet
+    suite_order = 200
+
+    @classmethod
+    def suite_entries(cls, material) -> list[SuiteEntry]:
+        """``dimer``: every material (the pairs of its elements)."""
+        return [cls.suite_entry("dimer")]
 
     def __init__(
         self,

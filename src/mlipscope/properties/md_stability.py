@@ -33,6 +33,7 @@ from ase.md.verlet import VelocityVerlet
 from mlipscope.errors import InputError
 from mlipscope.properties.base import Property, PropertyResult
 from mlipscope.properties.md import MDFailure, MDRun, check_sample
+from mlipscope.properties.registry import SuiteEntry
 
 
 def _supercell(unit: Atoms, min_atoms: int) -> Atoms:
@@ -130,6 +131,12 @@ class MDStability(Property):
     ``min_atoms`` atoms."""
 
     name = "md_stability"
+    suite_order = 250
+
+    @classmethod
+    def suite_entries(cls, material) -> list[SuiteEntry]:
+        """``md_stability``: every crystal material."""
+        return [cls.suite_entry("md_stability")]
 
     def __init__(
         self,

@@ -41,6 +41,8 @@ BUILTIN_MODULES = (
     "mlipscope.properties.stacking_faults",
     "mlipscope.properties.thermal_conductivity",
     "mlipscope.properties.thermal_expansion",
+    "mlipscope.properties.melting",
+    "mlipscope.properties.md_stability",
 )
 #: entry-point group of property modules of other packages (``[project.entry-points."mlipscope.properties"]``)
 ENTRY_POINT_GROUP = "mlipscope.properties"

@@ -29,6 +29,7 @@ from ase.lattice.cubic import BodyCenteredCubic, Diamond, FaceCenteredCubic
 
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.properties.base import Property, PropertyResult
+from mlipscope.properties.registry import SuiteEntry
 from mlipscope.properties.settings import RelaxationSettings
 from mlipscope.properties.structures import OPTIMIZERS
 from mlipscope.units import EV_PER_A2_TO_J_PER_M2
@@ -99,7 +100,13 @@ class StackingFaults(Property):
     path, a cell of ``repeats_z`` periods along the fault normal, z relaxation to ``fmax`` (eV/Å)."""
 
     name = "stacking_faults"
-    suite_order = 210  # registered; no material gives it a suite entry yet
+    suite_order = 210
+
+    @classmethod
+    def suite_entries(cls, material) -> list[SuiteEntry]:
+        """``stacking_faults`` for a one-element material of a prototype with slip systems here."""
+        ok = material.structure.prototype in SLIP_SYSTEMS and len(material.species) == 1
+        return [cls.suite_entry("stacking_faults")] if ok else []
 
     def __init__(
         self,

@@ -57,7 +57,7 @@ def default_patterns(material: Material, kind: str) -> list[str]:
     sizes = [material.supercell_size(n) for n in material.supercells]
     vacancies = [s.name for s in defect_sites(material) if s.kind == "vacancy"]
     first_surface = [f"surface_{''.join(map(str, material.surfaces[0]))}"] if material.surfaces else []
-    md = ["diffusion_*", "liquid_rdf"]
+    md = ["diffusion_*", "liquid_rdf", "melting_point", "md_stability"]
     if kind == "full":
         return ["*"]
     if kind == "quick":
@@ -66,7 +66,8 @@ def default_patterns(material: Material, kind: str) -> list[str]:
         return ["re_*", "migration_*", *md]
     # default: everything but MD; in the larger supercells only the vacancies
     larger = {f"{s.name}_{n}" for s in defect_sites(material) if s.kind != "vacancy" for n in sizes[1:]}
-    return [f"!{label}" for label in sorted(larger)] + [f"!{m}" for m in md] + ["*"]
+    costly = ["thermal_conductivity"]  # phono3py: ~100 supercells per model, in -full only
+    return [f"!{label}" for label in sorted(larger)] + [f"!{m}" for m in md + costly] + ["*"]
 
 
 def select(entries: list[SuiteEntry], patterns: list[str]) -> list[SuiteEntry]:

@@ -24,6 +24,7 @@ from ase.calculators.calculator import Calculator
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.properties.base import Property, PropertyResult
 from mlipscope.properties.phonons import to_ase_atoms, to_phonopy_atoms
+from mlipscope.properties.registry import SuiteEntry
 
 
 def _forces(calculator: Calculator, supercells: list) -> np.ndarray:
@@ -73,7 +74,13 @@ class ThermalConductivity(Property):
     """Intrinsic lattice thermal conductivity (see the module docstring)."""
 
     name = "thermal_conductivity"
-    suite_order = 220  # registered; no material gives it a suite entry yet
+    suite_order = 220
+
+    @classmethod
+    def suite_entries(cls, material) -> list[SuiteEntry]:
+        """``thermal_conductivity`` for a cubic prototype (its 2x2x2 conventional supercell stays affordable)."""
+        proto = material.structure.proto()
+        return [cls.suite_entry("thermal_conductivity")] if proto is not None and proto.cubic else []
 
     def __init__(
         self,

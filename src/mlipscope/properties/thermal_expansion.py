@@ -25,6 +25,7 @@ from ase.calculators.calculator import Calculator
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.properties.base import Property, PropertyResult
 from mlipscope.properties.phonons import phonopy_with_forces
+from mlipscope.properties.registry import SuiteEntry
 
 #: eV per kJ/mol (phonopy's free energies are in kJ/mol of its primitive cells)
 EV_PER_KJ_MOL = 1.0 / 96.48533212
@@ -59,7 +60,13 @@ class ThermalExpansion(Property):
     half-width of the sampled volumes; temperatures up to ``t_max_k`` in steps of ``t_step_k``."""
 
     name = "thermal_expansion"
-    suite_order = 230  # registered; no material gives it a suite entry yet
+    suite_order = 230
+
+    @classmethod
+    def suite_entries(cls, material) -> list[SuiteEntry]:
+        """``thermal_expansion`` for a cubic prototype (the linear coefficient is β/3 there)."""
+        proto = material.structure.proto()
+        return [cls.suite_entry("thermal_expansion")] if proto is not None and proto.cubic else []
 
     def __init__(
         self,
