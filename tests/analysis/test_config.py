@@ -50,7 +50,7 @@ def test_yaml_file(tmp_path):
         ({"transform": "sqrt"}, "analysis.transform"),
         ({"lasso": {"alpha": 0.1, "folds": 3}}, "analysis.lasso.folds"),
         ({"r2_threshold": 1.5}, "analysis.r2_threshold"),
-        ({"null_correlations": [1.0]}, "analysis.null_correlations"),
+        ({"null_correlations": [1.0]}, "analysis.null_correlations[0]"),
         ({"canonical_only": "yes"}, "analysis.canonical_only"),
         ({"canonical_properties": "eos.a"}, "analysis.canonical_properties"),
         ({"min_models_correlation": 1}, "analysis.min_models_correlation"),

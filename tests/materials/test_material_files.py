@@ -65,7 +65,7 @@ def test_species_mismatch_is_refused_before_any_work(tmp_path, capsys):
          "defects.interstitials"),
         ("name: x\nspecies: [Mo]\nstructure: {file: missing.cif}\n", "structure.file"),
         ("name: x\nspecies: [Mo]\nstructure: {prototype: bcc, a: 3.1}\nranking: {faults: {config_types: [SF]}}\n",
-         "ranking.faults"),
+         "ranking.faults.dataset"),
         ("name: x\nspecies: [Mo]\nstructure: {prototype: bcc, a: 3.1}\nranking: {faults: {dataset: f.xyz, "
          "tie_tolerance_mev_atom: -1}}\n", "ranking.faults.tie_tolerance_mev_atom"),
         ("name: x\nspecies: [Mo]\nstructure: {prototype: bcc, a: 3.1}\nranking: {Faults: {dataset: f.xyz}}\n",

@@ -48,7 +48,7 @@ def test_good_config_and_quick_merge(tmp_path):
     "old, new, field, expected",
     [
         ('db = "r.duckdb"', 'db = "r.duckdb"\ncolour = "red"', "run.colour", "unknown key"),
-        ("n = 4", 'n = "four"', "ensemble[0].n", "a int"),
+        ("n = 4", 'n = "four"', "ensemble[0].n", "a positive number of members"),
         ('family = "snap"', 'family = "nonsense"', "ensemble[0].family", "one of"),
         ('["si_original_train"]', '["missing.extxyz"]', "data.training_sets[0]", "existing file"),
         ('properties = ["eos"]', 'properties = ["no_such_property"]', "suite.properties", "labels of suite"),
@@ -76,7 +76,7 @@ def test_ensemble_descriptor_points(tmp_path):
     cfg = load_config(_write(tmp_path, GOOD.replace("n = 4", "n = 4\ndescriptor_points = 2", 1)))
     assert cfg.ensembles[0].descriptor_points == 2
     assert load_config(_write(tmp_path, GOOD)).ensembles[0].descriptor_points is None
-    for bad, expected in (("3", "a divisor of n = 4"), ("0", "a positive integer"), ('"two"', "a int")):
+    for bad, expected in (("3", "a divisor of n = 4"), ("0", "a positive integer"), ('"two"', "an integer")):
         path = _write(tmp_path, GOOD.replace("n = 4", f"n = 4\ndescriptor_points = {bad}", 1))
         with pytest.raises(InputError, match="ensemble\\[0\\].descriptor_points") as info:
             load_config(path)

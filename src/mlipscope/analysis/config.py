@@ -16,13 +16,15 @@ YAML example (every key optional)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 import yaml
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from mlipscope.errors import InputError
+from mlipscope.validation import DATACLASS_CONFIG, checked, expect, validate
 
 TRANSFORMS = ("absolute", "relative", "log10", "zlog10")
 MINIMUM_SIZES = (
@@ -34,17 +36,29 @@ MINIMUM_SIZES = (
 )
 
 
+# the field types: what a YAML file may give (strict: true is no number, "0.5" no float), with their messages
+_Number = Annotated[StrictFloat, expect("a number")]
+_Fraction = Annotated[StrictFloat, expect("a number in [0, 1]", ge=0, le=1)]
+_Count = Annotated[StrictInt, expect("a non-negative integer", ge=0)]
+_MinSize = Annotated[StrictInt, expect("an integer >= 2", ge=2)]
+_Names = Annotated[list[StrictStr] | None, expect("a list of property names")]
+_Transform = Annotated[StrictStr, checked(lambda v: v in TRANSFORMS, f"one of {TRANSFORMS}")]
+
+
 @dataclass
 class LassoSettings:
     """Lasso prediction graph: fixed ``alpha`` on z-scored log errors (a CV search per target is the slow part and
     moves R² little), ``n_splits`` random train/test splits of ``test_fraction``; an edge needs |mean coefficient|
     >= ``coef_threshold`` and a target mean test R² >= ``r2_threshold``."""
 
-    alpha: float = 0.02
-    n_splits: int = 10
-    test_fraction: float = 0.25
-    coef_threshold: float = 0.1
-    r2_threshold: float = 0.6
+    __pydantic_config__ = DATACLASS_CONFIG
+    expected_text: ClassVar[str] = "a mapping with alpha, n_splits, test_fraction, coef_threshold, r2_threshold"
+
+    alpha: Annotated[StrictFloat, expect("a positive number", gt=0)] = 0.02
+    n_splits: Annotated[StrictInt, expect("a positive integer", ge=1)] = 10
+    test_fraction: Annotated[StrictFloat, expect("a number in (0, 1)", gt=0, lt=1)] = 0.25
+    coef_threshold: _Number = 0.1
+    r2_threshold: _Number = 0.6
 
 
 @dataclass
@@ -78,52 +92,60 @@ class AnalysisConfig:
       picks per metric, fewer models make the picks a third of the ensemble or more).
     """
 
-    properties: list[str] | None = None
-    thresholds: dict[str, float] = field(default_factory=dict)
-    threshold_sources: dict[str, str] = field(default_factory=dict)
-    reference_values: dict[str, float] = field(default_factory=dict)
-    transform: str = "zlog10"
-    distribution_transform: str = "log10"
-    max_nan_fraction: float = 0.2
-    correlation_method: str = "pearson"
-    r2_threshold: float = 0.6
-    n_bootstrap: int = 200
-    edge_confidence: float = 0.9
+    __pydantic_config__ = DATACLASS_CONFIG  # the schema of an [analysis] table / analysis YAML (from_dict)
+
+    properties: _Names = None
+    thresholds: Annotated[
+        dict[StrictStr, Annotated[StrictFloat, Field(gt=0)]],
+        expect("a mapping of property name to a positive acceptable error"),
+    ] = field(default_factory=dict)
+    threshold_sources: Annotated[
+        dict[StrictStr, StrictStr], expect("a mapping of property name to a text naming the source")
+    ] = field(default_factory=dict)
+    reference_values: Annotated[dict[StrictStr, StrictFloat], expect("a mapping of property name to a number")] = field(
+        default_factory=dict
+    )
+    transform: _Transform = "zlog10"
+    distribution_transform: _Transform = "log10"
+    max_nan_fraction: _Fraction = 0.2
+    correlation_method: Annotated[
+        StrictStr, checked(lambda v: v in ("pearson", "spearman"), "'pearson' or 'spearman'")
+    ] = "pearson"
+    r2_threshold: _Fraction = 0.6
+    n_bootstrap: _Count = 200
+    edge_confidence: _Fraction = 0.9
     lasso: LassoSettings = field(default_factory=LassoSettings)
-    pareto_properties: list[str] | None = None
-    max_pareto_objectives: int = 4
-    pareto_k_values: list[int] | None = None
-    null_correlations: list[float] | None = None
-    null_repeats: int = 3
-    cluster_neighbors: int = 10
-    louvain_resolution: float = 1.0
-    logistic_c: float = 0.5
-    selection_metrics: list[str] | None = None  # None: rare-event metrics and force RMSEs (analysis.selection)
-    n_selected: int = 10
-    type_column: str = "family"
-    seed: int = 0
-    canonical_only: bool = True
-    canonical_properties: list[str] | None = None
-    min_models_correlation: int = 20
-    min_type_members: int = 10
-    min_models_prediction: int = 20
-    min_models_clustering: int = 10
-    min_models_selection: int = 30
+    pareto_properties: _Names = None
+    max_pareto_objectives: _Count = 4
+    pareto_k_values: Annotated[
+        list[Annotated[StrictInt, Field(ge=1)]] | None, expect("a list of positive integers")
+    ] = None
+    null_correlations: Annotated[
+        list[Annotated[StrictFloat, Field(ge=0, lt=1)]] | None, expect("a list of correlations in [0, 1)")
+    ] = None
+    null_repeats: _Count = 3
+    cluster_neighbors: _Count = 10
+    louvain_resolution: _Number = 1.0
+    logistic_c: _Number = 0.5
+    selection_metrics: _Names = None  # None: rare-event metrics and force RMSEs (analysis.selection)
+    n_selected: _Count = 10
+    type_column: StrictStr = "family"
+    seed: StrictInt = 0
+    canonical_only: StrictBool = True
+    canonical_properties: _Names = None
+    min_models_correlation: _MinSize = 20
+    min_type_members: _MinSize = 10
+    min_models_prediction: _MinSize = 20
+    min_models_clustering: _MinSize = 10
+    min_models_selection: _MinSize = 30
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str | Path | None = None) -> AnalysisConfig:
-        """Build from plain data; every unknown key or wrong type is an InputError naming ``analysis.<key>``."""
+    def from_dict(cls, data: Any, source: str | Path | None = None) -> AnalysisConfig:
+        """Build from plain data; an unknown key, wrong type or value out of range is an InputError naming
+        ``analysis.<key>`` (with "did you mean" for a near miss)."""
         if not isinstance(data, dict):
             raise InputError(source, "analysis", "a mapping of settings", got=data)
-        known = {f.name: f for f in fields(cls)}
-        kwargs: dict[str, Any] = {}
-        for key, value in data.items():
-            if key not in known:
-                raise InputError(source, f"analysis.{key}", f"one of {sorted(known)}")
-            kwargs[key] = _check(key, value, source)
-        config = cls(**kwargs)
-        config.validate(source)
-        return config
+        return validate(cls, data, source, prefix="analysis")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> AnalysisConfig:
@@ -135,95 +157,3 @@ class AnalysisConfig:
         except yaml.YAMLError as exc:
             raise InputError(path, "file contents", f"valid YAML ({exc})") from None
         return cls.from_dict(data, source=path)
-
-    def validate(self, source: str | Path | None = None) -> None:
-        for name in ("transform", "distribution_transform"):
-            if getattr(self, name) not in TRANSFORMS:
-                raise InputError(source, f"analysis.{name}", f"one of {TRANSFORMS}", got=getattr(self, name))
-        if self.correlation_method not in ("pearson", "spearman"):
-            raise InputError(source, "analysis.correlation_method", "'pearson' or 'spearman'")
-        for name in ("max_nan_fraction", "r2_threshold", "edge_confidence"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise InputError(source, f"analysis.{name}", "a number in [0, 1]", got=getattr(self, name))
-        if not 0.0 < self.lasso.test_fraction < 1.0:
-            raise InputError(source, "analysis.lasso.test_fraction", "a number in (0, 1)")
-        for name in ("n_bootstrap", "null_repeats", "cluster_neighbors", "n_selected", "max_pareto_objectives"):
-            if getattr(self, name) < 0:
-                raise InputError(source, f"analysis.{name}", "a non-negative integer", got=getattr(self, name))
-        for name in MINIMUM_SIZES:
-            if getattr(self, name) < 2:
-                raise InputError(source, f"analysis.{name}", "an integer >= 2", got=getattr(self, name))
-        if self.lasso.n_splits < 1 or self.lasso.alpha <= 0:
-            raise InputError(source, "analysis.lasso", "n_splits >= 1 and alpha > 0")
-        for name, value in self.thresholds.items():
-            if not value > 0:
-                raise InputError(source, f"analysis.thresholds.{name}", "a positive acceptable error", got=value)
-        if self.null_correlations is not None:
-            for rho in self.null_correlations:
-                if not 0.0 <= rho < 1.0:
-                    raise InputError(source, "analysis.null_correlations", "correlations in [0, 1)", got=rho)
-
-
-def _check(key: str, value: Any, source: str | Path | None) -> Any:
-    """Coerce YAML values to the field's type, or raise an InputError that says what was expected."""
-    where = f"analysis.{key}"
-    if key == "lasso":
-        if not isinstance(value, dict):
-            raise InputError(
-                source, where, "a mapping with alpha, n_splits, test_fraction, coef_threshold, r2_threshold"
-            )
-        allowed = {f.name for f in fields(LassoSettings)}
-        for k in value:
-            if k not in allowed:
-                raise InputError(source, f"{where}.{k}", f"one of {sorted(allowed)}")
-        try:
-            return LassoSettings(**{k: (int(v) if k == "n_splits" else float(v)) for k, v in value.items()})
-        except (TypeError, ValueError):
-            raise InputError(source, where, "numbers for every lasso setting", got=value) from None
-    if key == "threshold_sources":
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise InputError(source, where, "a mapping of property name to a text naming the source", got=value)
-        return {str(k): v for k, v in value.items()}
-    if key in ("thresholds", "reference_values"):
-        if not isinstance(value, dict):
-            raise InputError(source, where, "a mapping of property name to a number", got=value)
-        return {str(k): _number(v, source, f"{where}.{k}") for k, v in value.items()}
-    if key == "canonical_only":
-        if not isinstance(value, bool):
-            raise InputError(source, where, "true or false", got=value)
-        return value
-    if key in ("properties", "pareto_properties", "selection_metrics", "canonical_properties"):
-        if value is None:
-            return None
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise InputError(source, where, "a list of property names", got=value)
-        return list(value)
-    if key == "pareto_k_values":
-        if value is None:
-            return None
-        if not isinstance(value, list) or not all(isinstance(v, int) and v >= 1 for v in value):
-            raise InputError(source, where, "a list of positive integers", got=value)
-        return list(value)
-    if key == "null_correlations":
-        if value is None:
-            return None
-        if not isinstance(value, list):
-            raise InputError(source, where, "a list of correlations in [0, 1)", got=value)
-        return [_number(v, source, where) for v in value]
-    if key in ("transform", "distribution_transform", "correlation_method", "type_column"):
-        if not isinstance(value, str):
-            raise InputError(source, where, "a string", got=value)
-        return value
-    if key in ("n_bootstrap", "null_repeats", "cluster_neighbors", "n_selected", "seed", "max_pareto_objectives") or (
-        key in MINIMUM_SIZES
-    ):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InputError(source, where, "an integer", got=value)
-        return value
-    return _number(value, source, where)
-
-
-def _number(value: Any, source: str | Path | None, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(source, where, "a number", got=value)
-    return float(value)

@@ -27,8 +27,9 @@ A material file (YAML) looks like::
     reference: mo_dft.yaml         # reference values (and thresholds), relative to the file or shipped
     suites: {quick: [errors_*, eos, elastic_perfect, vacancy_*]}   # label globs; see properties.suite
 
-Every key but ``name``, ``species`` and ``structure`` is optional. Bad entries raise
-:class:`~mlipscope.errors.InputError` naming the file and the key.
+Every key but ``name``, ``species`` and ``structure`` is optional. The form of the file is
+:class:`~mlipscope.materials.schema.MaterialFile`; bad entries raise one :class:`~mlipscope.errors.InputError` naming
+the file and the key, before any work.
 """
 
 from __future__ import annotations
@@ -44,26 +45,8 @@ from ase.build import bulk
 
 from mlipscope.errors import InputError
 from mlipscope.materials.prototypes import Prototype, get_prototype
-
-DATASET_ROLES = ("training", "test", "rare_event", "validation")
-_KEYS = {
-    "name",
-    "description",
-    "species",
-    "structure",
-    "datasets",
-    "defects",
-    "surfaces",
-    "polymorphs",
-    "ranking",
-    "phonons",
-    "migration",
-    "reference",
-    "suites",
-    "md",
-    "liquid",
-    "chemical_potentials",
-}
+from mlipscope.materials.schema import DATASET_ROLES, Crystal, MaterialFile, RankingSet
+from mlipscope.validation import validate
 
 
 @dataclass(frozen=True)
@@ -207,116 +190,74 @@ def _expect(cond: bool, source: Path, key: str, expected: str, got: object = Non
 
 
 def material_from_dict(data: Any, source: Path, shipped_dir: Path | None = None) -> Material:
-    """Build and validate a :class:`Material` from the parsed file ``source`` (see the module docstring)."""
-    _expect(isinstance(data, dict), source, "file contents", "a mapping of material settings", got=type(data).__name__)
-    unknown = sorted(set(data) - _KEYS)
-    _expect(not unknown, source, unknown[0] if unknown else "", f"one of the keys {sorted(_KEYS)}", got=unknown)
-    for key in ("name", "species", "structure"):
-        _expect(key in data, source, key, "a value (required)")
-    name = data["name"]
-    _expect(isinstance(name, str) and name.replace("_", "").replace("-", "").isalnum(), source, "name",
-            "a short name of letters, digits, '-' or '_'", got=name)  # fmt: skip
-    species = data["species"]
-    _expect(
-        isinstance(species, list) and species and all(isinstance(s, str) for s in species),
-        source,
-        "species",
-        "a list of element symbols, e.g. [Mo]",
-        got=species,
-    )
+    """Build and validate a :class:`Material` from the parsed file ``source`` (see the module docstring): the form by
+    :class:`~mlipscope.materials.schema.MaterialFile`, then what needs more than the file."""
+    spec = validate(MaterialFile, data, source)
     from ase.data import atomic_numbers
 
+    species = tuple(spec.species)
     for s in species:
         _expect(s in atomic_numbers, source, "species", "element symbols", got=s)
-    structure = _structure(data["structure"], tuple(species), source)
-    datasets = _datasets(data.get("datasets", {}), source)
-    defects = data.get("defects", {}) or {}
-    _expect(isinstance(defects, dict), source, "defects", "a mapping (supercells, vacancy, interstitials, elastic)")
-    supercells = tuple(int(n) for n in defects.get("supercells", [2]))
-    _expect(all(n >= 1 for n in supercells), source, "defects.supercells", "positive integers", got=supercells)
-    interstitials = tuple(defects.get("interstitials", []))
+    structure = _structure(spec.structure, species, source, "structure")
+    defects = spec.defects
+    interstitials = tuple(defects.interstitials)
     proto = structure.proto()
+    known_sites = [s.name for s in proto.interstitials] if proto else []
     for site in interstitials:
-        _expect(
-            proto is not None and site in {s.name for s in proto.interstitials},
-            source,
-            "defects.interstitials",
-            f"standard interstitials of the prototype: {[s.name for s in proto.interstitials] if proto else []}",
-            got=site,
-        )
-    generated = defects.get("generated_interstitials") or {}
-    _expect(
-        isinstance(generated, dict)
-        and all(s in species and isinstance(n, int) and n > 0 for s, n in generated.items()),
-        source,
-        "defects.generated_interstitials",
-        "a mapping of the material's species to a number of sites, e.g. {In: 2}",
-        got=generated,
-    )
-    elastic_defects = tuple(defects.get("elastic", []))
-    vacancy = bool(defects.get("vacancy", True))
-    allowed_cells = (["vacancy"] if vacancy else []) + list(interstitials)
-    for cell in elastic_defects:
-        _expect(
-            cell in allowed_cells, source, "defects.elastic", f"defects of this material: {allowed_cells}", got=cell
-        )
-    surfaces = tuple(tuple(int(i) for i in m) for m in data.get("surfaces", []))
-    _expect(all(len(m) == 3 and any(m) for m in surfaces), source, "surfaces", "Miller indices [h, k, l]")
-    phonons = data.get("phonons", {}) or {}
-    phonon_cells = tuple(phonons.get("cells", ["perfect"]))
-    _expect(set(phonon_cells) <= {"perfect", "vacancy"}, source, "phonons.cells", "perfect and/or vacancy")
-    migration = tuple(data.get("migration", []))
-    for path in migration:
+        expected = f"standard interstitials of the prototype: {known_sites}"
+        _expect(site in known_sites, source, "defects.interstitials", expected, got=site)
+    for element in defects.generated_interstitials:
+        expected = "a mapping of the material's species to a number of sites, e.g. {In: 2}"
+        _expect(element in species, source, "defects.generated_interstitials", expected, got=element)
+    allowed_cells = (["vacancy"] if defects.vacancy else []) + list(interstitials)
+    for cell in defects.elastic:
+        expected = f"defects of this material: {allowed_cells}"
+        _expect(cell in allowed_cells, source, "defects.elastic", expected, got=cell)
+    for path in spec.migration:
         ok = path == "vacancy" or (path == "interstitial" and proto is not None and proto.interstitial_hop)
         _expect(bool(ok), source, "migration", "vacancy, or interstitial where the prototype has a hop", got=path)
-    reference = data.get("reference")
-    if reference is not None:
-        reference = _resolve(str(reference), source, shipped_dir, "reference")
-    suites = {str(k): tuple(v) for k, v in (data.get("suites") or {}).items()}
-    for suite, patterns in suites.items():
-        _expect(all(isinstance(p, str) for p in patterns), source, f"suites.{suite}", "a list of label globs")
     elemental = {}
-    for element, spec in (data.get("chemical_potentials") or {}).items():
+    for element, crystal in spec.chemical_potentials.items():
         where = f"chemical_potentials.{element}"
-        _expect(element in species, source, where, f"one of the material's species {species}", got=element)
-        _expect(isinstance(spec, dict), source, where, "{ase_reference: true}, {prototype, a} or {file}", got=spec)
-        if spec.get("ase_reference"):
+        _expect(element in species, source, where, f"one of the material's species {list(species)}", got=element)
+        if crystal.ase_reference:
             elemental[element] = Structure(None, (element,), ase_reference=True)
         else:
-            elemental[element] = _structure(spec, (element,), source)
+            elemental[element] = _structure(crystal, (element,), source, where)
+    # the datasets' roles in the order the file gives them
+    roles = [role for role in (data.get("datasets") or {}) if role in DATASET_ROLES]
     return Material(
-        name=name,
-        species=tuple(species),
+        name=spec.name,
+        species=species,
         structure=structure,
-        description=str(data.get("description", "")),
-        datasets=datasets,
-        supercells=supercells,
-        vacancy=vacancy,
+        description=str(spec.description),
+        datasets={role: _resolve_datasets(getattr(spec.datasets, role), source) for role in roles},
+        supercells=tuple(defects.supercells),
+        vacancy=defects.vacancy,
         interstitials=interstitials,
-        generated_interstitials=dict(generated),
-        elastic_defects=elastic_defects,
-        surfaces=surfaces,  # type: ignore[arg-type]
-        polymorphs=dict(data.get("polymorphs") or {}),
-        ranking_sets=_ranking_sets(data.get("ranking") or {}, source),
-        phonon_cells=phonon_cells,
-        migration=migration,
-        reference=reference,
-        suites=suites,
-        md=dict(data.get("md") or {}),
-        liquid=dict(data.get("liquid") or {}),
+        generated_interstitials=dict(defects.generated_interstitials),
+        elastic_defects=tuple(defects.elastic),
+        surfaces=tuple((h, k, l) for h, k, l in spec.surfaces),
+        polymorphs=dict(spec.polymorphs),
+        ranking_sets=_ranking_sets(spec.ranking, source),
+        phonon_cells=tuple(spec.phonons.cells),
+        migration=tuple(spec.migration),
+        reference=None if spec.reference is None else _resolve(spec.reference, source, shipped_dir, "reference"),
+        suites={name: tuple(patterns) for name, patterns in spec.suites.items()},
+        md=dict(spec.md),
+        liquid=dict(spec.liquid),
         elemental_references=elemental,
         source=str(source),
     )
 
 
-def _structure(data: Any, species: tuple[str, ...], source: Path) -> Structure:
-    _expect(isinstance(data, dict), source, "structure", "{prototype: ..., a: ...} or {file: ...}", got=data)
-    if "file" in data:
-        path = Path(str(data["file"]))
+def _structure(crystal: Crystal, species: tuple[str, ...], source: Path, where: str) -> Structure:
+    """A prototype crystal (lattice constants checked) or a structure file (read, its species checked)."""
+    if crystal.file is not None:
+        path = Path(crystal.file)
         path = path if path.is_absolute() else source.parent / path
-        _expect(
-            path.is_file(), source, "structure.file", "an existing structure file (CIF, POSCAR, extxyz)", got=str(path)
-        )
+        expected = "an existing structure file (CIF, POSCAR, extxyz)"
+        _expect(path.is_file(), source, f"{where}.file", expected, got=str(path))
         from ase.io import read
 
         try:
@@ -324,72 +265,36 @@ def _structure(data: Any, species: tuple[str, ...], source: Path) -> Structure:
         except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file, said in one line
             raise InputError(path, "structure", f"a structure ASE can read ({exc})") from None
         found = sorted(set(atoms.get_chemical_symbols()))
-        _expect(
-            found == sorted(species), source, "structure.file", f"a structure of species {list(species)}", got=found
-        )
+        expected = f"a structure of species {list(species)}"
+        _expect(found == sorted(species), source, f"{where}.file", expected, got=found)
         return Structure(None, species, None, None, str(path.resolve()))
-    proto = get_prototype(str(data.get("prototype")), source)
-    _expect(
-        len(species) == proto.n_species,
-        source,
-        "species",
-        f"{proto.n_species} species for the {proto.name} prototype",
-        got=list(species),
-    )
-    a = data.get("a")
-    _expect(isinstance(a, int | float) and a > 0, source, "structure.a", "a starting lattice constant in Å", got=a)
-    c = data.get("c")
-    _expect(c is None or (isinstance(c, int | float) and c > 0), source, "structure.c", "a lattice constant in Å")
-    return Structure(proto.name, species, float(a), None if c is None else float(c))
+    proto = get_prototype(str(crystal.prototype), source)
+    expected = f"{proto.n_species} species for the {proto.name} prototype"
+    _expect(len(species) == proto.n_species, source, "species", expected, got=list(species))
+    _expect(crystal.a is not None, source, f"{where}.a", "a starting lattice constant in Å")
+    return Structure(proto.name, species, crystal.a, crystal.c)
 
 
-def _datasets(data: Any, source: Path) -> dict[str, dict[str, str]]:
-    _expect(isinstance(data, dict), source, "datasets", f"a mapping of roles {list(DATASET_ROLES)}")
-    out: dict[str, dict[str, str]] = {}
-    for role, sets in data.items():
-        _expect(role in DATASET_ROLES, source, f"datasets.{role}", f"one of the roles {list(DATASET_ROLES)}")
-        _expect(isinstance(sets, dict), source, f"datasets.{role}", "a mapping of short name -> dataset", got=sets)
-        resolved = {}
-        for short, spec in sets.items():
-            spec = str(spec)
-            candidate = Path(spec) if Path(spec).is_absolute() else source.parent / spec
-            resolved[str(short)] = str(candidate.resolve()) if candidate.is_file() else spec
-        out[role] = resolved
+def _resolve_datasets(sets: dict[str, str], source: Path) -> dict[str, str]:
+    """A dataset file is made absolute (relative to the material file); a shipped name stays as is."""
+    out = {}
+    for short, spec in sets.items():
+        candidate = Path(spec) if Path(spec).is_absolute() else source.parent / spec
+        out[short] = str(candidate.resolve()) if candidate.is_file() else spec
     return out
 
 
-_RANKING_KEYS = {"dataset", "config_types", "tie_tolerance_mev_atom"}
-
-
-def _ranking_sets(data: Any, source: Path) -> dict[str, dict[str, Any]]:
+def _ranking_sets(sets: dict[str, RankingSet], source: Path) -> dict[str, dict[str, Any]]:
     """``ranking: {name: {dataset, config_types, tie_tolerance_mev_atom}}``, the dataset resolved like ``datasets``."""
-    _expect(isinstance(data, dict), source, "ranking", "a mapping of set name -> {dataset, config_types}", got=data)
     out: dict[str, dict[str, Any]] = {}
-    for name, spec in data.items():
-        where = f"ranking.{name}"
-        _expect(
-            isinstance(name, str) and name.replace("_", "").isalnum() and name.islower(),
-            source, where, "a set name of lower-case letters, digits and '_'", got=name,
-        )  # fmt: skip
-        _expect(isinstance(spec, dict) and "dataset" in spec, source, where, "{dataset: ..., config_types: [...]}")
-        unknown = sorted(set(spec) - _RANKING_KEYS)
-        _expect(not unknown, source, where, f"keys among {sorted(_RANKING_KEYS)}", got=unknown)
-        types = spec.get("config_types")
-        _expect(
-            types is None or (isinstance(types, list) and all(isinstance(t, str) for t in types)),
-            source, f"{where}.config_types", "a list of config_type names", got=types,
-        )  # fmt: skip
-        tie = spec.get("tie_tolerance_mev_atom", 0.0)
-        _expect(
-            isinstance(tie, int | float) and not isinstance(tie, bool) and tie >= 0,
-            source, f"{where}.tie_tolerance_mev_atom", "a non-negative number (meV/atom)", got=tie,
-        )  # fmt: skip
-        dataset = str(spec["dataset"])
-        candidate = Path(dataset) if Path(dataset).is_absolute() else source.parent / dataset
+    for name, spec in sets.items():
+        ok = name.replace("_", "").isalnum() and name.islower()
+        _expect(ok, source, f"ranking.{name}", "a set name of lower-case letters, digits and '_'", got=name)
+        candidate = Path(spec.dataset) if Path(spec.dataset).is_absolute() else source.parent / spec.dataset
         out[name] = {
-            "dataset": str(candidate.resolve()) if candidate.is_file() else dataset,
-            "config_types": list(types) if types else None,
-            "tie_tolerance_mev_atom": float(tie),
+            "dataset": str(candidate.resolve()) if candidate.is_file() else spec.dataset,
+            "config_types": list(spec.config_types) if spec.config_types else None,
+            "tie_tolerance_mev_atom": float(spec.tie_tolerance_mev_atom),
         }
     return out
 

@@ -1,7 +1,9 @@
 """The main job's TOML configuration: schema, profile merging and validation before any work starts.
 
-Every unknown key, wrong type or missing file is reported as an InputError naming the config file and the dotted
-key path. See ``examples/si.toml`` for a commented example.
+The tables are pydantic schemas (:mod:`mlipscope.validation`): every unknown key, wrong type or missing file is
+reported as one InputError naming the config file and the dotted key path (``ensemble[2].n``), before any work.
+What needs more than the file (families, hyperparameters, materials, datasets, the suite's properties) is checked
+next, still at load. See ``examples/si.toml`` for a commented example.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
+
+from pydantic import Field
 
 from mlipscope.errors import InputError
+from mlipscope.validation import Schema, Seconds, checked, expect, validate
 
 SAMPLERS = ("random", "lhs", "sobol")
 
@@ -99,39 +104,95 @@ class RunConfig:
         return build_suite(name, labels, overrides, material=material)
 
 
-_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "run": {
-        "name": str,
-        "db": str,
-        "out": str,
-        "models_dir": str,
-        "task_timeout_s": (int, float),
-        "workers": int,
-        "max_attempts": int,
-        "no_worker_wait_s": (int, float),
-        "progress_interval_s": (int, float),
-        "group_tasks": str,
-        "linear_batch": bool,
-        "linear_batch_size": int,
-        "memory_limit": (str, int),
-    },
-    "data": {"training_sets": list},
-    "material": {"name": str, "file": str},
-    "suite": {"name": str, "properties": list, "reference": str, "overrides": dict},
-}
-_ENSEMBLE_KEYS: dict[str, type | tuple[type, ...]] = {
-    "family": str,
-    "n": int,
-    "sampler": str,
-    "sampler_seed": int,
-    "seeds": list,
-    "training_sets": list,
-    "fixed": dict,
-    "material": str,
-    "descriptor_points": int,
-}
-_POTENTIAL_KEYS: dict[str, type | tuple[type, ...]] = {"name": str, "calculator": str, "material": str}
-_TOP_LEVEL = {"run", "data", "material", "ensemble", "potentials", "suite", "analysis", "dynamics", "quick"}
+GROUP_MODES = ("auto", "model", "none")
+_TABLE = "a table"
+
+
+def _memory_size(value: Any) -> bool:
+    """A Dask memory limit ("4GiB", "2 GB", a number of bytes), checked now, not when the cluster starts."""
+    if isinstance(value, str):
+        from dask.utils import parse_bytes
+
+        try:
+            parse_bytes(value)
+        except (ValueError, TypeError):
+            return False
+        return True
+    return isinstance(value, int) and not isinstance(value, bool)  # a number of bytes
+
+
+class _RunTable(Schema):
+    expected_text: ClassVar[str] = _TABLE
+    name: str | None = None
+    db: str | None = None
+    out: str | None = None
+    models_dir: str | None = None
+    task_timeout_s: Seconds = 900.0
+    workers: int | None = expect("at least 1 worker", None, ge=1)
+    max_attempts: int = expect("at least 1 attempt", 2, ge=1)
+    no_worker_wait_s: float = 300.0
+    progress_interval_s: float = expect("a positive number of seconds", 30.0, gt=0)
+    group_tasks: Annotated[str, checked(lambda v: v in GROUP_MODES, f"one of {list(GROUP_MODES)}")] = "auto"
+    linear_batch: bool = True
+    linear_batch_size: int = expect("a positive integer", 400, ge=1)
+    memory_limit: Annotated[Any, checked(_memory_size, "a memory size such as '4GiB' or a number of bytes")] = None
+
+
+class _DataTable(Schema):
+    expected_text: ClassVar[str] = _TABLE
+    training_sets: list[str] = []
+
+
+class _MaterialTable(Schema):
+    expected_text: ClassVar[str] = _TABLE
+    name: str | None = None
+    file: str | None = None
+
+
+class _SuiteTable(Schema):
+    expected_text: ClassVar[str] = _TABLE
+    name: str = "default"
+    properties: list[str] | None = None
+    reference: str = "material"
+    overrides: dict[str, dict[str, Any]] = expect("a table of property label -> settings", {})
+
+
+class _EnsembleTable(Schema):
+    expected_text: ClassVar[str] = "an [[ensemble]] table"
+    family: str
+    n: int = expect("a positive number of members (n >= 1)", ge=1)
+    sampler: Annotated[str, checked(lambda v: v in SAMPLERS, f"one of {SAMPLERS}")] = "sobol"
+    sampler_seed: int = 0
+    seeds: list[Annotated[int, Field(ge=0)]] = expect("a non-negative integer seed", [0])
+    training_sets: list[str] = []
+    fixed: dict[str, Any] = {}
+    material: str | None = None
+    descriptor_points: int | None = None
+
+
+class _PotentialTable(Schema):
+    expected_text: ClassVar[str] = "a [[potentials]] table"
+    name: str
+    calculator: str
+    material: str | None = None
+
+
+class _Tables(Schema):
+    """Every table of a run config (also the form of its ``[quick]`` profile, merged over them)."""
+
+    expected_text: ClassVar[str] = "a TOML document of tables"
+    run: _RunTable = _RunTable()
+    data: _DataTable = _DataTable()
+    material: _MaterialTable = _MaterialTable()
+    suite: _SuiteTable = _SuiteTable()
+    ensemble: list[_EnsembleTable] = expect("an array of tables ([[ensemble]])", [])
+    potentials: list[_PotentialTable] = expect("an array of tables ([[potentials]])", [])
+    analysis: dict[str, Any] = expect(_TABLE, {})  # checked by AnalysisConfig
+    dynamics: Any = None  # checked by runner.dynamics.DynamicsSpec
+
+
+class _RunFile(_Tables):
+    quick: dict[str, Any] = expect("a [quick] table of the tables above", {})
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -143,18 +204,6 @@ def _merge(base: dict, override: dict) -> dict:
         else:
             out[key] = copy.deepcopy(value)
     return out
-
-
-def _check_table(path: Path, where: str, table: Any, schema: dict[str, Any]) -> None:
-    if not isinstance(table, dict):
-        raise InputError(path, where, "a table", got=table)
-    for key, value in table.items():
-        if key not in schema:
-            raise InputError(path, f"{where}.{key}", f"one of the keys {sorted(schema)} (unknown key)")
-        expected = schema[key]
-        if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
-            names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
-            raise InputError(path, f"{where}.{key}", f"a {names}", got=value)
 
 
 def _resolve_dataset(path: Path, where: str, name: str) -> str:
@@ -177,188 +226,193 @@ def _resolve_dataset(path: Path, where: str, name: str) -> str:
 
 
 def _resolve_material(path: Path, where: str, spec: str) -> str:
-    """A shipped material name stays as is; a file is made absolute (relative to the config); both are loaded
-    here, so a bad material file is reported against the config before any work."""
+    """A material file is made absolute (relative to the config); a shipped name stays as is. Both are loaded here,
+    so a bad material file is reported against the config before any work."""
     from mlipscope.materials import load_material, shipped_material_names
 
     candidate = Path(spec) if Path(spec).is_absolute() else path.parent / spec
-    resolved = str(candidate.resolve()) if candidate.is_file() else spec
-    if resolved == spec and spec not in shipped_material_names():
+    if candidate.is_file():
+        resolved = str(candidate.resolve())
+    elif spec in shipped_material_names():
+        resolved = spec
+    else:
         raise InputError(path, where, f"a shipped material {shipped_material_names()} or a material file", got=spec)
     load_material(resolved)
     return resolved
 
 
-def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
-    """Read and validate a run config; with ``quick`` the ``[quick]`` table is deep-merged over the rest."""
-    path = Path(path)
+def _read_tables(path: Path, quick: bool) -> _Tables:
+    """The file's tables, validated, with the ``[quick]`` profile merged over them when ``quick``."""
     if not path.is_file():
         raise InputError(path, "config file", "an existing TOML file")
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise InputError(path, "file contents", f"valid TOML ({exc})") from None
-    for key in raw:
-        if key not in _TOP_LEVEL:
-            raise InputError(path, key, f"one of the top-level tables {sorted(_TOP_LEVEL)} (unknown key)")
-    quick_table = raw.pop("quick", {})
-    if quick:
-        if not quick_table:
-            raise InputError(path, "quick", "a [quick] table (the --quick profile) in the config")
-        for key in quick_table:
-            if key not in _TOP_LEVEL - {"quick"}:
-                raise InputError(path, f"quick.{key}", f"one of {sorted(_TOP_LEVEL - {'quick'})}")
-        raw = _merge(raw, quick_table)
-    for section, schema in _SCHEMA.items():
-        _check_table(path, section, raw.get(section, {}), schema)
-    run, data, suite = raw.get("run", {}), raw.get("data", {}), raw.get("suite", {})
-    base = path.parent
-    material_table = raw.get("material", {})
-    if len(material_table) > 1:
-        raise InputError(path, "material", "one of 'name' (a shipped material) or 'file' (a material YAML)")
-    suite_name = suite.get("name", "default")
-    suite_material = suite_name.rpartition("-")[0]
-    material_spec = material_table.get("name") or material_table.get("file") or suite_material or "si"
-    run_material = _resolve_material(path, "material." + (next(iter(material_table), "name")), material_spec)
+    tables = validate(_RunFile, raw, path)
+    validate(_Tables, tables.quick, path, prefix="quick")  # a typo in the profile is found without --quick too
+    if not quick:
+        return tables
+    if not tables.quick:
+        raise InputError(path, "quick", "a [quick] table (the --quick profile) in the config")
+    raw.pop("quick")
+    return validate(_Tables, _merge(raw, tables.quick), path)
 
-    def _path(key: str, default: str) -> Path:
-        p = Path(run.get(key, default))
-        return p if p.is_absolute() else (base / p)
 
+def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
+    """Read and validate a run config; with ``quick`` the ``[quick]`` table is deep-merged over the rest."""
+    path = Path(path)
+    tables = _read_tables(path, quick)
+    run, suite = tables.run, tables.suite
+    material = _run_material(path, tables)
     training_sets = [
-        _resolve_dataset(path, f"data.training_sets[{i}]", str(s)) for i, s in enumerate(data.get("training_sets", []))
+        _resolve_dataset(path, f"data.training_sets[{i}]", s) for i, s in enumerate(tables.data.training_sets)
     ]
-    ensembles = []
-    ensemble_tables = raw.get("ensemble", [])
-    if not isinstance(ensemble_tables, list):
-        raise InputError(path, "ensemble", "an array of tables ([[ensemble]])")
-    from mlipscope.models.registry import FAMILIES
-
-    for i, table in enumerate(ensemble_tables):
-        where = f"ensemble[{i}]"
-        _check_table(path, where, table, _ENSEMBLE_KEYS)
-        if "family" not in table or "n" not in table:
-            raise InputError(path, where, "keys 'family' and 'n'")
-        if table["family"] not in FAMILIES:
-            raise InputError(path, f"{where}.family", f"one of {sorted(FAMILIES)}", got=table["family"])
-        from mlipscope.models.registry import get_family
-
-        space = get_family(table["family"]).hyperparameter_space()
-        names = space.names
-        for key, value in table.get("fixed", {}).items():
-            if key not in names:
-                raise InputError(path, f"{where}.fixed.{key}", f"a hyperparameter of {table['family']}: {names}")
-            expected = space.parameters[names.index(key)].type_error(value)
-            if expected:
-                raise InputError(path, f"{where}.fixed.{key}", expected, got=value)
-        for j, seed in enumerate(table.get("seeds", [0])):
-            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-                raise InputError(path, f"{where}.seeds[{j}]", "a non-negative integer seed", got=seed)
-        if table["n"] < 0:
-            raise InputError(path, f"{where}.n", "a non-negative integer", got=table["n"])
-        if table.get("sampler", "sobol") not in SAMPLERS:
-            raise InputError(path, f"{where}.sampler", f"one of {SAMPLERS}", got=table["sampler"])
-        if "descriptor_points" in table:
-            from mlipscope.models.sampling import check_descriptor_points
-
-            try:
-                check_descriptor_points(get_family(table["family"]), table["n"], table["descriptor_points"])
-            except InputError as exc:
-                raise InputError(path, f"{where}.descriptor_points", exc.expected, got=exc.got) from None
-        sets = [
-            _resolve_dataset(path, f"{where}.training_sets[{j}]", str(s))
-            for j, s in enumerate(table.get("training_sets", []))
-        ] or training_sets
-        if not sets and table["n"] > 0:
-            raise InputError(path, f"{where}.training_sets", "at least one training set (or data.training_sets)")
-        ensembles.append(
-            EnsembleSpec(
-                family=table["family"],
-                n=table["n"],
-                sampler=table.get("sampler", "sobol"),
-                sampler_seed=table.get("sampler_seed", 0),
-                seeds=[int(s) for s in table.get("seeds", [0])],
-                training_sets=sets,
-                fixed=dict(table.get("fixed", {})),
-                material=_resolve_material(path, f"{where}.material", table["material"])
-                if "material" in table
-                else None,
-                descriptor_points=table.get("descriptor_points"),
-            )
-        )
-    potentials = []
-    for i, table in enumerate(raw.get("potentials", [])):
-        _check_table(path, f"potentials[{i}]", table, _POTENTIAL_KEYS)
-        if not {"name", "calculator"} <= set(table):
-            raise InputError(path, f"potentials[{i}]", "keys 'name' and 'calculator' (and optionally 'material')")
-        if "material" in table:
-            table = {**table, "material": _resolve_material(path, f"potentials[{i}].material", table["material"])}
-        potentials.append(PotentialSpec(**table))
+    ensembles = [_ensemble(path, i, table, training_sets) for i, table in enumerate(tables.ensemble)]
+    potentials = _potentials(path, tables.potentials, material)
     if not ensembles and not potentials:
         raise InputError(path, "ensemble", "at least one [[ensemble]] or [[potentials]] entry")
-
-    labels = suite.get("properties") or None
-    overrides = suite.get("overrides", {})
-    reference = suite.get("reference", "material")
-    if reference not in ("material", "none") and not reference.startswith("calc:"):
-        from mlipscope.materials import reference_dir
-
-        ref_path = Path(reference) if Path(reference).is_absolute() else base / reference
-        shipped = reference_dir() / (reference.replace("-", "_") + ".yaml")
-        if reference.endswith("-dft") and shipped.is_file():
-            pass
-        elif not ref_path.is_file():
-            raise InputError(
-                path,
-                "suite.reference",
-                "material, <material>-dft, none, calc:<spec> or an existing YAML/JSON file",
-                got=reference,
-            )
-        else:
-            reference = str(ref_path.resolve())
-    analysis = raw.get("analysis", {})
-    if not isinstance(analysis, dict):
-        raise InputError(path, "analysis", "a table", got=analysis)
+    reference = _reference(path, suite.reference)
     from mlipscope.analysis import AnalysisConfig
 
-    AnalysisConfig.from_dict(analysis, source=path)  # a bad analysis setting is found now, not after the run
-    workers = run.get("workers", os.cpu_count() or 1)
-    if workers < 1:
-        raise InputError(path, "run.workers", "at least 1 worker", got=workers)
-    max_attempts = run.get("max_attempts", 2)
-    if max_attempts < 1:
-        raise InputError(path, "run.max_attempts", "at least 1 attempt", got=max_attempts)
-    timeout = run.get("task_timeout_s", 900)
-    if not timeout > 0:
-        raise InputError(path, "run.task_timeout_s", "a positive time limit in seconds", got=timeout)
+    AnalysisConfig.from_dict(tables.analysis, source=path)  # a bad analysis setting is found now, not after the run
+
+    def _path(value: str | None, default: str) -> Path:
+        p = Path(default if value is None else value)
+        return p if p.is_absolute() else (path.parent / p)
+
     config = RunConfig(
         path=path,
-        name=run.get("name", path.stem),
-        db_path=_path("db", f"{path.stem}.duckdb"),
-        out_dir=_path("out", f"{path.stem}-report"),
-        models_dir=_path("models_dir", f"{path.stem}-models"),
-        task_timeout_s=float(timeout),
-        workers=int(workers),
+        name=path.stem if run.name is None else run.name,
+        db_path=_path(run.db, f"{path.stem}.duckdb"),
+        out_dir=_path(run.out, f"{path.stem}-report"),
+        models_dir=_path(run.models_dir, f"{path.stem}-models"),
+        task_timeout_s=float(run.task_timeout_s),
+        workers=run.workers or os.cpu_count() or 1,
         training_sets=training_sets,
         ensembles=ensembles,
         potentials=potentials,
-        suite=suite_name,
-        suite_properties=labels,
-        suite_overrides=overrides,
+        suite=suite.name,
+        suite_properties=suite.properties or None,
+        suite_overrides=suite.overrides,
         reference=reference,
-        analysis=analysis,
-        material=run_material,
-        max_attempts=int(max_attempts),
-        no_worker_wait_s=float(run.get("no_worker_wait_s", 300.0)),
-        progress_interval_s=_positive(path, "run.progress_interval_s", run.get("progress_interval_s", 30.0)),
-        dynamics=_dynamics(path, raw),
-        group_tasks=_choice(path, "run.group_tasks", run.get("group_tasks", "auto"), ("auto", "model", "none")),
-        linear_batch=_flag(path, "run.linear_batch", run.get("linear_batch", True)),
-        linear_batch_size=_count(path, "run.linear_batch_size", run.get("linear_batch_size", 400)),
-        memory_limit=_memory(path, run.get("memory_limit")),
+        analysis=tables.analysis,
+        material=material,
+        max_attempts=run.max_attempts,
+        no_worker_wait_s=float(run.no_worker_wait_s),
+        progress_interval_s=float(run.progress_interval_s),
+        dynamics=_dynamics(path, tables.dynamics),
+        group_tasks=run.group_tasks,
+        linear_batch=run.linear_batch,
+        linear_batch_size=run.linear_batch_size,
+        memory_limit=None if run.memory_limit is None else str(run.memory_limit),
     )
+    _check_suites(path, config)
+    return config
+
+
+def _run_material(path: Path, tables: _Tables) -> str:
+    """The run's material: ``[material]`` name or file, else the suite name's material prefix, else si."""
+    table = tables.material
+    if table.name is not None and table.file is not None:
+        raise InputError(path, "material", "one of 'name' (a shipped material) or 'file' (a material YAML)")
+    spec = table.name or table.file or tables.suite.name.rpartition("-")[0] or "si"
+    return _resolve_material(path, "material.file" if table.file is not None else "material.name", spec)
+
+
+def _ensemble(path: Path, i: int, table: _EnsembleTable, default_sets: list[str]) -> EnsembleSpec:
+    """One ``[[ensemble]]`` entry: family, fixed hyperparameters, descriptor points and training sets checked."""
+    from mlipscope.models.registry import FAMILIES, get_family
+
+    where = f"ensemble[{i}]"
+    if table.family not in FAMILIES:
+        raise InputError(path, f"{where}.family", f"one of {sorted(FAMILIES)}", got=table.family)
+    family = get_family(table.family)
+    space = family.hyperparameter_space()
+    for key, value in table.fixed.items():
+        if key not in space.names:
+            raise InputError(path, f"{where}.fixed.{key}", f"a hyperparameter of {table.family}: {space.names}")
+        expected = space.parameters[space.names.index(key)].type_error(value)
+        if expected:
+            raise InputError(path, f"{where}.fixed.{key}", expected, got=value)
+    if table.descriptor_points is not None:
+        from mlipscope.models.sampling import check_descriptor_points
+
+        try:
+            check_descriptor_points(family, table.n, table.descriptor_points)
+        except InputError as exc:
+            raise InputError(path, f"{where}.descriptor_points", exc.expected, got=exc.got) from None
+    sets = [
+        _resolve_dataset(path, f"{where}.training_sets[{j}]", s) for j, s in enumerate(table.training_sets)
+    ] or default_sets
+    if not sets:
+        raise InputError(path, f"{where}.training_sets", "at least one training set (or data.training_sets)")
+    material = None if table.material is None else _resolve_material(path, f"{where}.material", table.material)
+    return EnsembleSpec(
+        family=table.family,
+        n=table.n,
+        sampler=table.sampler,
+        sampler_seed=table.sampler_seed,
+        seeds=list(table.seeds),
+        training_sets=sets,
+        fixed=dict(table.fixed),
+        material=material,
+        descriptor_points=table.descriptor_points,
+    )
+
+
+def _potentials(path: Path, tables: list[_PotentialTable], run_material: str) -> list[PotentialSpec]:
+    """The ``[[potentials]]`` entries; two with the same calculator on the same material would be one stored model
+    (the model id hashes the calculator spec and, off the run's material, the material's name): refused."""
+    from mlipscope.materials import load_material
+
+    out: list[PotentialSpec] = []
+    seen: dict[tuple[str, str | None], int] = {}
+    for i, table in enumerate(tables):
+        material = (
+            None if table.material is None else _resolve_material(path, f"potentials[{i}].material", table.material)
+        )
+        spec = material or run_material
+        key = (table.calculator, None if spec == run_material else load_material(spec).name)
+        if key in seen:
+            first = tables[seen[key]]
+            raise InputError(
+                path,
+                f"potentials[{i}].calculator",
+                f"a calculator not already listed: potentials[{seen[key]}] ({first.name!r}) and potentials[{i}] "
+                f"({table.name!r}) are the same model on the same material",
+                got=table.calculator,
+            )
+        seen[key] = i
+        out.append(PotentialSpec(name=table.name, calculator=table.calculator, material=material))
+    return out
+
+
+def _reference(path: Path, reference: str) -> str:
+    """``material``, ``none``, ``calc:<spec>``, a shipped ``<material>-dft`` or a file (made absolute)."""
+    if reference in ("material", "none") or reference.startswith("calc:"):
+        return reference
+    from mlipscope.materials import reference_dir
+
+    shipped = reference_dir() / (reference.replace("-", "_") + ".yaml")
+    if reference.endswith("-dft") and shipped.is_file():
+        return reference
+    ref_path = Path(reference) if Path(reference).is_absolute() else path.parent / reference
+    if not ref_path.is_file():
+        raise InputError(
+            path,
+            "suite.reference",
+            "material, <material>-dft, none, calc:<spec> or an existing YAML/JSON file",
+            got=reference,
+        )
+    return str(ref_path.resolve())
+
+
+def _check_suites(path: Path, config: RunConfig) -> None:
+    """Instantiating the selected properties checks the suite name, labels, override settings and files (and the
+    dynamics stage's, now rather than after the main suite)."""
     for material in config.materials():
-        try:  # instantiating the selected properties checks the suite name, labels, override settings and files
+        try:
             for prop in config.properties_for(material):
                 prop.validate_inputs()
         except InputError as exc:
@@ -367,56 +421,16 @@ def load_config(path: str | Path, *, quick: bool = False) -> RunConfig:
                                  frame=exc.frame, got=exc.got) from None  # fmt: skip
             field = "suite.name" if exc.field == "suite" else f"suite.{exc.field.removeprefix('suite.')}"
             raise InputError(path, field, exc.expected, got=exc.got) from None
-    try:  # the dynamics stage's labels and overrides are checked now, not after the main suite
+    try:
         for prop in config.dynamics_properties():
             prop.validate_inputs()
     except InputError as exc:
         raise InputError(path, f"dynamics.{exc.field.removeprefix('suite.')}", exc.expected, got=exc.got) from None
-    return config
 
 
-def _choice(path: Path, where: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise InputError(path, where, f"one of {list(allowed)}", got=value)
-    return str(value)
-
-
-def _flag(path: Path, where: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise InputError(path, where, "true or false", got=value)
-    return value
-
-
-def _count(path: Path, where: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(path, where, "a positive integer", got=value)
-    return value
-
-
-def _memory(path: Path, value: Any) -> str | None:
-    """A Dask memory limit ("4GiB", "2 GB", a number of bytes) checked now, not when the cluster starts."""
-    if value is None:
-        return None
-    from dask.utils import parse_bytes
-
-    try:
-        parse_bytes(value) if isinstance(value, str) else int(value)
-    except (ValueError, TypeError):
-        raise InputError(
-            path, "run.memory_limit", "a memory size such as '4GiB' or a number of bytes", got=value
-        ) from None
-    return str(value)
-
-
-def _dynamics(path: Path, raw: dict[str, Any]):
-    if "dynamics" not in raw:
+def _dynamics(path: Path, table: Any) -> Any:
+    if table is None:
         return None
     from mlipscope.runner.dynamics import DynamicsSpec
 
-    return DynamicsSpec.from_table(path, raw["dynamics"])
-
-
-def _positive(path: Path, where: str, value: float) -> float:
-    if not value > 0:
-        raise InputError(path, where, "a positive number of seconds", got=value)
-    return float(value)
+    return DynamicsSpec.from_table(path, table)
