@@ -18,9 +18,12 @@ import pytest
 
 from mlipscope.errors import MlipscopeError
 from mlipscope.failures import FailureKind
+from mlipscope.properties.suite import build_suite
 from mlipscope.runner.config import load_config
+from mlipscope.runner.executors import DaskExecutor
 from mlipscope.runner.main_job import MainJob
 from mlipscope.runner.submission import Submission
+from mlipscope.runner.work import Evaluation
 from mlipscope.store.duckdb_store import ResultsStore
 
 DASK = str(Path(sys.executable).with_name("dask"))
@@ -214,25 +217,29 @@ class _RunningClient:
     status = "running"
 
 
-def test_result_lost_between_finish_and_fetch_is_awaited_again(monkeypatch):
-    import mlipscope.runner.main_job as main_job
+def _executor() -> DaskExecutor:
+    submission = Submission(_RunningClient(), None, None, {})
+    return DaskExecutor(_RunningClient(), submission, console=None, no_worker_wait_s=1.0, db_path="db")
 
-    monkeypatch.setattr(main_job, "_FETCH_POLL_S", 0.01)
-    job = MainJob.__new__(MainJob)
-    job._task_info = {}
+
+def test_result_lost_between_finish_and_fetch_is_awaited_again(monkeypatch):
+    import mlipscope.runner.executors as executors
+
+    monkeypatch.setattr(executors, "FETCH_POLL_S", 0.01)
     future = _StuckFuture("pending")
-    assert job._result_or_lost(future, _RunningClient()) is main_job._RESULT_LOST
+    assert _executor()._result_or_lost(future) is executors.RESULT_LOST
     assert future.calls == 1
 
 
 def test_result_that_never_arrives_becomes_a_failed_evaluation(monkeypatch):
-    import mlipscope.runner.main_job as main_job
+    import mlipscope.runner.executors as executors
 
-    monkeypatch.setattr(main_job, "_FETCH_POLL_S", 0.01)
-    monkeypatch.setattr(main_job, "_FETCH_GIVE_UP_S", 0.05)
-    job = MainJob.__new__(MainJob)
-    job._submission = Submission(None, None, "si-dft", None, lambda m, p: "", {})
-    job._submission.task_info = {"eval-m-vacancy_64": ("eval", "m", "key", "vacancy_64")}
-    model_id, key, outcome = job._result_or_lost(_StuckFuture("finished"), _RunningClient())
-    assert (model_id, key, outcome.status) == ("m", "key", "failed")
-    assert "could not be fetched" in outcome.reason
+    monkeypatch.setattr(executors, "FETCH_POLL_S", 0.01)
+    monkeypatch.setattr(executors, "FETCH_GIVE_UP_S", 0.05)
+    executor = _executor()
+    (prop,) = build_suite("si-default", ["vacancy_64"], material="si")
+    executor.submission.task_info = {"eval-m-vacancy_64": [Evaluation("m", "dir-m", prop, "si-dft", "key")]}
+    (lost,) = executor._result_or_lost(_StuckFuture("finished"))
+    assert tuple(lost.key) == ("m", "vacancy_64", "key") and lost.outcome.status == "failed"
+    assert lost.outcome.failure_kind is FailureKind.WORKER_LOST
+    assert "could not be fetched" in lost.outcome.reason

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from mlipscope.calculators import make_calculator
+from ase.calculators.calculator import Calculator
+
 from mlipscope.properties.base import Property
 from mlipscope.properties.references import Reference
 from mlipscope.properties.suite import build_suite
-from mlipscope.runner.evaluate import (
-    EvaluationOutcome,
-    evaluate_property,
-    evaluation_base_key,
-    evaluation_key,
-    model_content_key,
-)
+from mlipscope.runner.engine import Engine, Listener
+from mlipscope.runner.evaluate import EvaluationOutcome
+from mlipscope.runner.executors import InProcessExecutor, SandboxedExecutor
 from mlipscope.runner.references import MATERIAL_REFERENCE, load_reference
+from mlipscope.runner.work import Evaluated, Evaluation
+from mlipscope.store.protocol import ModelRecord, ResultStore
 
 __all__ = ["MATERIAL_REFERENCE", "BenchmarkRun", "benchmark_calculator", "load_reference", "suite_properties"]
 
@@ -29,81 +27,59 @@ class BenchmarkRun:
     skipped: list[str]
 
 
+class _BenchmarkListener(Listener):
+    def __init__(self, on_progress: Callable[[str, EvaluationOutcome | None], None] | None) -> None:
+        self.on_progress = on_progress
+        self.outcomes: list[EvaluationOutcome] = []
+        self.skipped_labels: list[str] = []
+
+    def skipped(self, evaluations: Sequence[Evaluation]) -> None:
+        for evaluation in evaluations:
+            self.skipped_labels.append(evaluation.prop.label)
+            if self.on_progress:
+                self.on_progress(evaluation.prop.label, None)
+
+    def evaluated(self, done: Evaluated) -> None:
+        self.outcomes.append(done.outcome)
+        if self.on_progress:
+            self.on_progress(done.outcome.property_label, done.outcome)
+
+
 def benchmark_calculator(
     calculator_spec: str,
     properties: list[Property],
     reference: Reference | None,
-    store,
+    store: ResultStore,
     *,
     family: str = "external",
-    calculator=None,
+    calculator: Calculator | None = None,
     time_limit_s: float | None = None,
     on_progress: Callable[[str, EvaluationOutcome | None], None] | None = None,
     isolate_with_reference: str | None = None,
     retry_failed: bool = False,
     max_attempts: int = 2,
 ) -> BenchmarkRun:
-    """Evaluate ``properties`` for one calculator spec, storing each outcome as it completes (resumable).
-    ``calculator``: the calculator built from the spec, if the caller already has it (else built on first need).
-    ``isolate_with_reference``: a reference spec; evaluations then run in a sandbox child (:mod:`.sandbox`), so a
-    crash or hang of the calculator is a stored failure and a hard time limit holds."""
-    from mlipscope.store.duckdb_store import model_id_for, software_versions
+    """Evaluate ``properties`` for one calculator spec, storing each outcome as it completes (resumable): the
+    engine's path with one model's evaluations. ``calculator``: the calculator built from the spec, if the caller
+    already has it (else built on first need). ``isolate_with_reference``: a reference spec; evaluations then run
+    in a sandbox child (:mod:`.sandbox`), so a crash or hang of the calculator is a stored failure and a hard time
+    limit holds."""
+    from mlipscope.store.provenance import model_id_for
 
-    model_id = model_id_for(family, {"calculator": calculator_spec}, None, "")
-    store.register_model(family, {"calculator": calculator_spec}, path=calculator_spec, model_id=model_id)
-    from mlipscope.properties.context import MaterialContext
-
-    outcomes, skipped = [], []
-    versions = software_versions()
-    contexts: dict[str, MaterialContext] = {}  # one per material: the relaxed bulk is shared by its properties
-    model_key = model_content_key(calculator_spec)
-    for prop in properties:
-        # the stored key holds the content of everything read: a changed dataset or reference is evaluated again
-        config_hash = evaluation_key(
-            evaluation_base_key(prop, isolate_with_reference or _spec_of(reference)), model_key
-        )
-        if not store.needs_evaluation(
-            model_id, prop.label, config_hash, max_attempts=max_attempts, retry_failed=retry_failed
-        ):
-            skipped.append(prop.label)
-            if on_progress:
-                on_progress(prop.label, None)
-            continue
-        start = time.perf_counter()
-        if isolate_with_reference is not None:
-            from mlipscope.runner.tasks import evaluate_task
-
-            *_, outcome = evaluate_task(
-                model_id, calculator_spec, prop, config_hash, isolate_with_reference, time_limit_s
-            )
-        else:
-            if calculator is None:
-                calculator = make_calculator(calculator_spec)
-            context = contexts.setdefault(prop.material.fingerprint(), MaterialContext(prop.material))
-            outcome = evaluate_property(prop, calculator, reference, time_limit_s=time_limit_s, context=context)
-        if outcome.ok:
-            store.add_evaluation(
-                model_id,
-                prop.label,
-                config_hash,
-                outcome.records,
-                wall_time_s=outcome.wall_time_s,
-                details=outcome.details,
-                software_versions=versions,
-            )
-        else:
-            store.add_failed_evaluation(
-                model_id,
-                prop.label,
-                config_hash,
-                outcome.reason,
-                kind=outcome.failure_kind,
-                wall_time_s=time.perf_counter() - start,
-            )
-        outcomes.append(outcome)
-        if on_progress:
-            on_progress(prop.label, outcome)
-    return BenchmarkRun(model_id, outcomes, skipped)
+    hyperparameters = {"calculator": calculator_spec}
+    model_id = model_id_for(family, hyperparameters, None, "")
+    store.put_model(ModelRecord(model_id, family, hyperparameters, path=calculator_spec))
+    # the stored key holds the content of everything read: a changed dataset or reference is evaluated again
+    reference_spec = isolate_with_reference or _spec_of(reference)
+    evaluations = [Evaluation.of(model_id, calculator_spec, prop, reference_spec) for prop in properties]
+    if isolate_with_reference is not None:
+        executor: InProcessExecutor = SandboxedExecutor(time_limit_s)
+    else:
+        executor = InProcessExecutor(time_limit_s, calculator=calculator, reference=reference)
+    listener = _BenchmarkListener(on_progress)
+    engine = Engine(store, executor, max_attempts=max_attempts, retry_failed=retry_failed, listener=listener)
+    engine.run(evaluations)
+    return BenchmarkRun(model_id, listener.outcomes, listener.skipped_labels)
 
 
 def _spec_of(reference: Reference | None) -> str:

@@ -1,7 +1,8 @@
 """Evaluate one property with one calculator against one reference: never raises, always returns an outcome.
 
-This is the unit of work of the runner (a Dask task) and of ``mlipscope benchmark``: a property that raises, times
-out or produces non-physical output becomes a failed outcome carrying its reason, so the run goes on.
+Every :class:`~mlipscope.runner.work.Evaluation` the engine runs ends here (in a Dask worker, a sandbox child or
+this process): a property that raises, times out or produces non-physical output becomes a failed outcome carrying
+its kind and reason, so the run goes on. The key functions below define every stored evaluation key.
 """
 
 from __future__ import annotations

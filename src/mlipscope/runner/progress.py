@@ -8,8 +8,11 @@ run's log file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -127,3 +130,24 @@ class RunProgress:
     def counts(self, name: str) -> tuple[int, int, int]:
         done, failed, total = self._counts[name]
         return done, failed, total
+
+
+@contextlib.contextmanager
+def run_log(path: Path) -> Iterator[None]:
+    """Log the run (``mlipscope.*`` loggers at INFO, with timestamps) to ``path`` while it lasts."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    package_log = logging.getLogger("mlipscope")
+    old_level = package_log.level
+    package_log.addHandler(handler)
+    if package_log.getEffectiveLevel() > logging.INFO:
+        package_log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        package_log.removeHandler(handler)
+        package_log.setLevel(old_level)
+        handler.close()

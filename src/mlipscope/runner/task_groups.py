@@ -11,86 +11,66 @@ second each; its per-task overhead then dominates. Two groupings cut that to hun
   POD members that share descriptor settings, as matrix products on descriptor rows computed once
   (:mod:`mlipscope.models.linear_batch`); results equal the per-member ones to round-off.
 
-Every task returns a list of ``(model_id, config_hash, EvaluationOutcome)``, stored one by one by the client, so
-a lost task is recorded as one failed evaluation per pair it held (:func:`lost_outcomes`).
+Every task returns a list of :class:`~mlipscope.runner.work.Evaluated`, stored one by one by the client, so a
+lost task is recorded as one failed evaluation per evaluation it held (:func:`lost_outcomes`).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 from mlipscope.failures import FailureKind, kind_of_exception
 from mlipscope.properties.base import Property
 from mlipscope.properties.references import compare
 from mlipscope.runner.evaluate import EvaluationOutcome, exception_reason, model_load_failed
 from mlipscope.runner.tasks import evaluate_task, reference_for
-
-Triple = tuple[str, str, EvaluationOutcome]
-
-
-@dataclass
-class TaskGroup:
-    """What one task holds: (model id, config hash, property label) per pair, for storing a lost task."""
-
-    pairs: list[tuple[str, str, str]] = field(default_factory=list)
+from mlipscope.runner.work import Evaluated, Evaluation
 
 
 def evaluate_models_task(
-    jobs: list[tuple[str, str, list[tuple[Property, str]]]],
-    reference_spec: str,
-    time_limit_s: float | None,
-    isolate: bool = True,
-) -> list[Triple]:
-    """Evaluate the given (property, config hash) pairs of each (model id, model, pairs) in turn (see the module
+    evaluations: list[Evaluation], time_limit_s: float | None, isolate: bool = True
+) -> list[Evaluated]:
+    """Evaluate the given evaluations (of one model, or of the members of one fit chunk) in turn (see the module
     docstring)."""
-    return [
-        evaluate_task(model_id, model, prop, config_hash, reference_spec, time_limit_s, isolate)
-        for model_id, model, pairs in jobs
-        for prop, config_hash in pairs
-    ]
+    return [evaluate_task(evaluation, time_limit_s, isolate) for evaluation in evaluations]
 
 
 def evaluate_linear_batch_task(
-    prop: Property,
-    members: list[tuple[str, str, str]],
-    reference_spec: str,
-    time_limit_s: float | None,
-    isolate: bool = True,
-) -> list[Triple]:
-    """``prop`` for linear ``members`` ((model id, model directory, config hash)) in one batched computation, in
-    the worker's sandbox (a crash of LAMMPS while computing rows fails the members of this task only)."""
+    prop: Property, evaluations: list[Evaluation], time_limit_s: float | None, isolate: bool = True
+) -> list[Evaluated]:
+    """``prop`` for the linear members of ``evaluations`` (model directories) in one batched computation, in the
+    worker's sandbox (a crash of LAMMPS while computing rows fails the members of this task only)."""
     from mlipscope.runner.sandbox import run_isolated
 
-    def crashed(kind: FailureKind, reason: str, elapsed_s: float) -> list[Triple]:
-        wall = elapsed_s / max(1, len(members))
-        failed = EvaluationOutcome.failed(prop.label, kind, reason, wall)
-        return [(model_id, config_hash, failed) for model_id, _, config_hash in members]
+    def crashed(kind: FailureKind, reason: str, elapsed_s: float) -> list[Evaluated]:
+        wall = elapsed_s / max(1, len(evaluations))
+        return [Evaluated.failed(evaluation, kind, reason, wall) for evaluation in evaluations]
 
-    args = (prop, members, reference_spec)
+    args = (prop, evaluations)
     return run_isolated("mlipscope.runner.task_groups:batch_in_process", args, time_limit_s, crashed, isolate)
 
 
-def batch_in_process(prop: Property, members: list[tuple[str, str, str]], reference_spec: str) -> list[Triple]:
+def batch_in_process(prop: Property, evaluations: list[Evaluation]) -> list[Evaluated]:
     """The batched evaluation itself (the sandbox child calls this). Wall time is shared out per member."""
     from mlipscope.models.linear_batch import LinearMember, batch_results
 
     start = time.perf_counter()
-    out: list[Triple] = []
-    loaded, hashes = [], {}
-    for model_id, model_dir, config_hash in members:
-        hashes[model_id] = config_hash
+    out: list[Evaluated] = []
+    loaded, keys = [], {}
+    for evaluation in evaluations:
+        keys[evaluation.model_id] = evaluation.key
         try:
-            loaded.append(LinearMember.from_model_dir(model_dir, key=model_id))
+            loaded.append(LinearMember.from_model_dir(evaluation.model, key=evaluation.model_id))
         except Exception as exc:  # noqa: BLE001 - a member that cannot be read fails alone, as data
-            out.append((model_id, config_hash, model_load_failed(prop.label, exc)))
+            out.append(Evaluated(evaluation.key, model_load_failed(prop.label, exc)))
     try:
+        reference_spec = evaluations[0].reference_spec if evaluations else "none"
         reference = reference_for(reference_spec, prop.material.source or prop.material.name)
         results = batch_results(prop, loaded) if loaded else {}
     except Exception as exc:  # noqa: BLE001 - a failure common to the group fails each of its members
         failed = EvaluationOutcome.failed(prop.label, kind_of_exception(exc), exception_reason(exc))
-        return out + [(m.key, hashes[m.key], failed) for m in loaded]
-    wall = (time.perf_counter() - start) / max(1, len(members))
+        return out + [Evaluated(keys[m.key], failed) for m in loaded]
+    wall = (time.perf_counter() - start) / max(1, len(evaluations))
     reference_values = reference.values_for(prop) if reference is not None else {}
     for member in loaded:
         result = results[member.key]
@@ -103,15 +83,12 @@ def batch_in_process(prop: Property, members: list[tuple[str, str, str]], refere
                 "ok",
                 records=compare(result, reference_values),
                 wall_time_s=wall,
-                details={**result.details, "batched": {"members_in_task": len(members)}},
+                details={**result.details, "batched": {"members_in_task": len(evaluations)}},
             )
-        out.append((member.key, hashes[member.key], outcome))
+        out.append(Evaluated(keys[member.key], outcome))
     return out
 
 
-def lost_outcomes(group: TaskGroup, reason: str) -> list[Triple]:
-    """One failed evaluation per pair of a task whose worker was lost for good."""
-    return [
-        (model_id, config_hash, EvaluationOutcome.failed(label, FailureKind.WORKER_LOST, reason))
-        for model_id, config_hash, label in group.pairs
-    ]
+def lost_outcomes(evaluations: list[Evaluation], reason: str) -> list[Evaluated]:
+    """One failed evaluation per evaluation of a task whose worker was lost for good."""
+    return [Evaluated.failed(evaluation, FailureKind.WORKER_LOST, reason) for evaluation in evaluations]

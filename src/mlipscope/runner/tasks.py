@@ -7,42 +7,19 @@ worker, cached per worker process so a model's many property tasks load it once.
 from __future__ import annotations
 
 import functools
-import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlipscope.failures import FailureKind
-from mlipscope.models.sampling import MemberSpec, fit_member
-from mlipscope.properties.base import Property
-from mlipscope.runner.evaluate import EvaluationOutcome, evaluate_property, model_load_failed
+from mlipscope.models.sampling import fit_member
+from mlipscope.runner.evaluate import evaluate_property, model_load_failed
+from mlipscope.runner.work import Evaluated, Evaluation, Fit, FitOutcome
+
+__all__ = ["Fit", "FitOutcome", "PlannedModel", "evaluate_in_process", "evaluate_task", "fit_planned"]
 
 
-@dataclass(frozen=True)
-class PlannedModel:
-    """One ensemble member to fit, with its store id (family, hyperparameters, seed and training-set hash)."""
-
-    model_id: str
-    member: MemberSpec
-    training_set_hash: str
-    models_root: str  # the model goes to <models_root>/<member.member_id>
-    material: str | None = None  # material name or file: its bulk is the evaluation-cost probe
-
-    @property
-    def model_dir(self) -> str:
-        return str(Path(self.models_root) / self.member.member_id)
-
-
-@dataclass
-class FitOutcome:
-    planned: PlannedModel
-    status: str
-    reason: str = ""
-    fit_wall_time_s: float = math.nan
-    eval_cost_s_per_atom_step: float = math.nan
-    task_wall_time_s: float = math.nan  # the whole task (set by fit_planned): fit, metrics, cost measurement
-    model_file_hash: str = ""
-    metrics: dict[str, float] = field(default_factory=dict)
+#: the names of :class:`~mlipscope.runner.work.Fit` from before the unit of work had its own module
+PlannedModel = Fit
 
 
 @functools.lru_cache(maxsize=16)
@@ -97,7 +74,7 @@ def measure_eval_cost(calculator, material: str | None = None, n_steps: int = 5)
     return (time.perf_counter() - start) / (n_steps * len(atoms))
 
 
-def fit_planned(planned: PlannedModel, measured: dict[str, float] | None = None) -> FitOutcome:
+def fit_planned(planned: Fit, measured: dict[str, float] | None = None) -> FitOutcome:
     """Fit one ensemble member in a worker and measure its evaluation cost; failures come back as data.
     ``measured``: evaluation costs already measured in this task (see :func:`fit_planned_chunk`)."""
     start = time.perf_counter()
@@ -106,7 +83,7 @@ def fit_planned(planned: PlannedModel, measured: dict[str, float] | None = None)
     return outcome
 
 
-def fit_planned_chunk(chunk: list[PlannedModel]) -> list[FitOutcome]:
+def fit_planned_chunk(chunk: list[Fit]) -> list[FitOutcome]:
     """Fit several members in one task (a large run's linear members: a fit is a few-millisecond solve, so one
     task each would be mostly scheduler and start-up time). The evaluation cost is measured once per descriptor
     setting: for a linear family it depends on the descriptors, not on the fitted coefficients."""
@@ -114,7 +91,7 @@ def fit_planned_chunk(chunk: list[PlannedModel]) -> list[FitOutcome]:
     return [fit_planned(planned, measured) for planned in chunk]
 
 
-def _cost_key(planned: PlannedModel, species: list[str]) -> str | None:
+def _cost_key(planned: Fit, species: list[str]) -> str | None:
     """What a member's evaluation cost depends on: its descriptor group for a linear family, else None
     (measured for each member)."""
     from mlipscope.models.linear_batch import LINEAR_FAMILIES, descriptor_group_key
@@ -124,7 +101,7 @@ def _cost_key(planned: PlannedModel, species: list[str]) -> str | None:
     return f"{planned.material}|{descriptor_group_key(planned.member.family, planned.member.hyperparameters, species)}"
 
 
-def _fit_and_measure(planned: PlannedModel, measured: dict[str, float] | None = None) -> FitOutcome:
+def _fit_and_measure(planned: Fit, measured: dict[str, float] | None = None) -> FitOutcome:
     """``measured``: costs already measured in this task, by :func:`_cost_key` (updated)."""
     from mlipscope.models.registry import get_family, read_model_meta
 
@@ -159,41 +136,27 @@ def _fit_and_measure(planned: PlannedModel, measured: dict[str, float] | None = 
     )
 
 
-def evaluate_task(
-    model_id: str,
-    model: str,
-    prop: Property,
-    config_hash: str,
-    reference_spec: str,
-    time_limit_s: float | None,
-    isolate: bool = True,
-) -> tuple[str, str, EvaluationOutcome]:
+def evaluate_task(evaluation: Evaluation, time_limit_s: float | None, isolate: bool = True) -> Evaluated:
     """Evaluate one (model, property) pair in a worker: in the worker's sandbox child (:mod:`.sandbox`), so that
     a crash or a hang inside a calculator call is recorded as a failed evaluation; ``isolate=False`` runs it in
     this process."""
     from mlipscope.runner.sandbox import run_isolated
 
-    def crashed(kind: FailureKind, reason: str, elapsed_s: float) -> tuple[str, str, EvaluationOutcome]:
-        return model_id, config_hash, EvaluationOutcome.failed(prop.label, kind, reason, elapsed_s)
+    def crashed(kind: FailureKind, reason: str, elapsed_s: float) -> Evaluated:
+        return Evaluated.failed(evaluation, kind, reason, elapsed_s)
 
-    args = (model_id, model, prop, config_hash, reference_spec, time_limit_s)
+    args = (evaluation, time_limit_s)
     return run_isolated("mlipscope.runner.tasks:evaluate_in_process", args, time_limit_s, crashed, isolate)
 
 
-def evaluate_in_process(
-    model_id: str,
-    model: str,
-    prop: Property,
-    config_hash: str,
-    reference_spec: str,
-    time_limit_s: float | None,
-) -> tuple[str, str, EvaluationOutcome]:
+def evaluate_in_process(evaluation: Evaluation, time_limit_s: float | None) -> Evaluated:
     """Evaluate one (model, property) pair in this process (the sandbox child calls this)."""
+    prop, material = evaluation.prop, evaluation.material
     try:
-        calculator = calculator_for(model)
-        reference = reference_for(reference_spec, prop.material.source or prop.material.name)
+        calculator = calculator_for(evaluation.model)
+        reference = reference_for(evaluation.reference_spec, material.source or material.name)
     except Exception as exc:  # noqa: BLE001 - a model that cannot even load fails all its properties, as data
-        return model_id, config_hash, model_load_failed(prop.label, exc)
-    context = context_for(model, prop.material.source or prop.material.name)
+        return Evaluated(evaluation.key, model_load_failed(prop.label, exc))
+    context = context_for(evaluation.model, material.source or material.name)
     outcome = evaluate_property(prop, calculator, reference, time_limit_s=time_limit_s, context=context)
-    return model_id, config_hash, outcome
+    return Evaluated(evaluation.key, outcome)

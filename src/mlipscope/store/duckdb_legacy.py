@@ -151,7 +151,8 @@ class LegacyAPI:
         from mlipscope.store.duckdb_reads import JSON_FIELDS
 
         cursor = self._con.execute("SELECT * FROM models WHERE model_id = ?", [model_id])
-        row = cursor.fetchone()
+        rows = cursor.fetchall()  # fetchall: an unfinished fetchone result blocks the next register() of DuckDB
+        row = rows[0] if rows else None
         if row is None:
             return None
         out = dict(zip([d[0] for d in cursor.description], row, strict=True))
@@ -242,8 +243,8 @@ class LegacyAPI:
         row = self._con.execute(
             "SELECT details FROM evaluations WHERE model_id = ? AND property_label = ? AND config_hash = ?",
             [model_id, property_label, config_hash],
-        ).fetchone()
-        return None if row is None else json.loads(row[0] or "{}")
+        ).fetchall()
+        return json.loads(row[0][0] or "{}") if row else None
 
     # -- run plan and status ---------------------------------------------------------------------------------
     def record_run_plan(

@@ -42,7 +42,7 @@ class DuckDBReads:
                 self._con.execute(
                     "SELECT count(*) FROM information_schema.columns WHERE table_name = 'evaluations' "
                     "AND column_name = 'failure_kind'"
-                ).fetchone()[0]
+                ).fetchall()[0][0]
             )
         return f"{table + '.' if table else ''}failure_kind" if self._has_kind_column else "NULL::VARCHAR"
 
@@ -85,15 +85,15 @@ class DuckDBReads:
         """The recorded run plan (:data:`~mlipscope.store.protocol.PLAN_COLUMNS`), in the order it was recorded."""
         found = self._con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'run_plan'"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if not found:  # an old file read as it is
             return pd.DataFrame({c: pd.Series([], dtype=object) for c in PLAN_COLUMNS})
         return self._con.execute(f"SELECT {', '.join(PLAN_COLUMNS)} FROM run_plan ORDER BY rowid").df()
 
     def get_meta(self, key: str) -> str | None:
         """A run-level setting or result stored under ``key`` (None when there is none)."""
-        row = self._con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-        return None if row is None else row[0]
+        rows = self._con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
+        return rows[0][0] if rows else None
 
     # -- tables of the runner and the report -----------------------------------------------------------------
     def datasets(self) -> pd.DataFrame:

@@ -226,8 +226,9 @@ class ResultsStore(BufferedWrites, LegacyAPI, DuckDBReads):
     def _require_model(self, model_id: str) -> None:
         if model_id in self._known_models:  # models are never deleted: once seen, always there
             return
-        row = self._con.execute("SELECT count(*) FROM models WHERE model_id = ?", [model_id]).fetchone()
-        if not row or not row[0]:
+        # fetchall, not fetchone: a result left unfinished makes DuckDB refuse the next register() of a batch
+        (count,) = self._con.execute("SELECT count(*) FROM models WHERE model_id = ?", [model_id]).fetchall()[0]
+        if not count:
             raise InputError(self.path, "model_id", "a registered model (call put_model first)", got=model_id)
         self._known_models.add(model_id)
 

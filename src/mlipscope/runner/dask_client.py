@@ -1,0 +1,54 @@
+"""The run's Dask client: of a given scheduler, or of a LocalCluster started for the run."""
+
+from __future__ import annotations
+
+import logging
+
+from rich.console import Console
+
+log = logging.getLogger(__name__)
+
+
+def make_client(
+    scheduler: str | None,
+    n_workers: int,
+    *,
+    memory_limit: str | None = None,
+    dashboard: int | None = None,
+    console: Console | None = None,
+):
+    """A client of ``scheduler``, or of a new LocalCluster of ``n_workers`` single-threaded worker processes with
+    ``memory_limit`` each (Dask pauses a worker at 80 % of it and restarts one at 95 %: its tasks then run again
+    elsewhere) and, with ``dashboard`` (a port; 0 for any free one), the Dask dashboard, whose address is printed.
+    The caller checks ``scheduler`` first (:func:`mlipscope.runner.main_job.check_scheduler_address`)."""
+    from dask.distributed import Client, LocalCluster
+
+    from mlipscope.errors import InputError
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="15s")
+        except (OSError, TimeoutError) as exc:
+            raise InputError(None, "--scheduler", f"a Dask scheduler that answers ({exc})", got=scheduler) from None
+        if console is not None and client.dashboard_link:
+            console.print(f"Dask dashboard: {client.dashboard_link}")
+        return client, None
+    if dashboard is not None:
+        try:
+            import bokeh  # noqa: F401 - the dashboard needs it; say so before the cluster starts without one
+        except ImportError:
+            raise InputError(None, "--dashboard", "bokeh installed (pip install 'mlipscope[dashboard]')") from None
+    cluster = LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None if dashboard is None else f"127.0.0.1:{dashboard}",
+        memory_limit=memory_limit if memory_limit is not None else "auto",
+        silence_logs=logging.ERROR,
+    )
+    client = Client(cluster)
+    if dashboard is not None and console is not None:
+        console.print(f"Dask dashboard: {client.dashboard_link}")
+    log.info("LocalCluster: %d workers, memory limit %s, dashboard %s", n_workers, memory_limit or "auto",
+             client.dashboard_link if dashboard is not None else "off")  # fmt: skip
+    return client, cluster
