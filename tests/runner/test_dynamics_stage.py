@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from mlipscope.analysis.table import wide_error_table
 from mlipscope.properties.diffusion import OUTCOMES
 from mlipscope.report.dynamics_section import SELECTION_META_KEY
 from mlipscope.runner.config import load_config
@@ -58,7 +59,7 @@ def test_dynamics_stage_chooses_runs_and_reports(tmp_path: Path):
     summary = MainJob(config, show_progress=False).run()
     with ResultsStore(tmp_path / "run.duckdb", read_only=True) as store:
         selection = json.loads(store.get_meta(SELECTION_META_KEY))
-        errors = store.error_table()
+        errors = wide_error_table(store.records(), store.models())
         evaluations = store.evaluations()
         chosen = {m for ids in selection["groups"].values() for m in ids}
         # the choice follows the stored errors: lowest RE_F/RE_A percentile, lowest test-set force RMSE

@@ -184,17 +184,6 @@ def test_latest_config_of_a_property_wins(filled):
     assert math.isnan(table.loc[ids["A"], "elastic.c44_gpa"])  # the newer config did not compute it
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_export_reads_back(filled, tmp_path, suffix):
-    store, _ = filled
-    path = store.export_error_table(tmp_path / "out" / f"errors{suffix}", metric="relative_error")
-    back = pd.read_csv(path, index_col="model_id") if suffix == ".csv" else pd.read_parquet(path)
-    pd.testing.assert_frame_equal(back, _wide(store, "relative_error"), check_dtype=False)  # deprecated: same table
-    with pytest.raises(InputError) as err:
-        store.export_error_table(tmp_path / "errors.xlsx")
-    assert "errors.xlsx" in str(err.value)
-
-
 def test_empty_store_gives_empty_table(store):
     table = _wide(store)
     assert list(table.columns) == ["family", "training_set_name"] and len(table) == 0

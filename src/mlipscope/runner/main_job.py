@@ -21,6 +21,7 @@ from typing import Any
 
 from rich.console import Console
 
+from mlipscope.analysis.table import wide_error_table
 from mlipscope.failures import FailureKind
 from mlipscope.properties.base import Property
 from mlipscope.runner.config import RunConfig, load_config
@@ -39,6 +40,7 @@ from mlipscope.runner.reporting import (
 )
 from mlipscope.runner.submission import Submission
 from mlipscope.runner.work import Evaluated, Evaluation, FitOutcome
+from mlipscope.store.status import failures_table
 
 __all__ = ["GROUP_ABOVE", "LARGE_ENSEMBLE", "MainJob", "RunSummary", "plan_models", "run_from_config"]
 
@@ -208,7 +210,7 @@ class MainJob:
         cfg = self.config
         spec = cfg.dynamics
         props = cfg.dynamics_properties()
-        table = store.error_table()
+        table = wide_error_table(store.records(), store.models())
         own = [m for m, material in self.model_materials.items() if material == cfg.material]
         candidates, n_costly = spec.candidates(store.models()[lambda m: m["model_id"].isin(own)])
         groups = choose_models(table, spec, candidates)
@@ -313,11 +315,10 @@ class MainJob:
     def _report(self, store) -> Path | None:
         cfg = self.config
         cfg.out_dir.mkdir(parents=True, exist_ok=True)
-        table_path = cfg.out_dir / "errors.csv"
-        store.export_error_table(table_path)
-        models = store.models()
+        records, models = store.records(), store.models()  # read once: the table, failures and survival use them
+        wide_error_table(records, models).to_csv(cfg.out_dir / "errors.csv")
         self.summary.n_models_ok = int((models["status"] == "ok").sum()) if len(models) else 0
-        failures = store.failures()
+        failures = failures_table(records, models)
         kinds = Counter(FailureKind(k).group for k in failures["failure_kind"]) if len(failures) else Counter()
         run_summary = {
             **self.summary.as_dict(),
@@ -325,7 +326,7 @@ class MainJob:
             "stored_failed_evaluations_transient": kinds.get("transient", 0),
             "stored_failed_evaluations_by_property": dict(Counter(failures["property_label"])) if len(failures) else {},
         }
-        table = with_survival_columns(store, store.error_table(include_hyperparameters=True))
+        table = with_survival_columns(store, wide_error_table(records, models, include_hyperparameters=True))
         try:
             from mlipscope.report.model_pages import ModelReportData
 

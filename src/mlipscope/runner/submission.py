@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlipscope.models.linear_batch import LINEAR_FAMILIES, is_batchable
+from mlipscope.models.linear_batch import is_batchable, offers_batch_evaluation
 from mlipscope.properties.base import Property
 from mlipscope.runner.task_groups import evaluate_linear_batch_task, evaluate_models_task, lost_outcomes
 from mlipscope.runner.tasks import evaluate_task, fit_planned, fit_planned_chunk
@@ -72,7 +72,7 @@ class Submission:
         chunks: dict[tuple, list[Fit]] = {}
         for member in members:
             spec = member.member
-            if self.grouped and spec.family in LINEAR_FAMILIES:
+            if self.grouped and offers_batch_evaluation(spec.family):
                 group = descriptor_group_key(spec.family, spec.hyperparameters, ())
                 chunks.setdefault((spec.family, spec.training_set, member.material, group), []).append(member)
             else:
@@ -106,9 +106,9 @@ class Submission:
     def _grouped(self, per_model: list[list[Evaluation]]) -> list[list[Evaluation]]:
         """Submit linear members FIT_CHUNK to a task (seconds each) and a non-linear model's evaluations in a task
         of their own, so that slow models still run side by side; returns those left for one task each."""
-        linear = [job for job in per_model if self.family.get(job[0].model_id) in LINEAR_FAMILIES]
+        linear = [job for job in per_model if offers_batch_evaluation(self.family.get(job[0].model_id))]
         chunks = [linear[i : i + FIT_CHUNK] for i in range(0, len(linear), FIT_CHUNK)]
-        chunks += [[job] for job in per_model if self.family.get(job[0].model_id) not in LINEAR_FAMILIES]
+        chunks += [[job] for job in per_model if not offers_batch_evaluation(self.family.get(job[0].model_id))]
         singles = []
         for chunk in chunks:
             held = [evaluation for job in chunk for evaluation in job]

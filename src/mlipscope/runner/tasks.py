@@ -94,9 +94,9 @@ def fit_planned_chunk(chunk: list[Fit]) -> list[FitOutcome]:
 def _cost_key(planned: Fit, species: list[str]) -> str | None:
     """What a member's evaluation cost depends on: its descriptor group for a linear family, else None
     (measured for each member)."""
-    from mlipscope.models.linear_batch import LINEAR_FAMILIES, descriptor_group_key
+    from mlipscope.models.linear_batch import descriptor_group_key, offers_batch_evaluation
 
-    if planned.member.family not in LINEAR_FAMILIES:
+    if not offers_batch_evaluation(planned.member.family):
         return None
     return f"{planned.material}|{descriptor_group_key(planned.member.family, planned.member.hyperparameters, species)}"
 

@@ -6,7 +6,6 @@ tables the runner and the report read. Whole-table reads write a batch's buffer 
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -118,46 +117,12 @@ class DuckDBReads:
         :func:`mlipscope.store.status.failures_table` of the records."""
         return failures_table(self.records(), self.models())
 
-    def error_table(
-        self,
-        metric: str = "absolute_error",
-        include_failed_models: bool = False,
-        *,
-        include_hyperparameters: bool = False,
-    ) -> pd.DataFrame:
-        """Deprecated: ``mlipscope.analysis.table.wide_error_table(store.records(), store.models(), ...)`` builds
-        this table from any store. Kept (in SQL) for the callers that still use it."""
-        warnings.warn(
-            "ResultsStore.error_table is deprecated: use mlipscope.analysis.table.wide_error_table("
-            "store.records(), store.models(), ...)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return sql_error_table(self, metric, include_failed_models, include_hyperparameters)
-
-    def export_error_table(self, path: str | Path, metric: str = "absolute_error", **kwargs: Any) -> Path:
-        """Deprecated: write :meth:`error_table` to ``.csv`` or ``.parquet`` (by suffix); returns the path. Use
-        ``mlipscope.report.tables.write_error_table``."""
-        path = Path(path)
-        suffix = path.suffix.lower()
-        if suffix not in (".csv", ".parquet", ".pq"):
-            raise InputError(path, "suffix", "'.csv' or '.parquet'", got=path.suffix)
-        table = sql_error_table(
-            self, metric, kwargs.get("include_failed_models", False), kwargs.get("include_hyperparameters", False)
-        )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if suffix == ".csv":
-            table.to_csv(path)
-        else:
-            table.to_parquet(path)
-        return path
-
 
 def sql_error_table(
     store: DuckDBReads, metric: str, include_failed_models: bool, include_hyperparameters: bool
 ) -> pd.DataFrame:
-    """The wide table as SQL built it before ``analysis.table.wide_error_table`` (kept for deprecated callers and
-    as the reference the tests compare that function with)."""
+    """The wide table as SQL built it before ``analysis.table.wide_error_table`` (kept as the reference the tests
+    compare that function with)."""
     if metric not in METRICS:
         raise InputError(None, "metric", f"one of {list(METRICS)}", got=metric)
     store._flush()
