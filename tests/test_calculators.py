@@ -21,9 +21,23 @@ def test_generic_lammps_spec_equals_builtin():
     from mlipscope._lammps import lammps_potentials_dir
 
     spec = f"lammps:pair_style tersoff;pair_coeff * * {lammps_potentials_dir() / 'Si.tersoff'} Si"
-    # Tersoff Si(B) (PRB 38, 9902, 1988): cohesive energy 4.63 eV/atom at a = 5.432 Å
+    # Tersoff T2 (PRB 37, 6991, 1988): cohesive energy 4.63 eV/atom at a = 5.432 Å
     assert _energy_per_atom(make_calculator(spec)) == pytest.approx(-4.63, abs=0.01)
-    assert _energy_per_atom(make_calculator("tersoff")) == pytest.approx(_energy_per_atom(make_calculator(spec)))
+    assert _energy_per_atom(make_calculator("tersoff-t2")) == pytest.approx(_energy_per_atom(make_calculator(spec)))
+
+
+def test_tersoff_is_t3_with_its_published_elastic_constants_and_vacancy():
+    """Tersoff, PRB 38, 9902 (1988), T3: C11/C12/C44 = 142.5/75.4/69.0 GPa (C44 relaxed), relaxed vacancy about
+    3.7 eV (T2 gives C44 10.3 GPa and a 1.7 eV vacancy: what users do not mean by Tersoff Si)."""
+    from mlipscope.calculators import builtin_revision
+    from mlipscope.properties.defects import DefectFormationEnergy
+    from mlipscope.properties.elastic import ElasticConstants
+
+    c = ElasticConstants(cell="perfect").compute(make_calculator("tersoff")).values
+    assert (c["c11_gpa"], c["c12_gpa"], c["c44_gpa"]) == pytest.approx((142.5, 75.4, 69.0), abs=0.5)
+    vacancy = DefectFormationEnergy(defect="vacancy", size=64).compute(make_calculator("tersoff"))
+    assert vacancy.values["formation_energy_ev"] == pytest.approx(3.7, abs=0.1)
+    assert builtin_revision("tersoff") and not builtin_revision("tersoff-t2") and not builtin_revision("sw")
 
 
 def test_factory_spec(tmp_path, monkeypatch):

@@ -25,17 +25,28 @@ from ase.calculators.calculator import Calculator
 from mlipscope._lammps import lammps_calculator, lammps_potentials_dir
 from mlipscope.errors import InputError
 
-BUILTIN_LAMMPS = {
-    "sw": ("sw", "Si.sw"),
-    "tersoff": ("tersoff", "Si.tersoff"),
+#: name -> (pair style, potential file of the lammps wheel, the file's element name, revision). ``tersoff`` is T3
+#: (Tersoff, PRB 38, 9902, 1988: the Si potential people mean; C44 ~ 69 GPa, vacancy ~ 3.7 eV), the file's Si(C);
+#: ``tersoff-t2`` is the earlier T2 (PRB 37, 6991, 1988; C44 ~ 10 GPa, vacancy ~ 1.5 eV). A revision names what the
+#: spec meant when it changed: it is part of the stored key, so results of the old meaning are not reused.
+BUILTIN_LAMMPS: dict[str, tuple[str, str, str, str]] = {
+    "sw": ("sw", "Si.sw", "Si", ""),
+    "tersoff": ("tersoff", "SiCGe.tersoff", "Si(C)", "T3 (PRB 38, 9902)"),
+    "tersoff-t2": ("tersoff", "Si.tersoff", "Si", ""),
 }
 #: elements of the built-in classical potentials (the files are for silicon)
 BUILTIN_SPECIES = ["Si"]
 
 
 def builtin_lammps_commands(name: str) -> list[str]:
-    style, filename = BUILTIN_LAMMPS[name]
-    return [f"pair_style {style}", f"pair_coeff * * {lammps_potentials_dir() / filename} {' '.join(BUILTIN_SPECIES)}"]
+    style, filename, element, _ = BUILTIN_LAMMPS[name]
+    return [f"pair_style {style}", f"pair_coeff * * {lammps_potentials_dir() / filename} {element}"]
+
+
+def builtin_revision(spec: str) -> str:
+    """The revision of a built-in potential's meaning ('' when it never changed): part of its stored key."""
+    entry = BUILTIN_LAMMPS.get(spec.strip())
+    return entry[3] if entry else ""
 
 
 def sw_silicon() -> Calculator:

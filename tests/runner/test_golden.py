@@ -1,7 +1,8 @@
 """The golden comparison: a small main job (tests/runner/data/golden/golden.toml: two SNAP and one POD member, two
 existing potentials, one NaN potential whose evaluations fail, six properties) stores the same models, keys,
 values and failures as the engine before its redesign did (golden.json, written by the code of commit d548abc),
-and a database that code wrote resumes with nothing to do. The run reads copies of the material and reference
+and a database that code wrote resumes with nothing to do but the one potential whose meaning changed since
+(``tersoff``: T2 -> T3, issue 22). The run reads copies of the material and reference
 files of that commit (golden_si.yaml, golden_reference.yaml and the study files it names): their content is part
 of every key, so a later change to the shipped files would change the keys for a reason that is not the engine's.
 Regenerate (only when a change of keys is intended, with the code that defines them): run golden.toml in
@@ -52,8 +53,17 @@ def golden_dir(monkeypatch) -> Iterator[Path]:
     shutil.rmtree(GOLDEN_RUN_DIR, ignore_errors=True)
 
 
+#: ``tersoff`` means Tersoff's T3 since issue 22 (T2 before, now ``tersoff-t2``): an intended change of this model's
+#: keys and values, so its evaluations are compared apart from the engine's
+TERSOFF_ID = "external-9143e18f977e"
+
+
 def _golden() -> dict:
     return json.loads((GOLDEN / "golden.json").read_text())
+
+
+def _without(dumped: dict, model_id: str) -> dict:
+    return {k: [r for r in rows if k == "models" or r[0] != model_id] for k, rows in dumped.items()}
 
 
 def _run(directory: Path, capsys) -> str:
@@ -63,7 +73,8 @@ def _run(directory: Path, capsys) -> str:
 
 def test_fresh_run_stores_the_golden_keys_values_and_failures(golden_dir, capsys):
     _run(golden_dir, capsys)
-    got, want = dump(golden_dir / "golden.duckdb"), _golden()
+    full = dump(golden_dir / "golden.duckdb")
+    got, want = _without(full, TERSOFF_ID), _without(_golden(), TERSOFF_ID)
     assert [m[:4] for m in got["models"]] == [m[:4] for m in want["models"]]  # ids, families, statuses
     same_file = {m[0] for m, w in zip(got["models"], want["models"], strict=True) if m[4] == w[4]}
     fitted = {m[0] for m in want["models"] if m[1] != "external"}
@@ -80,11 +91,17 @@ def test_fresh_run_stores_the_golden_keys_values_and_failures(golden_dir, capsys
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8, equal_nan=True)
     failed = [r for r in got["evaluations"] if r[3] == "failed"]
     assert len(failed) == 6 and {r[4] for r in failed} == {"non_physical"}
+    t3 = {r[3]: r[4] for r in full["values"] if r[0] == TERSOFF_ID}
+    assert t3["elastic_perfect.c44_gpa"] == pytest.approx(69.0, abs=0.5)  # T3 (T2: 10.3 GPa)
 
 
-def test_database_of_the_old_engine_resumes_with_nothing_to_do(golden_dir, capsys):
+def test_database_of_the_old_engine_resumes_with_only_the_changed_potential_to_do(golden_dir, capsys):
     with gzip.open(GOLDEN / "golden.duckdb.gz") as packed, open(golden_dir / "golden.duckdb", "wb") as out:
         shutil.copyfileobj(packed, out)
     err = _run(golden_dir, capsys)
-    assert "0 evaluations this run" in err and "36 already stored" in err
-    assert dump(golden_dir / "golden.duckdb") == _golden()
+    # everything the old engine stored is reused, except the potential whose meaning changed (tersoff: T2 -> T3)
+    assert "6 evaluations this run" in err and "30 already stored" in err
+    after = dump(golden_dir / "golden.duckdb")
+    assert _without(after, TERSOFF_ID) == _without(_golden(), TERSOFF_ID)
+    old_rows = [r for r in _golden()["evaluations"] if r[0] == TERSOFF_ID]
+    assert all(r in after["evaluations"] for r in old_rows)  # the T2 results stay, under their own keys

@@ -101,11 +101,17 @@ def evaluation_key(base_key: str, model_key: str) -> str:
 
 
 def model_content_key(spec: str, model_file_hash: str = "") -> str:
-    """A model's content: its model file hash (fitted models), else its spec plus the hash of a file it names."""
+    """A model's content: its model file hash (fitted models), else its spec plus the hash of a file it names, or
+    plus the revision of a built-in potential whose meaning changed (``tersoff`` is T3 now, not T2)."""
+    from mlipscope.calculators import builtin_revision
+
     if model_file_hash:
         return model_file_hash
     path = Path(spec)
-    return f"{spec}:{file_sha256(path)}" if path.is_file() else spec
+    if path.is_file():
+        return f"{spec}:{file_sha256(path)}"
+    revision = builtin_revision(spec)
+    return f"{spec}@{revision}" if revision else spec
 
 
 def evaluate_property(
