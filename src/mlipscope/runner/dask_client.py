@@ -20,12 +20,18 @@ def make_client(
     """A client of ``scheduler``, or of a new LocalCluster of ``n_workers`` single-threaded worker processes with
     ``memory_limit`` each (Dask pauses a worker at 80 % of it and restarts one at 95 %: its tasks then run again
     elsewhere) and, with ``dashboard`` (a port; 0 for any free one), the Dask dashboard, whose address is printed.
-    The caller checks ``scheduler`` first (:func:`mlipscope.runner.main_job.check_scheduler_address`)."""
+    ``memory_limit`` also binds the sandbox child that runs the model in each worker (its own process, which Dask's
+    limit never counted: :func:`mlipscope.runner.sandbox.set_child_memory_limit`, inherited by the workers)."""
+    import warnings
+
     from dask.distributed import Client, LocalCluster
 
     from mlipscope.errors import InputError
+    from mlipscope.runner.sandbox import set_child_memory_limit
+    from mlipscope.runner.scheduler_address import check_scheduler_address
 
     if scheduler:
+        check_scheduler_address(scheduler)  # a non-Dask service or a bad address: one error within seconds
         try:
             client = Client(scheduler, timeout="15s")
         except (OSError, TimeoutError) as exc:
@@ -38,14 +44,19 @@ def make_client(
             import bokeh  # noqa: F401 - the dashboard needs it; say so before the cluster starts without one
         except ImportError:
             raise InputError(None, "--dashboard", "bokeh installed (pip install 'mlipscope[dashboard]')") from None
-    cluster = LocalCluster(
-        n_workers=n_workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None if dashboard is None else f"127.0.0.1:{dashboard}",
-        memory_limit=memory_limit if memory_limit is not None else "auto",
-        silence_logs=logging.ERROR,
-    )
+    if memory_limit is not None:
+        set_child_memory_limit(memory_limit)  # before the workers start: they inherit it
+    with warnings.catch_warnings():
+        # the scheduler's HTTP server (on 127.0.0.1) warns when another process holds port 8787: not ours to fix
+        warnings.filterwarnings("ignore", message="Port .* is already in use")
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None if dashboard is None else f"127.0.0.1:{dashboard}",
+            memory_limit=memory_limit if memory_limit is not None else "auto",
+            silence_logs=logging.ERROR,
+        )
     client = Client(cluster)
     if dashboard is not None and console is not None:
         console.print(f"Dask dashboard: {client.dashboard_link}")

@@ -20,7 +20,7 @@ from typing import Any
 from ase.calculators.calculator import Calculator
 
 from mlipscope.errors import EvaluationError, TaskTimeout
-from mlipscope.failures import FailureKind, kind_of_exception
+from mlipscope.failures import FailureKind, kind_of_exception, out_of_memory_reason
 from mlipscope.properties.base import ErrorRecord, Property
 from mlipscope.properties.context import MaterialContext
 from mlipscope.properties.references import Reference, compare
@@ -139,7 +139,10 @@ def evaluate_property(
         details = {**(exc.details or {}), **({"failure_kind": exc.kind} if exc.kind else {})}
         return _failed(prop, FailureKind.NON_PHYSICAL, f"non-physical: {exc}", start, guarded, details)
     except Exception as exc:  # noqa: BLE001 - any model/property crash is data, not a crash of the run
-        return _failed(prop, kind_of_exception(exc), exception_reason(exc), start, guarded)
+        kind, reason = kind_of_exception(exc), exception_reason(exc)
+        if kind is FailureKind.OUT_OF_MEMORY:  # said first: the fix is a larger limit or a smaller cell
+            reason = out_of_memory_reason(reason)
+        return _failed(prop, kind, reason, start, guarded)
     return EvaluationOutcome(
         property_label=prop.label,
         status="ok",

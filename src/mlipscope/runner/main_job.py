@@ -38,6 +38,7 @@ from mlipscope.runner.reporting import (
     with_survival_columns,
     write_analysis_report,
 )
+from mlipscope.runner.scheduler_address import check_scheduler_address
 from mlipscope.runner.submission import Submission
 from mlipscope.runner.work import Evaluated, Evaluation, FitOutcome
 from mlipscope.store.status import failures_table
@@ -72,32 +73,6 @@ class RunSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
-
-
-def check_scheduler_address(address: str, timeout_s: float = 3.0) -> tuple[str, int]:
-    """``tcp://host:port`` of a Dask scheduler that accepts connections, checked at once (a bad address would
-    otherwise hang for Dask's connect timeout, then end in a traceback)."""
-    import socket
-    from urllib.parse import urlsplit
-
-    from mlipscope.errors import InputError
-
-    parts = urlsplit(address if "://" in address else f"tcp://{address}")
-    try:
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        host, port = None, None
-    if parts.scheme not in ("tcp", "tls") or not host or not port:
-        raise InputError(None, "--scheduler", "a Dask scheduler address tcp://host:port", got=address)
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise InputError(
-            None, "--scheduler", f"a running Dask scheduler at {host}:{port} (cannot connect: {reason})", got=address
-        ) from None
-    return host, port
 
 
 class MainJob:

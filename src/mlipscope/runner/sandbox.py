@@ -1,26 +1,37 @@
 """Evaluations in a child interpreter that the parent can kill: crashes and hangs of a model are data, not the end.
 
-A model can take its process down (a segfault in a compiled potential, ``os.abort()``) or hang inside one
-calculator call (a long LAMMPS command), where no check between calls can stop it. So each Dask worker (and
-``mlipscope benchmark``) runs evaluations in one long-lived child interpreter of the same environment, started on
-first use and kept between tasks so calculators stay loaded:
+A model can take its process down (a segfault in a compiled potential, ``os.abort()``), hang inside one calculator
+call (a long LAMMPS command), where no check between calls can stop it, or allocate more memory than the machine
+has. So each Dask worker (and ``mlipscope benchmark``) runs evaluations in one long-lived child interpreter of the
+same environment, started on first use and kept between tasks so calculators stay loaded:
 
 - requests and results travel as length-prefixed pickles over the child's stdin and a private copy of its
   stdout (the child points its own stdout at stderr, so whatever a calculator prints cannot corrupt the channel);
 - the parent waits at most the task's hard deadline (``time_limit_s`` plus a grace period for the child's own,
-  softer deadline check); past it, the child's whole process group is killed and the evaluation is recorded as
-  ``timeout``; a child that dies is recorded as ``crashed (signal N)`` or ``crashed (exit code N)``;
+  softer deadline check); past it, the child and every process it started (also those in a session of their own)
+  are killed and the evaluation is recorded as ``timeout``; a child that dies is recorded as
+  ``crashed (signal N)`` or ``crashed (exit code N)``;
+- memory: the child's writable memory is limited (``RLIMIT_DATA``, inherited by what it starts) to
+  :func:`child_memory_bytes` (``MLIPSCOPE_CHILD_MEMORY_BYTES``; default 80 % of the machine's memory; the runner sets
+  it with :func:`set_child_memory_limit`), so an oversized allocation fails at once inside the model; the parent
+  also kills the child when its processes together hold more than that. Both are recorded as ``out of memory: ...``
+  (kind ``out_of_memory``). ``RLIMIT_DATA`` rather than ``RLIMIT_AS``: address space that torch, CUDA or MPI only
+  reserve is not memory, and limiting it breaks them;
 - after a kill or a crash, the next evaluation starts a fresh child.
 
 The child's stderr goes to a log file in a temporary directory (``MLIPSCOPE_SANDBOX_LOG_DIR`` to choose it), whose
-tail is kept in the failure reason.
+tail is kept in the failure reason. The log is cut to its tail past :data:`LOG_MAX_BYTES` and removed when the
+sandbox closes (at the latest at interpreter exit); logs of processes that died without closing are removed by the
+next sandbox that starts in the same directory.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import pickle
+import re
 import select
 import signal
 import struct
@@ -28,15 +39,30 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlipscope.failures import FailureKind, kind_of_exception
+import psutil
+
+from mlipscope.errors import InputError
+from mlipscope.failures import FailureKind, is_out_of_memory, kind_of_exception, out_of_memory_reason
 
 #: seconds the child may run past its own (soft) deadline before the parent kills it
 GRACE_S = 10.0
+#: environment variable holding the memory limit of sandbox children, in bytes
+MEMORY_ENV = "MLIPSCOPE_CHILD_MEMORY_BYTES"
+#: a child's log is cut to its last :data:`LOG_KEEP_BYTES` when it grows past this
+LOG_MAX_BYTES = 4 << 20
+LOG_KEEP_BYTES = 1 << 20
+#: seconds between the parent's checks of the child's memory and log while it waits for a result
+POLL_S = 0.5
 _HEADER = struct.Struct("!Q")
+_LOG_NAME = re.compile(r"mlipscope-sandbox-(\d+)-[^/]*\.log")
+#: what a process that died of an allocation failure leaves at the end of its log
+_OUT_OF_MEMORY_MARKERS = ("MemoryError", "std::bad_alloc", "Cannot allocate memory", "out of memory")
+_GIB = float(1 << 30)
 
 
 class SandboxCrash(RuntimeError):
@@ -48,26 +74,111 @@ class SandboxCrash(RuntimeError):
         self.reason = reason
 
 
+def default_child_memory_bytes() -> int:
+    """80 % of the machine's memory: one runaway model must leave room for the rest of the machine."""
+    return int(0.8 * psutil.virtual_memory().total)
+
+
+def child_memory_bytes() -> int:
+    """The memory limit of sandbox children started from now on (see the module docstring)."""
+    value = os.environ.get(MEMORY_ENV, "").strip()
+    if not value:
+        return default_child_memory_bytes()
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        raise InputError(None, f"environment variable {MEMORY_ENV}", "a positive number of bytes", got=value)
+    return limit
+
+
+def set_child_memory_limit(limit: int | str | None) -> int:
+    """Limit the memory of the sandbox children this process (and the processes it starts from now on, e.g. Dask
+    workers) runs: a number of bytes or a size such as ``"2GiB"``; None for the default. Returns the limit in bytes.
+    A child already running is replaced at its next call."""
+    if limit is None:
+        os.environ.pop(MEMORY_ENV, None)
+        return child_memory_bytes()
+    if isinstance(limit, str):
+        from dask.utils import parse_bytes
+
+        try:
+            limit = parse_bytes(limit)
+        except (ValueError, TypeError):
+            raise InputError(
+                None, "memory limit", "a memory size such as '4GiB' or a number of bytes", got=limit
+            ) from None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise InputError(None, "memory limit", "a positive number of bytes", got=limit)
+    os.environ[MEMORY_ENV] = str(limit)
+    return limit
+
+
 def _write_message(stream, obj: Any) -> None:
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     stream.write(_HEADER.pack(len(data)) + data)
     stream.flush()
 
 
-def _read_exact(fd: int, n: int, deadline: float | None) -> bytes | None:
-    """``n`` bytes from ``fd``; None at end of file; raises TimeoutError past ``deadline`` (monotonic)."""
+def _read_exact(fd: int, n: int, deadline: float | None, on_wait: Callable[[], None]) -> bytes | None:
+    """``n`` bytes from ``fd``; None at end of file; raises TimeoutError past ``deadline`` (monotonic). ``on_wait``
+    runs every :data:`POLL_S` while nothing arrives (it may raise to stop waiting)."""
     chunks, remaining = [], n
     while remaining:
-        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-        ready, _, _ = select.select([fd], [], [], wait)
-        if not ready:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
             raise TimeoutError
+        ready, _, _ = select.select([fd], [], [], POLL_S if left is None else min(POLL_S, left))
+        if not ready:
+            on_wait()
+            continue
         chunk = os.read(fd, min(remaining, 1 << 20))
         if not chunk:
             return None
         chunks.append(chunk)
         remaining -= len(chunk)
     return b"".join(chunks)
+
+
+def trim_log(path: Path, max_bytes: int | None = None, keep_bytes: int | None = None) -> None:
+    """Cut ``path`` to its last ``keep_bytes`` (:data:`LOG_KEEP_BYTES`) when it is larger than ``max_bytes``
+    (:data:`LOG_MAX_BYTES`); the child appends, so its next writes land after the kept tail."""
+    max_bytes = LOG_MAX_BYTES if max_bytes is None else max_bytes
+    keep_bytes = min(max_bytes, LOG_KEEP_BYTES if keep_bytes is None else keep_bytes)
+    try:
+        size = path.stat().st_size
+        if size <= max_bytes:
+            return
+        with open(path, "r+b") as log:
+            log.seek(size - keep_bytes)
+            tail = log.read()
+            log.seek(0)
+            log.truncate()
+            log.write(f"[mlipscope: {size - keep_bytes} bytes of earlier output cut]\n".encode() + tail)
+    except OSError:
+        return
+
+
+def _remove_orphaned_logs(log_dir: Path) -> None:
+    """Remove the logs of sandboxes whose parent process is gone (killed before it could remove them)."""
+    with contextlib.suppress(OSError):
+        for path in log_dir.glob("mlipscope-sandbox-*.log"):
+            match = _LOG_NAME.fullmatch(path.name)
+            if match and not psutil.pid_exists(int(match.group(1))):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
+
+def _kill_processes(processes: list[psutil.Process]) -> None:
+    """SIGKILL each process that still runs (psutil checks that a pid was not reused) and wait briefly for them."""
+    for proc in processes:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(processes, timeout=2)
+
+
+_LIVE: weakref.WeakSet[Sandbox] = weakref.WeakSet()
 
 
 class Sandbox:
@@ -77,17 +188,28 @@ class Sandbox:
         self._proc: subprocess.Popen | None = None
         self._log_path: Path | None = None
         self._import_path: str = ""
+        self._memory_bytes = 0
+        # the child's descendants as last seen: a crashed child's orphans are killed from this list
+        self._descendants: list[psutil.Process] = []
+        _LIVE.add(self)
+
+    @property
+    def log_path(self) -> Path | None:
+        """The running child's log (None when none runs)."""
+        return self._log_path
 
     def _start(self) -> subprocess.Popen:
         log_dir = Path(os.environ.get("MLIPSCOPE_SANDBOX_LOG_DIR") or tempfile.gettempdir())
         log_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix="mlipscope-sandbox-", suffix=".log", dir=log_dir)
+        _remove_orphaned_logs(log_dir)
+        fd, name = tempfile.mkstemp(prefix=f"mlipscope-sandbox-{os.getpid()}-", suffix=".log", dir=log_dir)
         os.close(fd)
         self._log_path = Path(name)
         # the child imports what this process can (factories of ``module:function`` specs on a runtime sys.path)
         self._import_path = _import_path()
-        env = {**os.environ, "PYTHONPATH": self._import_path}
-        with open(self._log_path, "wb") as log:
+        self._memory_bytes = child_memory_bytes()
+        env = {**os.environ, "PYTHONPATH": self._import_path, MEMORY_ENV: str(self._memory_bytes)}
+        with open(self._log_path, "ab") as log:  # appending: a cut of the log by the parent leaves no hole
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "mlipscope.runner.sandbox"],
                 stdin=subprocess.PIPE,
@@ -96,34 +218,73 @@ class Sandbox:
                 env=env,
                 start_new_session=True,  # its own process group: a kill takes LAMMPS/MPI helpers with it
             )
+        self._descendants = []
         return self._proc
 
     def call(self, function: str, args: tuple, *, timeout_s: float | None) -> Any:
         """Run ``function(*args)`` in the child; its return value, or :class:`SandboxCrash` with the reason."""
-        if self._proc is not None and self._import_path != _import_path():
-            self.close()  # this process can import more (or less) than the child: start one that matches
+        if self._proc is not None and (
+            self._import_path != _import_path() or self._memory_bytes != child_memory_bytes()
+        ):
+            self.close()  # the child imports more (or less) than this process, or has another limit: replace it
         proc = self._proc if self._proc is not None and self._proc.poll() is None else self._start()
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        fd = proc.stdout.fileno()
         try:
             _write_message(proc.stdin, (function, args))
-            header = _read_exact(proc.stdout.fileno(), _HEADER.size, deadline)
-            body = None if header is None else _read_exact(proc.stdout.fileno(), _HEADER.unpack(header)[0], deadline)
+            header = _read_exact(fd, _HEADER.size, deadline, self._watch)
+            body = None if header is None else _read_exact(fd, _HEADER.unpack(header)[0], deadline, self._watch)
         except TimeoutError:
             self.kill()
             reason = f"timeout: killed after the hard limit of {timeout_s:g} s"
             raise SandboxCrash(FailureKind.TIMEOUT, reason) from None
         except (BrokenPipeError, OSError):
             body = None
+        except BaseException:  # stopped mid-call (Ctrl-C, a memory kill): what the child is doing is unknown
+            self.kill()
+            raise
         if body is None:
-            code = proc.wait()
-            self._proc = None
-            what = f"signal {-code}" if code < 0 else f"exit code {code}"
-            raise SandboxCrash(FailureKind.CRASHED, f"crashed ({what}){self._log_tail()}")
+            raise self._crashed(proc)
+        trim_log(self._log_path)
         status, payload = pickle.loads(body)
         if status != "ok":
             kind, reason = payload
             raise SandboxCrash(FailureKind(kind), reason)
         return payload
+
+    def _watch(self) -> None:
+        """While waiting: cut the log, note the child's descendants, and kill the child when its processes together
+        hold more memory than its limit."""
+        if self._log_path is not None:
+            trim_log(self._log_path)
+        try:
+            child = psutil.Process(self._proc.pid)
+            self._descendants = child.children(recursive=True)
+            used = 0
+            for proc in [child, *self._descendants]:
+                with contextlib.suppress(psutil.Error):
+                    used += proc.memory_info().rss
+        except psutil.Error:
+            return  # it is gone: the read sees the end of its output next
+        if used > self._memory_bytes:
+            self.kill()
+            detail = f"the evaluation's processes held {used / _GIB:.2f} GiB, over the limit of "
+            raise SandboxCrash(FailureKind.OUT_OF_MEMORY, out_of_memory_reason(detail + self._limit_text()))
+
+    def _limit_text(self) -> str:
+        return f"{self._memory_bytes / _GIB:.2f} GiB ({MEMORY_ENV})"
+
+    def _crashed(self, proc: subprocess.Popen) -> SandboxCrash:
+        """The failure of a child that died on its own (its orphans are killed, its log removed)."""
+        code = proc.wait()
+        _kill_processes(self._descendants)
+        tail = self._log_tail()
+        self._forget()
+        what = f"signal {-code}" if code < 0 else f"exit code {code}"
+        if any(marker in tail for marker in _OUT_OF_MEMORY_MARKERS):
+            detail = f"the evaluation child died ({what}) after an allocation failed, limit {self._limit_text()}"
+            return SandboxCrash(FailureKind.OUT_OF_MEMORY, out_of_memory_reason(detail + tail)[:500])
+        return SandboxCrash(FailureKind.CRASHED, f"crashed ({what}){tail}")
 
     def _log_tail(self) -> str:
         try:
@@ -133,22 +294,41 @@ class Sandbox:
         lines = [line for line in text.splitlines() if line.strip()][-3:]
         return (": " + " | ".join(lines))[:400] if lines else ""
 
+    def _forget(self) -> None:
+        """No child any more: remove its log."""
+        self._proc = None
+        self._descendants = []
+        if self._log_path is not None:
+            with contextlib.suppress(OSError):
+                self._log_path.unlink()
+            self._log_path = None
+
     def kill(self) -> None:
+        """Kill the child, its process group and every process it started (also those with a session of their
+        own: listed before the kill, as they are re-parented after it)."""
         if self._proc is None:
             return
+        with contextlib.suppress(psutil.Error):
+            self._descendants = psutil.Process(self._proc.pid).children(recursive=True)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, signal.SIGKILL)
+        _kill_processes(self._descendants)
         self._proc.wait()
-        self._proc = None
+        self._forget()
 
     def close(self) -> None:
+        """End the child (it stops when its stdin closes), then whatever it left running."""
         if self._proc is not None and self._proc.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                self._descendants = psutil.Process(self._proc.pid).children(recursive=True)
             try:
                 self._proc.stdin.close()
                 self._proc.wait(timeout=5)
             except (OSError, subprocess.TimeoutExpired):
                 self.kill()
-        self._proc = None
+        if self._proc is not None:
+            _kill_processes(self._descendants)
+        self._forget()
 
 
 def _import_path() -> str:
@@ -174,6 +354,39 @@ def worker_sandbox() -> Sandbox:
     return _WORKER_SANDBOX
 
 
+@atexit.register
+def _close_all() -> None:
+    """At interpreter exit: end every child and remove its log."""
+    for sandbox in list(_LIVE):
+        with contextlib.suppress(Exception):
+            sandbox.close()
+
+
+def run_isolated(
+    function: str,
+    args: tuple,
+    time_limit_s: float | None,
+    on_crash: Callable[[FailureKind, str, float], Any],
+    isolate: bool = True,
+) -> Any:
+    """``function`` ("module:name") applied to ``args`` in this worker's sandbox child, with the task's hard limit;
+    a crash, kill, timeout or memory overrun gives ``on_crash(kind, reason, elapsed_s)`` instead (the failed
+    evaluations to store). ``isolate=False`` runs it in this process."""
+    import importlib
+
+    if not isolate:
+        module_name, _, name = function.partition(":")
+        return getattr(importlib.import_module(module_name), name)(*args)
+    start = time.perf_counter()
+    try:
+        return worker_sandbox().call(function, args, timeout_s=hard_limit_s(time_limit_s))
+    except SandboxCrash as crash:
+        return on_crash(crash.kind, crash.reason, time.perf_counter() - start)
+
+
+# --- the child ---------------------------------------------------------------------------------------------------
+
+
 def _exit_with_parent(poll_s: float = 1.0) -> None:
     """End this child when its parent dies (it runs in its own session, so a kill of the parent's process group
     does not reach it, and a hung calculator would never read the closed stdin)."""
@@ -190,32 +403,47 @@ def _exit_with_parent(poll_s: float = 1.0) -> None:
     threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
-def run_isolated(
-    function: str,
-    args: tuple,
-    time_limit_s: float | None,
-    on_crash: Callable[[FailureKind, str, float], Any],
-    isolate: bool = True,
-) -> Any:
-    """``function`` ("module:name") applied to ``args`` in this worker's sandbox child, with the task's hard limit;
-    a crash, kill or timeout gives ``on_crash(kind, reason, elapsed_s)`` instead (the failed evaluations to store).
-    ``isolate=False`` runs it in this process."""
+def _limit_own_memory() -> None:
+    """Apply the parent's memory limit to this process (and what it starts: limits are inherited)."""
+    import resource
+
+    limit = child_memory_bytes()
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+def _adopt_orphans() -> None:
+    """Become the reaper of orphaned descendants (Linux): a grandchild whose parent dies stays in this process's
+    tree, where the parent's kill finds it."""
+    import ctypes
+
+    pr_set_child_subreaper = 36
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_child_subreaper, 1, 0, 0, 0)
+
+
+def _run_request(request: bytes) -> tuple[str, Any]:
     import importlib
 
-    if not isolate:
-        module_name, _, name = function.partition(":")
-        return getattr(importlib.import_module(module_name), name)(*args)
-    start = time.perf_counter()
     try:
-        return worker_sandbox().call(function, args, timeout_s=hard_limit_s(time_limit_s))
-    except SandboxCrash as crash:
-        return on_crash(crash.kind, crash.reason, time.perf_counter() - start)
+        function, args = pickle.loads(request)
+        module_name, _, name = function.partition(":")
+        return "ok", getattr(importlib.import_module(module_name), name)(*args)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, the child stays up
+        kind = kind_of_exception(exc)
+        reason = f"{type(exc).__name__} in the evaluation child: {exc}"
+        if is_out_of_memory(exc):
+            reason = out_of_memory_reason(f"{reason} (limit {child_memory_bytes() / _GIB:.2f} GiB, {MEMORY_ENV})")
+        return "error", (kind.value, reason[:500])
 
 
 def serve() -> None:
     """The child's loop: read (function, args), run it, write its result, until stdin closes."""
-    import importlib
-
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: no traceback from here
+    _limit_own_memory()
+    _adopt_orphans()
     _exit_with_parent()
     channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed from here on goes to the log, not into the result channel
@@ -224,14 +452,11 @@ def serve() -> None:
         header = stdin.read(_HEADER.size)
         if len(header) < _HEADER.size:
             return
+        result = _run_request(stdin.read(_HEADER.unpack(header)[0]))
         try:
-            function, args = pickle.loads(stdin.read(_HEADER.unpack(header)[0]))
-            module_name, _, name = function.partition(":")
-            result = ("ok", getattr(importlib.import_module(module_name), name)(*args))
-        except Exception as exc:  # noqa: BLE001 - reported to the parent, the child stays up
-            reason = f"{type(exc).__name__} in the evaluation child: {exc}"[:500]
-            result = ("error", (kind_of_exception(exc).value, reason))
-        _write_message(channel, result)
+            _write_message(channel, result)
+        except MemoryError:  # the result itself does not fit: say so instead
+            _write_message(channel, ("error", (FailureKind.OUT_OF_MEMORY.value, out_of_memory_reason("the result"))))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,210 @@
+"""The sandbox child: its memory limit binds the model, its log stays small and goes away, and nothing it started
+outlives a kill or a close. The functions below run in the child (``test_sandbox:<name>``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from mlipscope.errors import InputError
+from mlipscope.failures import FailureKind
+from mlipscope.runner import sandbox as sandbox_module
+from mlipscope.runner.sandbox import MEMORY_ENV, Sandbox, SandboxCrash, set_child_memory_limit
+
+MIB = 1 << 20
+
+
+def allocate(nbytes: int) -> int:
+    import numpy as np
+
+    return int(np.ones(nbytes // 8).nbytes)
+
+
+def start_holders(nbytes: int, count: int) -> list[int]:
+    """``count`` grandchildren each holding ``nbytes`` of touched memory, then this child waits."""
+    code = f"import numpy, time; a = numpy.ones({nbytes // 8}); time.sleep(120)"
+    pids = [subprocess.Popen([sys.executable, "-c", code]).pid for _ in range(count)]
+    time.sleep(120)
+    return pids
+
+
+def lammps_energy() -> float:
+    from ase.build import bulk
+
+    from mlipscope.calculators import make_calculator
+
+    atoms = bulk("Si", cubic=True)
+    atoms.calc = make_calculator("sw")
+    return float(atoms.get_potential_energy())
+
+
+def chatter(nbytes: int, then_sleep_s: float) -> int:
+    """Write ``nbytes`` to stderr (the log), wait, and return the log's size as this child then sees it."""
+    line = b"x" * 1023 + b"\n"
+    for _ in range(nbytes // len(line)):
+        os.write(2, line)
+    os.write(2, b"the last line\n")
+    time.sleep(then_sleep_s)
+    return os.fstat(2).st_size
+
+
+def start_detached(pid_file: str, then: str) -> int:
+    """Start a grandchild in a session of its own (``setsid``), then return, hang or crash."""
+    grandchild = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    Path(pid_file).write_text(str(grandchild.pid))
+    if then == "hang":
+        time.sleep(3600)
+    elif then == "abort":
+        time.sleep(1.5)  # long enough for the parent to have seen it
+        os.abort()
+    return grandchild.pid
+
+
+def child_pid() -> int:
+    return os.getpid()
+
+
+@pytest.fixture
+def logs(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "logs"
+    monkeypatch.setenv("MLIPSCOPE_SANDBOX_LOG_DIR", str(folder))
+    monkeypatch.setenv(MEMORY_ENV, "")  # the default; restored after the test, whatever it sets
+    return folder
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_an_oversized_allocation_is_out_of_memory_and_the_sandbox_recovers(logs):
+    set_child_memory_limit("1GiB")
+    box = Sandbox()
+    try:
+        start = time.monotonic()
+        with pytest.raises(SandboxCrash) as crash:
+            box.call("test_sandbox:allocate", (30 << 30,), timeout_s=60)
+        assert time.monotonic() - start < 30
+        assert crash.value.kind is FailureKind.OUT_OF_MEMORY and not crash.value.kind.transient
+        assert crash.value.reason.startswith("out of memory: MemoryError") and "1.00 GiB" in crash.value.reason
+        with pytest.raises(SandboxCrash, match="out of memory") as crash:  # what the machine could give: not it
+            box.call("test_sandbox:allocate", (2 << 30,), timeout_s=60)
+        assert box.call("test_sandbox:allocate", (64 * MIB,), timeout_s=60) == 64 * MIB  # the same child goes on
+    finally:
+        box.close()
+
+
+def test_processes_over_the_limit_together_are_killed(logs):
+    # each grandchild alone is under the limit (and its inherited rlimit): together they are not
+    set_child_memory_limit(400 * MIB)
+    box = Sandbox()
+    try:
+        with pytest.raises(SandboxCrash) as crash:
+            box.call("test_sandbox:start_holders", (250 * MIB, 2), timeout_s=60)
+        assert crash.value.kind is FailureKind.OUT_OF_MEMORY
+        assert "held" in crash.value.reason and "over the limit of 0.39 GiB" in crash.value.reason
+        assert not [p for p in psutil.Process().children(recursive=True) if "numpy" in " ".join(p.cmdline())]
+    finally:
+        box.close()
+
+
+def test_lammps_evaluates_under_a_small_memory_limit(logs):
+    # MPI and LAMMPS reserve address space and shared memory: only writable private memory counts
+    set_child_memory_limit("1GiB")
+    box = Sandbox()
+    try:
+        assert box.call("test_sandbox:lammps_energy", (), timeout_s=120) == pytest.approx(-34.693, abs=1e-3)
+    finally:
+        box.close()
+
+
+def test_the_limit_comes_from_the_environment_and_bad_values_are_refused(monkeypatch):
+    monkeypatch.setenv(MEMORY_ENV, "")
+    assert sandbox_module.child_memory_bytes() == pytest.approx(0.8 * psutil.virtual_memory().total, rel=0.01)
+    assert set_child_memory_limit("2GiB") == 2 << 30 and os.environ[MEMORY_ENV] == str(2 << 30)
+    with pytest.raises(InputError, match="memory size"):
+        set_child_memory_limit("lots")
+    with pytest.raises(InputError, match="positive"):
+        set_child_memory_limit(0)
+    monkeypatch.setenv(MEMORY_ENV, "-5")
+    with pytest.raises(InputError, match=MEMORY_ENV):
+        sandbox_module.child_memory_bytes()
+
+
+def test_a_chatty_log_is_cut_to_its_tail_and_removed_on_close(logs, monkeypatch):
+    monkeypatch.setattr(sandbox_module, "LOG_MAX_BYTES", 2 * MIB)
+    monkeypatch.setattr(sandbox_module, "LOG_KEEP_BYTES", MIB // 2)
+    box = Sandbox()
+    try:
+        seen_by_child = box.call("test_sandbox:chatter", (20 * MIB, 1.5), timeout_s=60)
+        assert seen_by_child <= 2 * MIB  # cut while the call was still running
+        log = box.log_path
+        assert log.stat().st_size <= MIB // 2 + 100
+        text = log.read_text()
+        assert text.startswith("[mlipscope:") and text.rstrip().endswith("the last line")
+    finally:
+        box.close()
+    assert not list(logs.iterdir())
+
+
+def test_logs_of_dead_parents_are_removed(logs):
+    logs.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = logs / f"mlipscope-sandbox-{dead.stdout.strip()}-abc.log"
+    alive = logs / f"mlipscope-sandbox-{os.getppid()}-abc.log"
+    unrelated = logs / "notes.log"
+    for path in (orphan, alive, unrelated):
+        path.write_text("x")
+    box = Sandbox()
+    try:
+        box.call("test_sandbox:child_pid", (), timeout_s=60)
+        assert not orphan.exists() and alive.exists() and unrelated.exists()
+    finally:
+        box.close()
+    assert sorted(p.name for p in logs.iterdir()) == sorted([alive.name, unrelated.name])
+
+
+@pytest.mark.parametrize("how", ["timeout", "close", "crash"])
+def test_a_detached_grandchild_does_not_outlive_the_child(logs, tmp_path, how):
+    pid_file = tmp_path / "grandchild.pid"
+    box = Sandbox()
+    try:
+        if how == "close":
+            pid = box.call("test_sandbox:start_detached", (str(pid_file), "return"), timeout_s=60)
+            assert not _gone(pid)
+            box.close()
+        else:
+            with pytest.raises(SandboxCrash) as crash:
+                box.call("test_sandbox:start_detached", (str(pid_file), "hang" if how == "timeout" else "abort"),
+                         timeout_s=8 if how == "timeout" else 60)  # fmt: skip
+            expected = FailureKind.TIMEOUT if how == "timeout" else FailureKind.CRASHED
+            assert crash.value.kind is expected
+            pid = int(pid_file.read_text())
+        deadline = time.monotonic() + 5
+        while not _gone(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _gone(pid)
+    finally:
+        box.close()
+    assert not list(logs.iterdir())
+
+
+def test_the_child_ignores_ctrl_c(logs):
+    box = Sandbox()
+    try:
+        pid = box.call("test_sandbox:child_pid", (), timeout_s=60)
+        os.kill(pid, signal.SIGINT)
+        time.sleep(0.3)
+        assert box.call("test_sandbox:child_pid", (), timeout_s=60) == pid
+        assert "KeyboardInterrupt" not in box.log_path.read_text()
+    finally:
+        box.close()
