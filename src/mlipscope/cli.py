@@ -17,8 +17,8 @@ def _add_benchmark(sub) -> None:
     p.add_argument(
         "--calculator",
         required=True,
-        help="sw | tersoff | mlearn-snap:<El> | mlearn-qsnap:<El> | inp-snap | 'lammps:pair_style ...;pair_coeff ...' "
-        "| module:function | model dir",
+        help="sw | tersoff (T3) | tersoff-t2 | mlearn-snap:<El> | mlearn-qsnap:<El> | inp-snap "
+        "| 'lammps:pair_style ...;pair_coeff ...' | module:function | model dir",
     )
     p.add_argument("--material", default=None, help="shipped material name or material YAML file (default: si)")
     p.add_argument(

@@ -10,7 +10,7 @@ from mlipscope.testing.family import (
     probe_structure,
     small_training_set,
 )
-from mlipscope.testing.property import PropertyConformance
+from mlipscope.testing.property import PropertyConformance, check_property
 from mlipscope.testing.store import StoreConformance
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "StoreConformance",
     "assert_samples_valid",
     "assert_space_valid",
+    "check_property",
     "probe_structure",
     "small_training_set",
 ]
