@@ -158,7 +158,6 @@ def _fmt(x: float, digits: int = 4) -> str:
 def cmd_benchmark(args) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
     from mlipscope.calculators import calculator_species, check_species, make_calculator
     from mlipscope.runner.benchmark import benchmark_calculator, load_reference, suite_properties
@@ -204,41 +203,45 @@ def cmd_benchmark(args) -> int:
             retry_failed=args.retry_failed,
         )
         rows = store.evaluations()
-    labels = {p.label for p in properties}
-    rows = rows[(rows["model_id"] == run.model_id) & rows["property_label"].isin(labels)]
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "model_id": run.model_id,
-                    "calculator": args.calculator,
-                    "results": json.loads(rows.to_json(orient="records")),
-                },
-                indent=1,
-            )
-        )
-        return 0
+    rows = rows[(rows["model_id"] == run.model_id) & rows["property_label"].isin({p.label for p in properties})]
+    _print_benchmark(args, run, rows, properties, reference, console)
+    return 0
+
+
+def _print_benchmark(args, run, rows, properties, reference, console) -> None:
+    """The table (or JSON) of one benchmark: each value with its acceptable error and whether it is within, and
+    the verdict (N of M within, the worst misses)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from mlipscope.properties.acceptable_errors import acceptable_errors
+    from mlipscope.report.verdict import row_dict, verdict
+
+    result = verdict(rows, acceptable_errors(properties, reference)[0])
+    if args.json:  # "results": the stored rows as before; "values" and "verdict": each value judged, the summary
+        out = {
+            "model_id": run.model_id,
+            "calculator": args.calculator,
+            "verdict": result.as_dict(),
+            "values": [row_dict(r) for r in result.rows],
+            "results": json.loads(rows.to_json(orient="records")),
+        }
+        print(json.dumps(out, indent=1))
+        return
     table = Table(title=f"{args.calculator} — suite {args.suite} (model {run.model_id})")
-    table.add_column("property", no_wrap=True)
-    for col in ("value", "reference", "unit", "abs. error", "rel. error", "status"):
-        table.add_column(col, justify="left" if col in ("unit", "status") else "right")
-    for _, r in rows.iterrows():
-        if r["status"] != "ok":
-            table.add_row(str(r["property_label"]), "", "", "", "", "", f"[red]failed: {r['reason']}")
-            continue
-        table.add_row(
-            str(r["name"]),
-            _fmt(r["value"]),
-            _fmt(r["reference"]),
-            str(r["unit"]),
-            _fmt(r["absolute_error"], 3),
-            _fmt(100 * r["relative_error"], 3) + "%" if not math.isnan(r["relative_error"]) else "—",
-            "ok",
-        )
+    table.add_column("value", no_wrap=True)
+    for col in ("model", "reference", "unit", "|error|", "acceptable", "verdict"):
+        table.add_column(col, justify="left" if col in ("unit", "verdict") else "right")
+    for r in result.rows:
+        mark = "—" if r.within is None else ("[green]within" if r.within else f"[red]outside ({r.miss_ratio:.3g}×)")
+        table.add_row(r.name, _fmt(r.value), _fmt(r.reference), r.unit, _fmt(r.absolute_error, 3),
+                      _fmt(r.acceptable_error, 3) if math.isfinite(r.acceptable_error) else "—", mark)  # fmt: skip
+    for label, reason in rows[rows["status"] != "ok"][["property_label", "reason"]].drop_duplicates().values:
+        table.add_row(str(label), "", "", "", "", "", f"[red]failed: {reason}")
     Console(width=max(Console().width, 120)).print(table)
+    console.print(f"verdict: {result.summary_line()}")
     n_failed = sum(not o.ok for o in run.outcomes)
     console.print(f"{len(run.outcomes)} evaluated, {len(run.skipped)} already stored, {n_failed} failed → {args.db}")
-    return 0
 
 
 def cmd_suites(args) -> int:
