@@ -192,3 +192,14 @@ def test_wide_error_table_shape_and_values(tmp_path):
     with pytest.raises(InputError) as err:
         wide_error_table(records, models, "rmse")
     assert "metric" in str(err.value)
+
+
+def test_repeated_column_names_in_a_csv_are_refused(tmp_path):
+    """pandas renames a repeated column 'x.1': two columns of one property, silently; refused instead."""
+    from mlipscope.analysis.table import load_error_table
+    from mlipscope.errors import InputError
+
+    path = tmp_path / "t.csv"
+    path.write_text("model_id,eos.a,eos.a,elastic.c11\nm1,0.1,0.2,3\nm2,0.2,0.1,4\n")
+    with pytest.raises(InputError, match="eos.a"):
+        load_error_table(path)

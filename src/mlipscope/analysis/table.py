@@ -8,6 +8,7 @@ must be numeric: a stray string is reported, not silently dropped, because it us
 
 from __future__ import annotations
 
+import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +165,11 @@ def _read_csv(path: str | Path, id_column: str | None) -> tuple[pd.DataFrame, st
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(path, "file contents", f"a comma-separated table with a header row ({exc})") from None
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        header = next(csv.reader(handle), [])
+    repeated = sorted({str(c) for c in header if header.count(c) > 1})
+    if repeated:  # pandas would rename them "x.1": two columns for one property, silently
+        raise InputError(path, "header", "each column name once", got=f"repeated: {repeated}")
     return _frame_with_ids(raw, str(path), id_column), str(path)
 
 
