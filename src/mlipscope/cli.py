@@ -159,8 +159,9 @@ def cmd_benchmark(args) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from mlipscope.calculators import calculator_species, check_species, make_calculator
+    from mlipscope.calculators import calculator_species, check_species
     from mlipscope.runner.benchmark import benchmark_calculator, load_reference, suite_properties
+    from mlipscope.runner.calculator_probe import PROBE_TIME_LIMIT_S, probe_calculator
     from mlipscope.store.duckdb_store import ResultsStore
 
     console = Console(stderr=True)
@@ -173,7 +174,8 @@ def cmd_benchmark(args) -> int:
     if material is not None:
         check_species(args.calculator, calculator_species(args.calculator), material)
     reference = load_reference(args.reference, material)
-    calculator = make_calculator(args.calculator)  # bad specs fail here, before any output
+    # bad specs fail here, before any output; built in the sandbox child: a factory that crashes or hangs stops nothing
+    probe_calculator(args.calculator, args.time_limit or PROBE_TIME_LIMIT_S)
     with (
         ResultsStore(args.db) as store,
         Progress(
@@ -196,7 +198,6 @@ def cmd_benchmark(args) -> int:
             properties,
             reference,
             store,
-            calculator=calculator,
             time_limit_s=args.time_limit,
             on_progress=on_progress,
             isolate_with_reference=args.reference,

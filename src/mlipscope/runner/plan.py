@@ -92,10 +92,11 @@ def plan_models(
 def check_run(cfg: RunConfig) -> dict[str, Any]:
     """Every check of the config that needs the data, before anything is written (a config error leaves the store
     untouched); returns the training datasets by name."""
-    from mlipscope.calculators import calculator_species, check_species, make_calculator
+    from mlipscope.calculators import calculator_species, check_species
     from mlipscope.errors import InputError
     from mlipscope.materials import load_material
     from mlipscope.models.registry import get_family
+    from mlipscope.runner.calculator_probe import probe_calculator
     from mlipscope.runner.references import load_reference
 
     for material in cfg.materials():  # a bad reference is a config error: fail before any work starts
@@ -119,8 +120,8 @@ def check_run(cfg: RunConfig) -> dict[str, Any]:
                 )
     for i, pot in enumerate(cfg.potentials):
         check_species(pot.name, calculator_species(pot.calculator), load_material(pot.material or cfg.material))
-        try:  # importable, builds, returns a calculator: found now, not after the fits
-            make_calculator(pot.calculator)
+        try:  # importable, builds, returns a calculator: found now, not after the fits (built in the sandbox child)
+            probe_calculator(pot.calculator)
         except InputError as exc:
             raise InputError(cfg.path, f"potentials[{i}].calculator", exc.expected, got=pot.calculator) from None
     return datasets
