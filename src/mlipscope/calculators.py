@@ -36,6 +36,9 @@ BUILTIN_LAMMPS: dict[str, tuple[str, str, str, str]] = {
 }
 #: elements of the built-in classical potentials (the files are for silicon)
 BUILTIN_SPECIES = ["Si"]
+#: spec prefix of the mlearn SNAPs (then an element) -> quadratic; and the InP SNAP's name
+MLEARN_PREFIXES = {"mlearn-snap:": False, "mlearn-qsnap:": True}
+INP_SNAP = "inp-snap"
 
 
 def builtin_lammps_commands(name: str) -> list[str]:
@@ -60,12 +63,22 @@ def named_lammps(spec: str) -> tuple[list[str], list[str]] | None:
 
     if spec in BUILTIN_LAMMPS:
         return builtin_lammps_commands(spec), list(BUILTIN_SPECIES)
-    for prefix, quadratic in (("mlearn-snap:", False), ("mlearn-qsnap:", True)):
+    for prefix, quadratic in MLEARN_PREFIXES.items():
         if spec.startswith(prefix):
             return mlearn_snap_commands(spec[len(prefix) :], quadratic=quadratic)
-    if spec == "inp-snap":
+    if spec == INP_SNAP:
         return inp_snap_commands()
     return None
+
+
+def named_calculator_forms() -> tuple[list[str], list[str]]:
+    """(every named spec form, the elements of the ``<El>`` forms), read from the registries that resolve them:
+    the built-in LAMMPS potentials, the mlearn and InP SNAPs, the foundation models."""
+    from mlipscope.foundation_models import SPEC_FORMS
+    from mlipscope.mlearn_potentials import MLEARN_ELEMENTS
+
+    forms = [*BUILTIN_LAMMPS, *(f"{prefix}<El>" for prefix in MLEARN_PREFIXES), INP_SNAP, *SPEC_FORMS.values()]
+    return forms, list(MLEARN_ELEMENTS)
 
 
 def lammps_spec_commands(spec: str) -> tuple[list[str], list[str]]:
@@ -163,12 +176,11 @@ def make_calculator(spec: str) -> Calculator:
         return load_model_calculator(path)
     if ":" in spec:
         return _from_factory(spec)
+    forms = ", ".join(named_calculator_forms()[0])
     raise InputError(
         None,
         "calculator",
-        "one of: sw, tersoff, tersoff-t2, mlearn-snap:<El>, mlearn-qsnap:<El>, inp-snap, "
-        "'lammps:pair_style ...;pair_coeff ...', "
-        "chgnet, sevennet:<model>, mace:<file>, 'module:function', or a fitted model path",
+        f"one of: {forms}, 'lammps:pair_style ...;pair_coeff ...', 'module:function', or a fitted model path",
         got=spec,
     )
 

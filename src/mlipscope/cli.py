@@ -9,6 +9,8 @@ import math
 import sys
 from pathlib import Path
 
+from mlipscope import __version__
+from mlipscope.cli_help import MLIP_FAMILIES, NAMED_CALCULATORS, finish_help
 from mlipscope.errors import MlipscopeError
 
 
@@ -17,8 +19,8 @@ def _add_benchmark(sub) -> None:
     p.add_argument(
         "--calculator",
         required=True,
-        help="sw | tersoff (T3) | tersoff-t2 | mlearn-snap:<El> | mlearn-qsnap:<El> | inp-snap "
-        "| 'lammps:pair_style ...;pair_coeff ...' | module:function | model dir",
+        help=f"a named calculator: {NAMED_CALCULATORS}; or 'lammps:pair_style ...;pair_coeff ...' | module:function "
+        "| a fitted model directory",
     )
     p.add_argument("--material", default=None, help="shipped material name or material YAML file (default: si)")
     p.add_argument(
@@ -57,7 +59,7 @@ def _add_run(sub) -> None:
 
 def _add_sample(sub) -> None:
     p = sub.add_parser("sample", help="fit an ensemble of one MLIP family over sampled hyperparameters")
-    p.add_argument("--family", required=True)
+    p.add_argument("--family", required=True, help=f"the MLIP family to fit: {MLIP_FAMILIES}")
     p.add_argument("--n", type=int, required=True, help="number of hyperparameter points")
     p.add_argument(
         "--training-sets",
@@ -65,11 +67,11 @@ def _add_sample(sub) -> None:
         default=["si_original_train"],
         help="shipped example names or extxyz paths",
     )
-    p.add_argument("--seeds", nargs="+", type=int, default=[0])
-    p.add_argument("--sampler", choices=["random", "lhs", "sobol"], default="sobol")
-    p.add_argument("--sampler-seed", type=int, default=0)
-    p.add_argument("--db", type=Path, default=Path("results.duckdb"))
-    p.add_argument("--models-dir", type=Path, default=Path("models"))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="fit seeds: each point is fitted once per seed")
+    p.add_argument("--sampler", choices=["random", "lhs", "sobol"], default="sobol", help="hyperparameter sampler")
+    p.add_argument("--sampler-seed", type=int, default=0, help="seed of the sampler")
+    p.add_argument("--db", type=Path, default=Path("results.duckdb"), help="results database (DuckDB file)")
+    p.add_argument("--models-dir", type=Path, default=Path("models"), help="folder for the fitted models")
 
 
 def _add_analyze(sub) -> None:
@@ -78,8 +80,8 @@ def _add_analyze(sub) -> None:
     src.add_argument("--db", type=Path, help="results database")
     src.add_argument("--table", type=Path, help="error table CSV (one row per model, one column per property)")
     p.add_argument("--config", type=Path, default=None, help="analysis settings (YAML)")
-    p.add_argument("--out", type=Path, default=Path("report"))
-    p.add_argument("--title", default="mlipscope report")
+    p.add_argument("--out", type=Path, default=Path("report"), help="folder for the HTML report, tables and figures")
+    p.add_argument("--title", default="mlipscope report", help="the report's title")
     table = p.add_argument_group("error tables from elsewhere (--table)")
     table.add_argument("--type-column", default=None, help="column holding each model's MLIP type (default: family)")
     table.add_argument("--id-column", default=None, help="column holding model ids (default: model_id or column 1)")
@@ -87,13 +89,15 @@ def _add_analyze(sub) -> None:
         "--metadata-columns", default=None, help="comma-separated columns (or globs, e.g. 'hp_*') that are not errors"
     )
     table.add_argument(
-        "--threshold-row", default=None, help="id of a row of acceptable errors (e.g. DFT): thresholds, not a model"
+        "--threshold-row",
+        default=None,
+        help="a row of acceptable errors (e.g. DFT), found by its id or its type column: thresholds, not a model",
     )
     table.add_argument(
         "--transform",
         choices=["absolute", "log10"],
         default="absolute",
-        help="what the table holds: errors (default) or log10 |errors|",
+        help="what the table holds: absolute errors or log10 |errors|",
     )
 
 
@@ -101,7 +105,7 @@ def _add_export(sub) -> None:
     p = sub.add_parser("export", help="write a results database's tables as CSV, Parquet or JSON files")
     p.add_argument("--db", type=Path, required=True, help="results database")
     p.add_argument("--out", type=Path, default=Path("export"), help="folder for models/values/errors/failures")
-    p.add_argument("--format", choices=["csv", "parquet", "json"], default="csv")
+    p.add_argument("--format", choices=["csv", "parquet", "json"], default="csv", help="file format of the tables")
     p.add_argument(
         "--structures", type=Path, default=None, help="also write the relaxed structures to this ASE database (.db)"
     )
@@ -113,13 +117,13 @@ def _add_uncertainty(sub) -> None:
     )
     p.add_argument("--db", type=Path, required=True, help="results database")
     p.add_argument("--out", type=Path, default=Path("uncertain_frames"), help="folder for the .extxyz files")
-    p.add_argument("--top", type=int, default=20, help="frames per dataset, most uncertain first (default 20)")
+    p.add_argument("--top", type=int, default=20, help="frames per dataset, most uncertain first")
 
 
 def _add_status(sub) -> None:
     p = sub.add_parser("status", help="a run's progress: done / failed / remaining, failure reasons (works mid-run)")
     p.add_argument("--db", type=Path, required=True, help="results database (its snapshot while a run writes it)")
-    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON (default: text lines)")
 
 
 def _readable_db(path: Path) -> Path:
@@ -133,7 +137,8 @@ def _readable_db(path: Path) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlipscope", description=__doc__)
+    parser = argparse.ArgumentParser(prog="mlipscope", description="benchmark machine-learning interatomic potentials")
+    parser.add_argument("--version", action="version", version=f"mlipscope {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_benchmark(sub)
     _add_run(sub)
@@ -143,9 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_uncertainty(sub)
     _add_status(sub)
     p = sub.add_parser("suites", help="list the property suites and their properties")
-    p.add_argument("--suite", default=None)
-    p.add_argument("--material", default=None, help="list the suites of this material (name or YAML file)")
+    p.add_argument("--suite", default=None, help="list only this suite (default: every suite)")
+    p.add_argument(
+        "--material", default=None, help="list the suites of this material, name or YAML file (default: all shipped)"
+    )
     sub.add_parser("materials", help="list the shipped materials")
+    finish_help(parser, sub)
     return parser
 
 
@@ -247,16 +255,24 @@ def _print_benchmark(args, run, rows, properties, reference, console) -> None:
 
 def cmd_suites(args) -> int:
     from mlipscope.materials import load_material
-    from mlipscope.properties.suite import SUITE_KINDS, suite_entries, suite_names
+    from mlipscope.properties.suite import SUITE_KINDS, split_suite_name, suite_entries, suite_names
 
     if args.material:
         material = load_material(args.material)
         names = [f"{material.name}-{kind}" for kind in SUITE_KINDS]
     else:
         material, names = None, suite_names()
+    if args.suite:  # one suite: a full name, or a kind of the chosen (or default) material
+        from mlipscope.errors import InputError
+        from mlipscope.validation import did_you_mean
+
+        known = [*names, *SUITE_KINDS]
+        if args.suite not in known:
+            expected = f"one of {known}{did_you_mean(args.suite, known)}"
+            raise InputError(args.material, "--suite", expected, got=args.suite)
+        chosen, kind = split_suite_name(args.suite, material)
+        names = [f"{chosen.name}-{kind}"]
     for name in names:
-        if args.suite and name != args.suite:
-            continue
         print(f"{name}:")
         for e in suite_entries(name, material=material):
             config = ", ".join(f"{k}={v}" for k, v in e.config.items())
@@ -267,11 +283,15 @@ def cmd_suites(args) -> int:
 def cmd_materials(args) -> int:
     from mlipscope.materials import load_material, shipped_material_names
 
+    rows = [("name", "species", "prototype", "description", "datasets")]
     for name in shipped_material_names():
         m = load_material(name)
-        proto = m.structure.prototype or "structure file"
         sets = ", ".join(f"{role} {len(v)}" for role, v in m.datasets.items() if v)
-        print(f"{m.name:6s} {'-'.join(m.species):8s} {proto:11s} {m.description}  [datasets: {sets or 'none'}]")
+        proto = m.structure.prototype or "structure file"
+        rows.append((m.name, "-".join(m.species), proto, m.description, sets or "none"))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:  # the header first, columns aligned on the longest entry
+        print("  ".join(f"{r[i]:{widths[i]}s}" for i in range(3)) + f"  {r[3]}  [{r[4]}]")
     return 0
 
 

@@ -26,7 +26,9 @@ from ase.calculators.calculator import Calculator
 
 from mlipscope.errors import InputError
 
-PREFIXES = ("chgnet", "sevennet", "mace")
+#: the foundation-model spec forms by prefix (the CLI help lists them)
+SPEC_FORMS = {"chgnet": "chgnet[:<version>]", "sevennet": "sevennet[:<model>]", "mace": "mace:<file>"}
+PREFIXES = tuple(SPEC_FORMS)
 DEVICES = ("cpu", "cuda", "auto")
 SEVENNET_DEFAULT = "7net-0"
 
