@@ -69,3 +69,46 @@ def test_undeclared_text_column_or_unknown_row_is_a_clear_error(published, capsy
         load_error_table(path, metadata_columns=["hp_*"])
     assert main(["analyze", "--db", str(path), "--threshold-row", "DFT"]) == 2
     assert "--table" in capsys.readouterr().err
+
+
+def _typed_table(tmp_path):
+    """A published layout: an unnamed running index (pandas reads it as 'Unnamed: 0'), a 'type' column naming the
+    benchmark row 'DFT', two properties."""
+    path = tmp_path / "typed.csv"
+    path.write_text(",type,prop_a,prop_b\n0,DFT,0.1,2.0\n1,GAP,0.05,3.0\n2,GAP,0.2,1.0\n3,ACE,0.08,1.5\n")
+    assert pd.read_csv(path).columns[0] == "Unnamed: 0"
+    return path
+
+
+def test_threshold_row_found_by_its_type_value(tmp_path):
+    table = load_error_table(_typed_table(tmp_path), type_column="type")
+    rest, thresholds = split_threshold_row(table, "DFT", type_column="type")
+    assert thresholds == {"prop_a": 0.1, "prop_b": 2.0}
+    assert list(rest.errors.index) == ["1", "2", "3"] and sorted(rest.type_names) == ["ACE", "GAP"]
+    rest_by_id, by_id = split_threshold_row(table, "0", type_column="type")  # the id still works
+    assert by_id == thresholds and list(rest_by_id.errors.index) == ["1", "2", "3"]
+
+
+def test_threshold_row_not_found_or_ambiguous_names_what_was_searched(tmp_path):
+    table = load_error_table(_typed_table(tmp_path), type_column="type")
+    with pytest.raises(InputError, match="--threshold-row") as info:
+        split_threshold_row(table, "PBE", type_column="type")
+    text = str(info.value)
+    assert "the ids" in text and "'0'" in text and "column 'type'" in text and "'GAP'" in text and "'PBE'" in text
+    with pytest.raises(InputError, match=r"rows \['1', '2'\]"):  # two GAP rows: which one is not for us to guess
+        split_threshold_row(table, "GAP", type_column="type")
+    with pytest.raises(InputError, match="the ids") as info:  # without a type column only the ids are searched
+        split_threshold_row(table, "DFT")
+    assert "column 'type'" not in str(info.value)
+
+
+def test_analyze_cli_finds_the_threshold_row_in_the_type_column(tmp_path):
+    out = tmp_path / "rep"
+    args = ["analyze", "--table", str(_typed_table(tmp_path)), "--out", str(out), "--type-column", "type"]
+    assert main([*args, "--threshold-row", "DFT"]) == 0
+    difficulty = pd.read_csv(out / "tables" / "difficulty.csv").set_index("property")
+    # thresholds 0.1 and 2.0: prop_a met by 0.05 and 0.08 (2 of 3), prop_b by 1.0 and 1.5 (2 of 3)
+    assert difficulty.loc["prop_a", "threshold"] == pytest.approx(0.1)
+    assert difficulty.loc["prop_b", "threshold"] == pytest.approx(2.0)
+    assert difficulty.loc["prop_a", "share_meeting"] == pytest.approx(2 / 3)
+    assert "row 'DFT'" in difficulty.loc["prop_a", "source"]

@@ -3,6 +3,7 @@ per failure with its reason; the same goes to the log file; ``--quiet`` keeps on
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -63,6 +64,9 @@ def test_batch_run_prints_progress_lines_and_failures(tmp_path):
     assert re.search(r"failed: \S+ vacancy_64: crashed \(signal 11\)", text)
     log = (tmp_path / "report" / "run.log").read_text()
     assert PROGRESS.search(log) and "crashed (signal 11)" in log and "summary:" in log
+    summary_line = next(line for line in log.splitlines() if " summary: " in line)
+    summary = json.loads(summary_line.split(" summary: ", 1)[1])  # the line's JSON part is valid JSON
+    assert summary["n_evaluations"] == 4 and summary["n_evaluations_failed"] == 1
     # --quiet: the retried crash and the progress stay out of the console, the summary line does not
     quiet = _run(tmp_path, "--quiet", "--retry-failed", "--log-file", "other.log")
     assert not PROGRESS.search(quiet) and "failed:" not in quiet

@@ -117,3 +117,15 @@ def test_killed_run_resumes_without_loss(tmp_path):
     assert summary.n_skipped_stored >= len(stored_before.drop_duplicates(["model_id", "property_label"]))
     assert summary.n_evaluations + summary.n_skipped_stored == 4 * len(PROPERTIES)
     assert n_lines < total
+
+
+def test_run_summary_is_valid_json_with_non_finite_times():
+    """The log's summary line is ``summary: <json>``: NaN or inf would make it invalid JSON, so they become null."""
+    from mlipscope.runner.main_job import RunSummary
+
+    summary = RunSummary(n_evaluations=3, wall_time_s=float("nan"), fit_time_s=float("inf"), calculator_time_s=1.5)
+    summary.failure_reasons["timeout"] = 2
+    text = json.dumps(summary.as_dict(), allow_nan=False)  # raises on NaN/inf
+    back = json.loads(text)
+    assert back["wall_time_s"] is None and back["fit_time_s"] is None
+    assert back["calculator_time_s"] == 1.5 and back["n_evaluations"] == 3 and back["failure_reasons"] == {"timeout": 2}

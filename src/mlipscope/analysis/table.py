@@ -173,17 +173,44 @@ def _read_csv(path: str | Path, id_column: str | None) -> tuple[pd.DataFrame, st
     return _frame_with_ids(raw, str(path), id_column), str(path)
 
 
-def split_threshold_row(table: ErrorTable, row: str) -> tuple[ErrorTable, dict[str, float]]:
+def split_threshold_row(
+    table: ErrorTable, row: str, type_column: str | None = None
+) -> tuple[ErrorTable, dict[str, float]]:
     """Take the row ``row`` (e.g. a "DFT" benchmark row of acceptable errors) out of the models: (the table without
-    it, its finite |values| by property, in the table's error units — log10 tables already converted back)."""
-    if row not in table.errors.index:
-        ids = list(table.errors.index[:8])
-        raise InputError(table.source, "--threshold-row", f"the id of a row of the table (first ids: {ids})", got=row)
-    values = table.errors.loc[row].abs()
+    it, its finite |values| by property, in the table's error units — log10 tables already converted back).
+
+    The row is found by its id, else by its value in ``type_column`` (a published table names its benchmark row in
+    its type column, next to an unnamed running index); a type value on several rows is ambiguous, an error."""
+    found = _threshold_row_id(table, row, type_column)
+    values = table.errors.loc[found].abs()
     thresholds = {str(k): float(v) for k, v in values.items() if pd.notna(v) and math.isfinite(v) and v > 0}
-    keep = table.errors.index != row
+    keep = table.errors.index != found
     rest = ErrorTable(table.errors[keep], table.metadata[keep], table.types[keep], table.source)
     return rest, thresholds
+
+
+def _threshold_row_id(table: ErrorTable, row: str, type_column: str | None) -> str:
+    """The id of the threshold row: ``row`` itself when it is an id, else the one row whose type value it is."""
+    wanted = row.strip()
+    if wanted in table.errors.index:
+        return wanted
+    searched = [f"the ids (first: {list(table.errors.index[:8])})"]
+    if type_column is not None and type_column in table.metadata.columns:
+        types = table.metadata[type_column].astype(str).str.strip()
+        matches = list(types.index[types == wanted])
+        if len(matches) == 1:
+            return str(matches[0])
+        if matches:
+            raise InputError(
+                table.source,
+                "--threshold-row",
+                f"a type value of one row; '{wanted}' is the {type_column!r} of rows {matches[:8]} (name one by id)",
+                got=row,
+            )
+        searched.append(f"column {type_column!r} (values: {list(types.unique()[:8])})")
+    raise InputError(
+        table.source, "--threshold-row", f"the id or type value of a row, searched in {' and '.join(searched)}", got=row
+    )
 
 
 def _expand_globs(columns: pd.Index, patterns: list[str] | None, source: str) -> list[str]:

@@ -183,7 +183,7 @@ def _kv_table(values: dict[str, Any]) -> str:
             inner = _kv_table(value) if value else "—"
             rows.append(f"<tr><th>{html.escape(str(key))}</th><td>{inner}</td></tr>")
         else:
-            text = f"{value:.4g}" if isinstance(value, float) else str(value)
+            text = f"{value:.4g}" if isinstance(value, float) else "—" if value is None else str(value)
             rows.append(f"<tr><th>{html.escape(str(key))}</th><td>{html.escape(text)}</td></tr>")
     return "<table>" + "".join(rows) + "</table>"
 

@@ -72,7 +72,16 @@ class RunSummary:
     report_wall_time_s: float = 0.0  # export, analysis and report
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(vars(self))
+        """The counts and times, non-finite floats as None: the log's summary line must stay valid JSON."""
+        return {k: _finite_or_none(v) for k, v in vars(self).items()}
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 class MainJob:
@@ -131,7 +140,7 @@ class MainJob:
             report_start = time.perf_counter()
             report = self._report(store)
             self.summary.report_wall_time_s = time.perf_counter() - report_start
-            log.info("summary: %s", json.dumps(self.summary.as_dict(), default=str))
+            log.info("summary: %s", json.dumps(self.summary.as_dict(), default=str, allow_nan=False))
         if report is None:
             from mlipscope.errors import MlipscopeError
 

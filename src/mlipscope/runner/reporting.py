@@ -139,7 +139,7 @@ def analyze_command(
             values=values,
         )
         if threshold_row is not None:
-            table, row_thresholds = split_threshold_row(table, threshold_row)
+            table, row_thresholds = split_threshold_row(table, threshold_row, settings.get("type_column", "family"))
             settings["thresholds"] = {**row_thresholds, **(settings.get("thresholds") or {})}
             sources = {k: f"row {threshold_row!r} of {table_path}" for k in row_thresholds}
             settings["threshold_sources"] = {**sources, **(settings.get("threshold_sources") or {})}
