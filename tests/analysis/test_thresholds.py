@@ -55,3 +55,11 @@ def test_a_table_without_types_has_one_share_row_per_property():
     result = evaluate_thresholds(errors, types, {"p": 1.0, "q": 2.0})
     assert result.share_intervals["type"].tolist() == ["all", "all"]
     assert result.share_intervals["n_models"].tolist() == [3, 3]
+
+
+def test_values_without_an_acceptable_error_are_listed_as_unjudged_not_dropped():
+    errors = pd.DataFrame({"a": [0.1, 0.5], "dimer.r_min_a": [0.01, 0.2], "melting.t_melt_k": [10.0, np.nan]})
+    types = pd.Series(["x", "x"], index=errors.index)
+    result = evaluate_thresholds(errors, types, {"a": 0.2})
+    assert result.unjudged == ["dimer.r_min_a", "melting.t_melt_k"]
+    assert list(result.difficulty["property"]) == ["a"]

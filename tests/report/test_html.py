@@ -62,3 +62,13 @@ def test_report_shows_threshold_sources_cheaper_dft_and_selection_comparison(tmp
     assert set(comparison["metric"]) == {"all models", names[0]}
     assert pd.read_csv(tmp_path / "rep" / "tables" / "cheaper_dft.csv")["error"].tolist() == [0.17, 0.04]
     assert "source" in pd.read_csv(tmp_path / "rep" / "tables" / "difficulty.csv").columns
+
+
+def test_report_lists_the_values_without_an_acceptable_error(tmp_path, small_results):
+    index = write_report(small_results, tmp_path / "rep", title="t")
+    text = index.read_text()
+    unjudged = small_results.thresholds.unjudged
+    assert unjudged and len(unjudged) == len(small_results.table.errors.columns) - 4
+    assert f"{len(unjudged)} values have no acceptable error" in text
+    for name in unjudged:
+        assert f"<code>{name}</code>" in text

@@ -39,6 +39,8 @@ class ThresholdResult:
     difficulty: pd.DataFrame  # one row per property with a threshold, hardest first
     ignored: list[str]  # threshold names that match no property column
     share_intervals: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SHARE_COLUMNS))
+    # error columns without an acceptable error: in the tables, never judged (the report lists them)
+    unjudged: list[str] = field(default_factory=list)
 
 
 def share_intervals(met: pd.DataFrame, types: pd.Series, min_type_members: int) -> pd.DataFrame:
@@ -120,4 +122,5 @@ def evaluate_thresholds(
     difficulty = difficulty.sort_values(["share_meeting", "median_over_threshold"], ascending=[True, False])
     difficulty.insert(0, "difficulty_rank", range(1, len(difficulty) + 1))
     intervals = share_intervals(met, types, min_type_members)
-    return ThresholdResult(used, met, share, difficulty.reset_index(drop=True), ignored, intervals)
+    unjudged = [name for name in errors.columns if name not in used]
+    return ThresholdResult(used, met, share, difficulty.reset_index(drop=True), ignored, intervals, unjudged)

@@ -212,6 +212,7 @@ def _difficulty(
         _figure(drawn, "difficulty"),
         _df(th.difficulty, rows=len(th.difficulty)),
         _csv_link(tables, "difficulty"),
+        _unjudged(th.unjudged),
         "<h3>Share within threshold per MLIP type</h3>",
         f"<p>Share [Wilson 95 % interval] per type, n members in the header. A type with fewer than "
         f"{results.config.min_type_members} members is marked <i>too few members</i>: shown, not ranked.</p>",
@@ -231,6 +232,18 @@ def _difficulty(
             _csv_link(tables, "cheaper_dft"),
         ]
     return "\n".join(parts)
+
+
+def _unjudged(names: list[str]) -> str:
+    """The error-table values that have no acceptable error: said, not invented."""
+    if not names:
+        return ""
+    listed = ", ".join(f"<code>{html.escape(n)}</code>" for n in names)
+    return (
+        f"<p>{len(names)} values have no acceptable error: no citable DFT or experimental acceptable error, no "
+        f"cheaper-DFT setting and no default in the reference file. They are in the tables and analyses but are "
+        f"not judged within or outside: {listed}.</p>"
+    )
 
 
 def _share_table(results: AnalysisResults) -> pd.DataFrame:
