@@ -2,11 +2,14 @@
 
 Shipped materials are YAML files in ``package_data/materials``; a user's own material is a file of the same form
 (see :mod:`mlipscope.materials.material`), passed with ``--material my.yaml`` or ``[material]`` in a run config.
+A structure file alone (``--material Si.cif``, a POSCAR) is a material too: named after the file, its species
+those of the file, built as its prototype where it has a known one (:mod:`mlipscope.materials.structure_files`).
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from importlib.resources import files
 from pathlib import Path
 
@@ -17,6 +20,9 @@ from mlipscope.materials.material import Material, material_from_dict
 
 #: the seed study's material, used when nothing else is named
 DEFAULT_MATERIAL = "si"
+#: files read as a structure, not a material YAML: these suffixes, and VASP's POSCAR/CONTCAR names
+STRUCTURE_SUFFIXES = (".cif", ".vasp", ".poscar", ".extxyz", ".xyz")
+VASP_NAMES = ("POSCAR", "CONTCAR")
 
 
 def shipped_dir() -> Path:
@@ -37,6 +43,10 @@ def load_material(spec: str | Path | Material | None = None) -> Material:
         return spec
     spec = DEFAULT_MATERIAL if spec is None else str(spec)
     path = Path(spec)
+    if is_structure_file(path):
+        if not path.is_file():
+            raise InputError(path, "material file", "an existing structure file (CIF, POSCAR, extxyz)")
+        return _load_structure_file(str(path.resolve()), path.stat().st_mtime_ns)
     if path.suffix in (".yaml", ".yml") or path.is_file():
         if not path.is_file():
             raise InputError(path, "material file", "an existing YAML material file")
@@ -54,6 +64,29 @@ def _load_file(path: str, mtime_ns: int) -> Material:
         data = yaml.safe_load(source.read_text())
     except yaml.YAMLError as exc:
         raise InputError(source, "file contents", f"valid YAML ({exc})") from None
+    return material_from_dict(data, source, shipped_dir=reference_dir())
+
+
+def is_structure_file(path: Path) -> bool:
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return False
+    return path.suffix.lower() in STRUCTURE_SUFFIXES or path.name.upper().startswith(VASP_NAMES)
+
+
+@functools.lru_cache(maxsize=32)
+def _load_structure_file(path: str, mtime_ns: int) -> Material:
+    """A material of one structure file: the file's species (in order of appearance) and its crystal."""
+    from ase.io import read
+
+    source = Path(path)
+    try:
+        atoms = read(source)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file, said in one line
+        raise InputError(source, "structure", f"a structure ASE can read ({exc})") from None
+    species = list(dict.fromkeys(atoms.get_chemical_symbols()))
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", source.stem if source.suffix else source.name) or "structure"
+    data = {"name": name, "description": f"{source.name} (structure file)", "species": species,
+            "structure": {"file": str(source)}}  # fmt: skip
     return material_from_dict(data, source, shipped_dir=reference_dir())
 
 

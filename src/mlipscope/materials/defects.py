@@ -16,6 +16,7 @@ reconstructed, 1.5 eV lower state).
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,14 @@ INWARD_PROTOTYPES = ("diamond", "zincblende")
 #: default random displacement (Å) that breaks the starting symmetry of a vacancy (interstitials keep their
 #: named symmetric geometry: an unstable one would otherwise turn into another)
 VACANCY_RATTLE_A = 0.02
+#: a defect supercell (atoms of the perfect cell) below this warns: the defect's strain field and its periodic
+#: images shift the formation energy by tenths of an eV (diamond: the 8- and 16-atom cells; fcc: 32 atoms). About
+#: 60 atoms, set below 54 so the 3³ bcc cell of the shipped mo and li materials (the mlearn DFT cell) passes
+MIN_DEFECT_SUPERCELL_ATOMS = 50
+
+
+class SmallSupercellWarning(UserWarning):
+    """A defect supercell too small for a formation energy (see :data:`MIN_DEFECT_SUPERCELL_ATOMS`)."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,23 @@ def generated_sites(material: Material) -> list[DefectSite]:
             for name, frac in generated_interstitial_sites(cell, element, n)
         ]
     return _GENERATED[key]
+
+
+def warn_small_supercell(material: Material, size: int, what: str) -> None:
+    """A :class:`SmallSupercellWarning` when the ``size``-atom supercell of ``what`` is below
+    :data:`MIN_DEFECT_SUPERCELL_ATOMS`, naming a size that is not."""
+    if size >= MIN_DEFECT_SUPERCELL_ATOMS:
+        return
+    from mlipscope.materials.structure_files import default_repeats
+
+    larger = material.supercell_size(default_repeats(material.atoms_per_cell))
+    warnings.warn(
+        f"{material.name}: the {what} supercell of {size} atoms is below {MIN_DEFECT_SUPERCELL_ATOMS} atoms, too small "
+        f"for a formation energy or barrier (the defect interacts with its periodic images); use {larger} atoms or "
+        "more",
+        SmallSupercellWarning,
+        stacklevel=3,
+    )
 
 
 def get_defect(material: Material, name: str) -> DefectSite:

@@ -5,7 +5,8 @@ A material file (YAML) looks like::
     name: mo
     description: Molybdenum, bcc (mlearn data)
     species: [Mo]
-    structure: {prototype: bcc, a: 3.16}          # or {file: InP.cif} (any format ASE reads), relative to this file
+    structure: {prototype: bcc, a: 3.16}          # or {file: InP.cif} (any format ASE reads), relative to this file;
+                                                  # a file of a known prototype is built as that prototype
     datasets:
       training: {mlearn_train: mo_mlearn_train}   # role -> {short name: shipped dataset name or file path}
       test: {mlearn_test: mo_mlearn_test}
@@ -27,7 +28,9 @@ A material file (YAML) looks like::
     reference: mo_dft.yaml         # reference values (and thresholds), relative to the file or shipped
     suites: {quick: [errors_*, eos, elastic_perfect, vacancy_*]}   # label globs; see properties.suite
 
-Every key but ``name``, ``species`` and ``structure`` is optional. The form of the file is
+Every key but ``name``, ``species`` and ``structure`` is optional. A structure-file material without ``defects``,
+``migration``, ``surfaces`` or ``phonons`` gets those of the shipped material of its detected prototype (see
+:mod:`mlipscope.materials.structure_files`). The form of the file is
 :class:`~mlipscope.materials.schema.MaterialFile`; bad entries raise one :class:`~mlipscope.errors.InputError` naming
 the file and the key, before any work.
 """
@@ -51,7 +54,8 @@ from mlipscope.validation import validate
 
 @dataclass(frozen=True)
 class Structure:
-    """The ground-state crystal: a prototype with starting lattice constant(s), or a structure file."""
+    """The ground-state crystal: a prototype with starting lattice constant(s), or a structure file. A structure file
+    of a known prototype has both: the detected ``prototype`` (built at the file's ``a``, ``c``) and its ``file``."""
 
     prototype: str | None = None
     species: tuple[str, ...] = ()
@@ -66,12 +70,12 @@ class Structure:
     def conventional_cell(self, a: float | None = None, c_over_a: float | None = None) -> Atoms:
         """The conventional cell (cubic where the prototype is cubic), scaled to lattice constant ``a`` (Å).
 
-        For a structure file, ``a`` scales the file's cell isotropically by ``a / a_file`` where ``a_file`` is the
-        length of its first cell vector (so ``a`` is that length).
+        For a structure file of no known prototype, ``a`` scales the file's cell isotropically by ``a / a_file``
+        where ``a_file`` is the length of its first cell vector (so ``a`` is that length).
         """
         if self.ase_reference:
             return bulk(self.species[0])
-        if self.file is not None:
+        if self.prototype is None and self.file is not None:
             from ase.io import read
 
             atoms = read(self.file)
@@ -80,7 +84,7 @@ class Structure:
             atoms.pbc = True
             return atoms
         proto = self.proto()
-        assert proto is not None
+        assert proto is not None and self.a is not None
         a = a or self.a
         if proto.name == "hcp":
             covera = c_over_a or (self.c / self.a if self.c and self.a else proto.covera)
@@ -178,7 +182,10 @@ class Material:
         return super().__reduce__()
 
     def __repr__(self) -> str:
-        return f"Material({self.name!r}, species={list(self.species)}, structure={self.structure.prototype or 'file'})"
+        structure = self.structure.prototype or "file"
+        if self.structure.prototype and self.structure.file:
+            structure += " (file)"
+        return f"Material({self.name!r}, species={list(self.species)}, structure={structure})"
 
 
 # -- loading ---------------------------------------------------------------------------------------------------
@@ -199,6 +206,14 @@ def material_from_dict(data: Any, source: Path, shipped_dir: Path | None = None)
     for s in species:
         _expect(s in atomic_numbers, source, "species", "element symbols", got=s)
     structure = _structure(spec.structure, species, source, "structure")
+    if structure.file is not None:  # what a structure file leaves out: its prototype's defects (structure_files)
+        from mlipscope.materials.structure_files import structure_file_defaults
+
+        n_cell = 0 if structure.prototype else len(structure.conventional_cell())
+        defaults = structure_file_defaults(structure.prototype, species, n_cell)
+        missing = {key: value for key, value in defaults.items() if data.get(key) is None}
+        if missing:
+            spec = validate(MaterialFile, {**data, **missing}, source)
     defects = spec.defects
     interstitials = tuple(defects.interstitials)
     proto = structure.proto()
@@ -267,7 +282,12 @@ def _structure(crystal: Crystal, species: tuple[str, ...], source: Path, where: 
         found = sorted(set(atoms.get_chemical_symbols()))
         expected = f"a structure of species {list(species)}"
         _expect(found == sorted(species), source, f"{where}.file", expected, got=found)
-        return Structure(None, species, None, None, str(path.resolve()))
+        from mlipscope.materials.structure_files import detect_prototype
+
+        detected = detect_prototype(atoms, species) if atoms.cell.rank == 3 else None
+        if detected is None:
+            return Structure(None, species, None, None, str(path.resolve()))
+        return Structure(detected.prototype, species, detected.a, detected.c, str(path.resolve()))
     proto = get_prototype(str(crystal.prototype), source)
     expected = f"{proto.n_species} species for the {proto.name} prototype"
     _expect(len(species) == proto.n_species, source, "species", expected, got=list(species))

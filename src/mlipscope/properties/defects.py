@@ -22,7 +22,7 @@ import math
 from ase.calculators.calculator import Calculator
 
 from mlipscope.errors import InputError
-from mlipscope.materials.defects import defect_cell, defect_sites, get_defect
+from mlipscope.materials.defects import defect_cell, defect_sites, get_defect, warn_small_supercell
 from mlipscope.materials.material import Material
 from mlipscope.properties.base import Property, PropertyResult
 from mlipscope.properties.context import DEFECT_ION_RELAXATION, SHARED_STRUCTURES_KEY
@@ -70,6 +70,7 @@ class DefectFormationEnergy(Property):
             raise InputError(None, "rattle_a", "a displacement in [0, 0.5) Å or None", got=rattle_a)
         size = size if size is not None else self.material.supercell_size(self.material.supercells[0])
         self.material.repeats_for_size(size)  # validates size before any calculation
+        warn_small_supercell(self.material, size, defect)
         self.defect = defect
         self.size = size
         self.relax_cell = relax_cell

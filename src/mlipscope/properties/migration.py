@@ -37,6 +37,7 @@ from ase.optimize import FIRE, LBFGS
 
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.materials.defects import migration_endpoints as material_migration_endpoints
+from mlipscope.materials.defects import warn_small_supercell
 from mlipscope.materials.material import Material
 from mlipscope.properties.base import Property, PropertyResult
 from mlipscope.properties.context import SHARED_STRUCTURES_KEY, MaterialContext, SharedRelaxation
@@ -87,6 +88,7 @@ class MigrationBarrier(Property):
             raise InputError(None, "neb_optimizer", f"one of {list(NEB_OPTIMIZERS)}", got=neb_optimizer)
         size = size if size is not None else self.material.supercell_size(self.material.supercells[0])
         self.material.repeats_for_size(size)
+        warn_small_supercell(self.material, size, f"{defect} migration")
         self.neb_optimizer = neb_optimizer
         self.defect = defect
         self.size = size
