@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from html.parser import HTMLParser
 from pathlib import Path
 
 import matplotlib
@@ -27,3 +28,42 @@ def sw_calc():
     from mlipscope.calculators import sw_silicon
 
     return sw_silicon()
+
+
+class _Tables(HTMLParser):
+    """The text of every table cell, per table and row (the stdlib is enough for the report's plain tables)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _tables_of(text: str) -> list[list[dict[str, str]]]:
+    """Each table of a page as a list of {header: cell} rows."""
+    parser = _Tables()
+    parser.feed(text)
+    return [[dict(zip(t[0], row, strict=True)) for row in t[1:]] for t in parser.tables if t]
+
+
+@pytest.fixture
+def html_tables():
+    """A function: each table of an HTML page as a list of {header: cell text} rows."""
+    return _tables_of

@@ -82,6 +82,14 @@ def _add_analyze(sub) -> None:
     p.add_argument("--config", type=Path, default=None, help="analysis settings (YAML)")
     p.add_argument("--out", type=Path, default=Path("report"), help="folder for the HTML report, tables and figures")
     p.add_argument("--title", default="mlipscope report", help="the report's title")
+    db = p.add_argument_group("results databases (--db)")
+    db.add_argument(
+        "--reference",
+        default=None,
+        help="reference whose acceptable errors judge the values: material | <material>-dft | a YAML/JSON file "
+        "(default: the one each model was benchmarked against)",
+    )
+    db.add_argument("--material", default=None, help="material of --reference (name or YAML file; default: si)")
     table = p.add_argument_group("error tables from elsewhere (--table)")
     table.add_argument("--type-column", default=None, help="column holding each model's MLIP type (default: family)")
     table.add_argument("--id-column", default=None, help="column holding model ids (default: model_id or column 1)")
@@ -339,6 +347,10 @@ def cmd_analyze(args) -> int:
         from mlipscope.errors import InputError
 
         raise InputError(args.db, "--id-column/--metadata-columns/--threshold-row", "--table (they describe a CSV)")
+    if args.table is not None and (args.reference or args.material):
+        from mlipscope.errors import InputError
+
+        raise InputError(args.table, "--reference/--material", "--db (they name the reference of stored models)")
     path = analyze_command(
         db_path=None if args.db is None else _readable_db(args.db),
         table_path=args.table,
@@ -350,6 +362,8 @@ def cmd_analyze(args) -> int:
         metadata_columns=[c.strip() for c in args.metadata_columns.split(",")] if args.metadata_columns else None,
         threshold_row=args.threshold_row,
         values=args.transform,
+        reference=args.reference,
+        material=args.material,
     )
     print(f"report written to {path}")
     return 0

@@ -49,3 +49,14 @@ def test_benchmark_says_mo_snap_force_rmse_is_outside_its_acceptable_error(tmp_p
     assert out["verdict"]["n_judged"] >= 1 and out["verdict"]["worst"][0]["name"] == rmse["name"]
     assert main([*args, "--db", str(tmp_path / "r.duckdb")]) == 0
     assert "verdict:" in capsys.readouterr().err
+
+
+def test_a_value_without_a_reference_is_not_judged_even_with_an_acceptable_error():
+    rows = pd.concat([_rows(), pd.DataFrame([("eos", "ok", "eos.energy_per_atom_ev", -4.3, math.nan, "eV", math.nan)],
+                                            columns=_rows().columns)])  # fmt: skip
+    result = verdict(rows, {"eos.energy_per_atom_ev": (0.1, "s"), "eos.lattice_constant_a": (0.02, "s")})
+    row = next(r for r in result.rows if r.name == "eos.energy_per_atom_ev")
+    assert row.within is None and row.status == "no reference" and not row.has_reference
+    assert (result.n_without_reference, result.n_without_acceptable_error, len(result.judged)) == (1, 3, 1)
+    assert result.as_dict()["n_without_reference"] == 1
+    assert "(1 without a reference, 3 without an acceptable error: not judged)" in result.summary_line()

@@ -2,8 +2,10 @@
 
 Pure functions of the stored rows of one model (``store.evaluations()`` filtered to it) and the acceptable errors
 of its suite (:func:`mlipscope.properties.acceptable_errors.acceptable_errors`: value name -> (error, source)). A
-value is *within* when its absolute error is at most the acceptable error; a value without an acceptable error is
-shown but not judged (and counted as such), a failed evaluation is counted as failed, never as within.
+value is *within* when its absolute error is at most the acceptable error; a value without a reference or without an
+acceptable error is shown but not judged (and counted as such), a failed evaluation is counted as failed, never as
+within. ``mlipscope benchmark`` prints the verdict, ``analyze --db`` on a few models shows it per model
+(:mod:`mlipscope.report.single_model`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class VerdictRow:
-    """One value of the model, judged: ``within`` is None when the value has no acceptable error."""
+    """One value of the model, judged: ``within`` is None when the value has no reference or no acceptable error."""
 
     name: str
     value: float
@@ -28,6 +30,22 @@ class VerdictRow:
     acceptable_error: float
     acceptable_error_source: str
     within: bool | None
+    reference_source: str = ""
+    property_label: str = ""
+
+    @property
+    def has_reference(self) -> bool:
+        return math.isfinite(self.reference)
+
+    @property
+    def status(self) -> str:
+        """The verdict in words: within, outside (2.5× the acceptable error), no reference or no acceptable error."""
+        if self.within is None:
+            return "no reference" if not self.has_reference else "no acceptable error"
+        if self.within:
+            return "within"
+        ratio = self.miss_ratio
+        return f"outside ({ratio:.3g}× the acceptable error)" if math.isfinite(ratio) else "outside"
 
     @property
     def miss_ratio(self) -> float:
@@ -55,11 +73,26 @@ class Verdict:
         outside = [r for r in self.judged if not r.within]
         return sorted(outside, key=lambda r: -r.miss_ratio if math.isfinite(r.miss_ratio) else -math.inf)[:n]
 
+    @property
+    def n_without_reference(self) -> int:
+        return sum(not r.has_reference for r in self.rows)
+
+    @property
+    def n_without_acceptable_error(self) -> int:
+        """Values with a reference but no acceptable error."""
+        return sum(r.within is None and r.has_reference for r in self.rows)
+
     def summary_line(self) -> str:
         judged = self.judged
         text = f"{self.n_within} of {len(judged)} values within their acceptable errors"
-        if len(self.rows) > len(judged):
-            text += f" ({len(self.rows) - len(judged)} without an acceptable error, not judged)"
+        missing = [
+            f"{n} without {what}"
+            for n, what in ((self.n_without_reference, "a reference"),
+                            (self.n_without_acceptable_error, "an acceptable error"))
+            if n
+        ]  # fmt: skip
+        if missing:
+            text += f" ({', '.join(missing)}: not judged)"
         if self.n_failed:
             text += f"; {self.n_failed} evaluation(s) failed"
         worst = self.worst()
@@ -72,6 +105,8 @@ class Verdict:
             "n_values": len(self.rows),
             "n_judged": len(self.judged),
             "n_within": self.n_within,
+            "n_without_reference": self.n_without_reference,
+            "n_without_acceptable_error": self.n_without_acceptable_error,
             "n_failed_evaluations": self.n_failed,
             "worst": [{"name": r.name, "miss_ratio": r.miss_ratio} for r in self.worst()],
             "summary": self.summary_line(),
@@ -79,15 +114,18 @@ class Verdict:
 
 
 def verdict(rows: pd.DataFrame, acceptable: Mapping[str, tuple[float, str]]) -> Verdict:
-    """The verdict of one model's stored rows (columns of ``store.evaluations()``)."""
+    """The verdict of one model's stored rows (columns of ``store.evaluations()`` or ``store.records()``; the
+    latest evaluation of each property only). A value without a reference is not judged: its error is unknown."""
     judged: list[VerdictRow] = []
-    ok = rows[rows["status"] == "ok"]
+    ok = rows[(rows["status"] == "ok") & rows["name"].notna()]
     for r in ok.itertuples(index=False):
         threshold, source = acceptable.get(str(r.name), (math.nan, ""))
-        error = float(r.absolute_error) if r.absolute_error is not None else math.nan
-        within = None if not math.isfinite(threshold) else bool(math.isfinite(error) and error <= threshold)
+        error, reference = _float(r.absolute_error), _float(r.reference)
+        known = math.isfinite(threshold) and math.isfinite(reference)
+        within = bool(math.isfinite(error) and error <= threshold) if known else None
+        extra = (_text(getattr(r, "reference_source", "")), _text(getattr(r, "property_label", "")))
         judged.append(
-            VerdictRow(str(r.name), _float(r.value), _float(r.reference), str(r.unit), error, threshold, source, within)
+            VerdictRow(str(r.name), _float(r.value), reference, str(r.unit), error, threshold, source, within, *extra)
         )
     n_failed = int(rows.loc[rows["status"] != "ok", "property_label"].nunique())
     return Verdict(judged, n_failed)
@@ -96,6 +134,10 @@ def verdict(rows: pd.DataFrame, acceptable: Mapping[str, tuple[float, str]]) -> 
 def row_dict(row: VerdictRow) -> dict[str, Any]:
     """A row for JSON output (NaN as None)."""
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(row).items()}
+
+
+def _text(x: Any) -> str:
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else str(x)
 
 
 def _float(x: Any) -> float:

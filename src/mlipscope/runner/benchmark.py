@@ -14,6 +14,7 @@ from mlipscope.runner.engine import Engine, Listener
 from mlipscope.runner.evaluate import EvaluationOutcome
 from mlipscope.runner.executors import InProcessExecutor, SandboxedExecutor
 from mlipscope.runner.references import MATERIAL_REFERENCE, load_reference
+from mlipscope.runner.single_model import record_model_context
 from mlipscope.runner.work import Evaluated, Evaluation
 from mlipscope.store.protocol import ModelRecord, ResultStore
 
@@ -71,6 +72,8 @@ def benchmark_calculator(
     store.put_model(ModelRecord(model_id, family, hyperparameters, path=calculator_spec))
     # the stored key holds the content of everything read: a changed dataset or reference is evaluated again
     reference_spec = isolate_with_reference or _spec_of(reference)
+    # what `analyze --db` needs to judge this model against the same acceptable errors later
+    record_model_context(store, model_id, properties[0].material if properties else None, reference_spec)
     evaluations = [Evaluation.of(model_id, calculator_spec, prop, reference_spec) for prop in properties]
     if isolate_with_reference is not None:
         executor: InProcessExecutor = SandboxedExecutor(time_limit_s)

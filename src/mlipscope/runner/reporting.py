@@ -93,13 +93,20 @@ def analyze_command(
     metadata_columns: list[str] | None = None,
     threshold_row: str | None = None,
     values: str = "absolute",
+    reference: str | None = None,
+    material: str | None = None,
 ) -> Path:
     """``mlipscope analyze``: the analysis + report from a results database or an error-table CSV. For a table
     from elsewhere: ``type_column`` (the MLIP type), ``id_column``, ``metadata_columns`` (names or globs: not
     errors), ``threshold_row`` (a row of acceptable errors, used as thresholds and left out of the models; the
-    analysis config's own thresholds win) and ``values="log10"`` (the table holds log10 errors)."""
+    analysis config's own thresholds win) and ``values="log10"`` (the table holds log10 errors).
+
+    A database with fewer models than the ensemble analysis needs gets the single-model report
+    (:mod:`mlipscope.runner.single_model`); its values are judged against the acceptable errors of ``reference``
+    (and ``material``), else of the reference each model was benchmarked against, under the config's own."""
     import yaml
 
+    from mlipscope.analysis import AnalysisConfig
     from mlipscope.analysis.table import load_error_table, split_threshold_row, wide_error_table
     from mlipscope.errors import InputError
 
@@ -116,9 +123,19 @@ def analyze_command(
         if not db_path.is_file():
             raise InputError(db_path, "--db", "an existing mlipscope results database")
         from mlipscope.report.model_pages import ModelReportData
+        from mlipscope.runner import single_model as single
 
         with ResultsStore(db_path, read_only=True) as store:  # analysing never writes to the database
-            table = wide_error_table(store.records(), store.models(), include_hyperparameters=True)
+            records = store.records()
+            table = wide_error_table(records, store.models(), include_hyperparameters=True)
+            if single.use_single_model_report(len(table), AnalysisConfig.from_dict(settings, source=config_path)):
+                return single.single_model_report(
+                    store, settings, out_dir, title=title, config_path=config_path, reference=reference,
+                    material=material,
+                )  # fmt: skip
+            settings, note = single.ensemble_thresholds(
+                store, table.index, set(records["property_label"]), settings, reference=reference, material=material
+            )
             table = with_survival_columns(store, table)
             dynamics = dynamics_report(store)
             return write_analysis_report(
@@ -126,6 +143,7 @@ def analyze_command(
                 settings,
                 out_dir,
                 title=title,
+                run_summary={"acceptable errors": note} if note else None,
                 settings_source=config_path,
                 model_data=ModelReportData.from_store(store),  # details are read while the store is open
                 dynamics=dynamics,
