@@ -22,7 +22,7 @@ import functools
 import math
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, TypeVar
 
@@ -124,9 +124,7 @@ def to_input_error(exc: ValidationError, schema: type, source: str | Path | None
     kind = error["type"]
     if kind in _UNKNOWN:
         allowed = sorted(_fields(_walk(schema, loc[:-1])[1]))
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        return InputError(source, field, f"one of the keys {allowed} (unknown key{hint})")
+        return InputError(source, field, f"one of the keys {allowed} (unknown key{did_you_mean(loc[-1], allowed)})")
     if kind == "missing":
         return InputError(source, field, "a value (required)")
     owner_text, end = _walk(schema, loc)
@@ -139,6 +137,12 @@ def to_input_error(exc: ValidationError, schema: type, source: str | Path | None
     else:
         expected = _generic(error)
     return InputError(source, field, expected, got=error.get("input"))
+
+
+def did_you_mean(word: Any, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` with the closest of ``choices`` to ``word``, or "" when none is close."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def field_path(prefix: str, loc: tuple[Any, ...]) -> str:

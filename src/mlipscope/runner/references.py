@@ -11,8 +11,12 @@ MATERIAL_REFERENCE = "material"
 
 def load_reference(spec: str | None, material=None) -> Reference | None:
     """``material`` (the material's reference file), a shipped reference name (``<material>-dft``, e.g.
-    ``si-dft``), a YAML/JSON file, or ``calc:<calculator spec>``; None for none."""
-    from mlipscope.materials import load_material, reference_dir
+    ``si-dft``), a YAML/JSON file, or ``calc:<calculator spec>``; None for none.
+
+    A file's value names must use property labels of ``material`` (a shipped ``<name>-dft`` file: also those of
+    material ``<name>``, so a material file of one's own may use the shipped values); with no material given, a
+    file of one's own is checked for its form only (its labels could be those of any material)."""
+    from mlipscope.materials import load_material, reference_dir, shipped_material_names
 
     if spec is None or spec == "none":
         return None
@@ -21,8 +25,17 @@ def load_reference(spec: str | None, material=None) -> Reference | None:
         return CalculatorReference(make_calculator(calc_spec), name=f"reference calculator {calc_spec}")
     if spec == MATERIAL_REFERENCE:
         chosen = load_material(material)
-        return TabulatedReference.from_file(chosen.reference) if chosen.reference else None
+        return TabulatedReference.from_file(chosen.reference, labels=_labels(chosen)) if chosen.reference else None
     shipped = reference_dir() / (spec.replace("-", "_") + ".yaml")
     if spec.endswith("-dft") and shipped.is_file():
-        return TabulatedReference.from_file(shipped)
-    return TabulatedReference.from_file(spec)
+        owner = spec.removesuffix("-dft")
+        labels = _labels(load_material(owner)) if owner in shipped_material_names() else []
+        return TabulatedReference.from_file(shipped, labels=labels + _labels(load_material(material)))
+    return TabulatedReference.from_file(spec, labels=None if material is None else _labels(load_material(material)))
+
+
+def _labels(material) -> list[str]:
+    """The property labels of every suite entry of ``material`` (its full suite)."""
+    from mlipscope.properties.registry import material_entries
+
+    return [entry.label for entry in material_entries(material)]
