@@ -37,6 +37,15 @@ def _add_benchmark(sub) -> None:
     p.add_argument("--db", default="results.duckdb", help="results database (DuckDB file)")
     p.add_argument("--time-limit", type=float, default=None, help="per-property time limit, s")
     p.add_argument("--retry-failed", action="store_true", help="evaluate stored failures again")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="LABEL.SETTING=VALUE",
+        help="change a property setting for this run (repeatable; results stored as a model of their own), e.g. "
+        "vacancy_64.fmax=0.01, eos.n_points=11, '*.fmax=0.01' (every property with an fmax); "
+        "settings: `mlipscope suites`",
+    )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
 
 
@@ -176,8 +185,9 @@ def cmd_benchmark(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from mlipscope.calculators import calculator_species, check_species
-    from mlipscope.runner.benchmark import benchmark_calculator, load_reference, suite_properties
+    from mlipscope.runner.benchmark import benchmark_calculator, load_reference, setting_overrides, suite_properties
     from mlipscope.runner.calculator_probe import PROBE_TIME_LIMIT_S, probe_calculator
+    from mlipscope.runner.engine import retry_hint
     from mlipscope.store.duckdb_store import ResultsStore
 
     console = Console(stderr=True)
@@ -185,7 +195,8 @@ def cmd_benchmark(args) -> int:
         from mlipscope.validation import check_seconds
 
         check_seconds(args.time_limit, "mlipscope benchmark", "--time-limit")
-    properties = suite_properties(args.suite, args.properties, material=args.material)
+    overrides = setting_overrides(args.suite, args.properties, args.material, args.set)
+    properties = suite_properties(args.suite, args.properties, material=args.material, overrides=overrides)
     material = properties[0].material if properties else None
     if material is not None:
         check_species(args.calculator, calculator_species(args.calculator), material)
@@ -218,10 +229,15 @@ def cmd_benchmark(args) -> int:
             on_progress=on_progress,
             isolate_with_reference=args.reference,
             retry_failed=args.retry_failed,
+            settings=overrides,
         )
         rows = store.evaluations()
-    rows = rows[(rows["model_id"] == run.model_id) & rows["property_label"].isin({p.label for p in properties})]
+    # this run's evaluations only: the model's evaluations stored with other inputs (a changed reference file)
+    # are not this benchmark's
+    rows = rows[(rows["model_id"] == run.model_id) & rows["config_hash"].isin(run.config_hashes)]
     _print_benchmark(args, run, rows, properties, reference, console)
+    if hint := retry_hint(run.stored_failures_skipped):  # on stderr: --json output stays one document
+        console.print(hint)
     return 0
 
 

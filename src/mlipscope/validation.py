@@ -22,7 +22,7 @@ import functools
 import math
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, TypeVar
 
@@ -139,9 +139,46 @@ def to_input_error(exc: ValidationError, schema: type, source: str | Path | None
     return InputError(source, field, expected, got=error.get("input"))
 
 
-def did_you_mean(name: Any, known: Sequence[str]) -> str:
-    """``"; did you mean 'x'?"`` for the nearest of ``known`` to a misspelt ``name``, or ``""`` when none is near."""
-    close = difflib.get_close_matches(str(name), list(known), n=1)
+def check_type(annotation: Any, candidates: list[Any], source: str | Path | None, field: str) -> Any:
+    """The first of ``candidates`` (readings of one input, most specific first) that is of the type ``annotation``,
+    checked strictly (no true for 1, no 9.5 for an integer; an int is a float; a list where a tuple belongs is
+    read as the tuple), as that type; else an InputError naming the type expected."""
+    adapter = _lenient_adapter(annotation)
+    for candidate in candidates:
+        for value in (candidate, tuple(candidate)) if isinstance(candidate, list) else (candidate,):
+            try:
+                return adapter.validate_python(value, strict=True)
+            except ValidationError:
+                continue
+    raise InputError(source, field, type_text(annotation), got=candidates[-1] if candidates else None)
+
+
+@functools.cache
+def _lenient_adapter(annotation: Any) -> TypeAdapter:
+    """A type adapter that accepts any class (a Dataset object) as an isinstance check."""
+    return TypeAdapter(annotation, config=ConfigDict(arbitrary_types_allowed=True))
+
+
+_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a text", type(None): "null"}
+
+
+def type_text(annotation: Any) -> str:
+    """A type annotation in the words of mlipscope's messages: ``int | None`` -> 'an integer or null'."""
+    annotation = typing.get_args(annotation)[0] if typing.get_origin(annotation) is Annotated else annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return " or ".join(dict.fromkeys(type_text(arm) for arm in typing.get_args(annotation)))
+    if annotation in _TYPE_WORDS:
+        return _TYPE_WORDS[annotation]
+    if typing.get_origin(annotation) in (list, tuple):
+        return f"a list ({str(annotation).replace('typing.', '')})"
+    if typing.get_origin(annotation) is dict:
+        return "a mapping"
+    return f"a {getattr(annotation, '__name__', str(annotation))}"
+
+
+def did_you_mean(word: Any, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` with the closest of ``choices`` to ``word``, or "" when none is close."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
     return f"; did you mean '{close[0]}'?" if close else ""
 
 

@@ -143,3 +143,84 @@ def test_bad_study_mappings_name_the_field(tmp_path, mapping, errors, field):
     with pytest.raises(InputError) as info:
         TabulatedReference.from_file(path)
     assert f"'{field}'" in str(info.value)
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "ref.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "hint"),
+    [
+        ("values: {}\nthreshold:\n  fixed.a_a: 0.1\n", "threshold", "did you mean 'thresholds'?"),
+        ("values: {}\nnot_availble: {}\n", "not_availble", "did you mean 'not_available'?"),
+        ("values:\n  fixed.a_a: {value: 5.5, sorce: paper}\n", "values.fixed.a_a.sorce", "did you mean 'source'?"),
+        ("values:\n  fixed.a_a: {same_as: fixed.b_a, value: 1}\n", "values.fixed.a_a.value", "nothing beside same_as"),
+    ],
+)
+def test_unknown_keys_are_errors_naming_the_file_and_the_closest_key(tmp_path, text, field, hint):
+    path = _write(tmp_path, text)
+    with pytest.raises(InputError) as info:
+        TabulatedReference.from_file(path)
+    assert str(path) in str(info.value) and f"'{field}'" in str(info.value) and hint in str(info.value)
+
+
+def test_same_as_gives_one_value_to_several_names(tmp_path):
+    path = _write(
+        tmp_path,
+        "source: file\nvalues:\n  elastic.a_a: {same_as: eos.a_a}\n  eos.a_a: {value: 5.4687, source: paper}\n"
+        "  eos.b_gpa: 88.5\n  elastic.b_gpa: {same_as: eos.b_gpa}\n"
+        "thresholds:\n  eos.a_a: {value: 0.02, source: tol}\n  elastic.a_a: {same_as: eos.a_a}\n",
+    )
+    ref = TabulatedReference.from_file(path)
+    # an alias may come before the value it names; the file's order is kept
+    assert list(ref.values) == ["elastic.a_a", "eos.a_a", "eos.b_gpa", "elastic.b_gpa"]
+    assert ref.values["elastic.a_a"] == ref.values["eos.a_a"] == (5.4687, "paper")
+    assert ref.values["elastic.b_gpa"] == (88.5, "file")
+    assert ref.thresholds["elastic.a_a"] == (0.02, "tol")
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "hint"),
+    [
+        ("values:\n  eos.a_a: 5.4\n  elastic.a_a: {same_as: eos.a_b}\n", "values.elastic.a_a.same_as", "'eos.a_a'"),
+        # a threshold's alias names a threshold, not a value
+        (
+            "values:\n  eos.a_a: 5.4\nthresholds:\n  elastic.a_a: {same_as: eos.a_a}\n",
+            "thresholds.elastic.a_a.same_as",
+            "",
+        ),
+        # no chains: the named entry gives its number
+        (
+            "values:\n  eos.a_a: 5.4\n  b.a_a: {same_as: eos.a_a}\n  c.a_a: {same_as: b.a_a}\n",
+            "values.c.a_a.same_as",
+            "",
+        ),
+        ("values:\n  lattice_constant: 5.4\n", "values.lattice_constant", "'<label>.<key>'"),
+    ],
+)
+def test_bad_same_as_and_value_names(tmp_path, text, field, hint):
+    with pytest.raises(InputError) as info:
+        TabulatedReference.from_file(_write(tmp_path, text))
+    assert f"'{field}'" in str(info.value) and hint in str(info.value)
+
+
+def test_labels_must_be_property_labels_with_did_you_mean(tmp_path):
+    labels = ["eos", "elastic_perfect", "vacancy_64", "vacancy_216"]
+    ok = "values:\n  eos.a_a: 5.4\nnot_available:\n  vacancy_*.formation_energy_ev: none\n"
+    ok += "thresholds:\n  md_survival.failure_rate_per_atom_ps: 1.0e-5\n"  # a value the analysis adds
+    assert TabulatedReference.from_file(_write(tmp_path, ok), labels=labels).values == {"eos.a_a": (5.4, "ref.yaml")}
+    for text, field, closest in [
+        ("values:\n  elastic_perfct.c11_gpa: 150\n", "values.elastic_perfct.c11_gpa", "elastic_perfect"),
+        ("values: {}\nthresholds:\n  vacancy_46.formation_energy_ev: 0.2\n", "thresholds.vacancy_46.", "vacancy_64"),
+        ("values: {}\nnot_available:\n  vacncy_*.formation_energy_ev: none\n", "not_available.vacncy_*", "vacancy_64"),
+    ]:
+        path = _write(tmp_path, text)
+        with pytest.raises(InputError) as info:
+            TabulatedReference.from_file(path, labels=labels)
+        message = str(info.value)
+        assert str(path) in message and f"'{field}" in message and "unknown label '" in message, message
+        assert f"did you mean '{closest}'?" in message
+        TabulatedReference.from_file(path)  # without labels (no material known) only the form is checked

@@ -7,7 +7,7 @@ import pytest
 
 from mlipscope.cli import main
 
-FACTORIES = '''
+FACTORIES = """
 import ctypes, os, sys, time
 
 def segfault():
@@ -18,7 +18,7 @@ def hang():
 
 def leave():
     sys.exit(0)
-'''
+"""
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from mlipscope.failures import FailureKind
 from mlipscope.models.sampling import MemberSpec
 from mlipscope.properties.suite import build_suite
-from mlipscope.runner.engine import BufferingStore, Engine, Listener
+from mlipscope.runner.engine import BufferingStore, Engine, Listener, retry_hint
 from mlipscope.runner.evaluate import EvaluationOutcome
 from mlipscope.runner.work import Evaluated, Evaluation, Fit, FitOutcome, Result, Task
 from mlipscope.store.memory import MemoryStore
@@ -80,15 +80,25 @@ def test_stored_results_are_skipped_and_transient_failures_retried(props):
         "errors_mlearn_test": (Status.OK, None),
     }
     listener, executor = Recording(), ScriptedExecutor()
-    Engine(store, executor, max_attempts=2, listener=listener).run(evaluations)
+    engine = Engine(store, executor, max_attempts=2, listener=listener)
+    engine.run(evaluations)
     # the deterministic failure and the ok result stay; the timeout runs again (its second attempt)
     assert [t.prop.label for t in executor.ran] == ["vacancy_64"]
+    assert engine.stored_failures_skipped == 1  # eos: --retry-failed would run it (the ok result is no failure)
     assert sorted(listener.events) == [("ok", "vacancy_64"), ("skipped", "eos"), ("skipped", "errors_mlearn_test")]
     by_label = {e.prop.label: e.key for e in evaluations}
     assert store.stored_states()[by_label["vacancy_64"]].attempts == 2
     executor = ScriptedExecutor()
-    Engine(store, executor, retry_failed=True).run(evaluations)
+    engine = Engine(store, executor, retry_failed=True)
+    engine.run(evaluations)
     assert [t.prop.label for t in executor.ran] == ["eos"]  # with retry_failed every stored failure runs again
+    assert engine.stored_failures_skipped == 0
+
+
+def test_the_retry_hint_counts_stored_failures():
+    assert retry_hint(0) == ""
+    assert retry_hint(1) == "1 stored failure was not evaluated again; add --retry-failed to retry them"
+    assert retry_hint(3).startswith("3 stored failures were not evaluated again")
 
 
 def test_a_fitted_model_is_stored_before_its_evaluations_run(props, tmp_path):

@@ -129,3 +129,54 @@ def test_run_summary_is_valid_json_with_non_finite_times():
     back = json.loads(text)
     assert back["wall_time_s"] is None and back["fit_time_s"] is None
     assert back["calculator_time_s"] == 1.5 and back["n_evaluations"] == 3 and back["failure_reasons"] == {"timeout": 2}
+
+
+BROKEN_RUN = """
+[run]
+db = "run.duckdb"
+out = "report"
+workers = 1
+[[potentials]]
+name = "broken"
+calculator = "broken_calc:make"
+[[potentials]]
+name = "SW"
+calculator = "sw"
+[suite]
+name = "si-quick"
+properties = ["eos", "surface_100"]
+"""
+BROKEN_CALCULATOR = """
+from ase.calculators.calculator import Calculator
+
+
+class Broken(Calculator):
+    implemented_properties = ["energy", "forces", "stress"]
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+        raise RuntimeError("broken on purpose")
+
+
+def make():
+    return Broken()
+"""
+
+
+@pytest.mark.slow
+def test_a_rerun_that_replays_stored_failures_suggests_retry_failed(tmp_path, capsys, monkeypatch):
+    from mlipscope.cli import main
+
+    (tmp_path / "broken_calc.py").write_text(BROKEN_CALCULATOR)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # Dask workers and sandbox children import it too
+    (tmp_path / "run.toml").write_text(BROKEN_RUN)
+    args = ["run", str(tmp_path / "run.toml"), "--quiet"]
+    assert main(args) == 0
+    assert "--retry-failed" not in capsys.readouterr().err  # evaluated (and failed) in this run
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "0 evaluations this run" in err and "4 already stored" in err
+    assert "2 stored failures were not evaluated again; add --retry-failed to retry them" in err
+    assert main([*args, "--retry-failed"]) == 0
+    err = capsys.readouterr().err
+    assert "2 evaluations this run (2 failed)" in err and "--retry-failed" not in err

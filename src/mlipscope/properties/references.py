@@ -5,6 +5,7 @@ A tabulated reference file (YAML or JSON) looks like::
     name: Si PBE/PW91 DFT
     values:
       eos.lattice_constant_a: {value: 5.461, source: "CASTEP PW91, GAP-18 testing framework"}
+      elastic_perfect.lattice_constant_a: {same_as: eos.lattice_constant_a}   # one value for several names
       elastic_perfect.c11_gpa: 153.29          # a bare number is fine too
 
     thresholds:                              # optional: acceptable absolute errors, same keys and units
@@ -18,13 +19,19 @@ A tabulated reference file (YAML or JSON) looks like::
       - {name: "2×2×2 k-points", forces: forces_K2, energy: energy_K2}
 
     study_thresholds: liu_mo_2024_mapping.yaml   # optional: a study's published acceptable errors (file next to this)
+    notes: {...}                             # optional: anything for people (how the values were derived); not read
 
-Keys are full value names (``label.key``, see :mod:`mlipscope.properties.base`). Thresholds feed the analysis
-(pass shares, difficulty ranking); a run config's ``[analysis] thresholds`` override them. A ``cheaper_dft`` setting
-names per-frame arrays of a dataset (forces, optionally energy) computed with a cheaper DFT setting: the error of
-that setting against the reference labels is the study's acceptable error of every dataset property (rare-event
-metrics, force RMSE) whose frames carry them; ``threshold: true`` makes one setting's errors thresholds
-(:mod:`mlipscope.properties.acceptable_errors`).
+Keys are full value names (``label.key``, see :mod:`mlipscope.properties.base`). ``{same_as: <value name>}`` gives
+a value (or threshold) that several names share once: the entry takes the value and source of the named one, in
+the same section. Any other top-level key, or a key of an entry other than ``value``/``source``/``same_as``, is an
+error with "did you mean"; so is a label that is not a property of the material the file is loaded for (see
+:func:`check_labels`: a typo would otherwise leave a value without its reference, silently).
+
+Thresholds feed the analysis (pass shares, difficulty ranking); a run config's ``[analysis] thresholds`` override
+them. A ``cheaper_dft`` setting names per-frame arrays of a dataset (forces, optionally energy) computed with a
+cheaper DFT setting: the error of that setting against the reference labels is the study's acceptable error of
+every dataset property (rare-event metrics, force RMSE) whose frames carry them; ``threshold: true`` makes one
+setting's errors thresholds (:mod:`mlipscope.properties.acceptable_errors`).
 
 ``study_thresholds`` names a study mapping (:func:`load_study_mapping`): the study's published acceptable errors,
 each mapped to a value name (with a unit conversion where needed), become that value's threshold, with the study
@@ -34,9 +41,11 @@ published value takes precedence over a computed cheaper-DFT error of the same v
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +54,14 @@ from ase.calculators.calculator import Calculator
 
 from mlipscope.errors import InputError
 from mlipscope.properties.base import ErrorRecord, Property, PropertyResult
+from mlipscope.validation import did_you_mean
+
+#: the top-level keys of a reference file (see the module docstring)
+FILE_KEYS = ("name", "source", "notes", "values", "thresholds", "not_available", "cheaper_dft", "study_thresholds")
+#: the keys of one entry of ``values`` or ``thresholds``
+ENTRY_KEYS = ("value", "source", "same_as")
+#: labels of values the analysis adds to a model's properties (``md_survival.*``: :mod:`mlipscope.analysis.dynamics`)
+ANALYSIS_LABELS = ("md_survival",)
 
 
 class Reference(ABC):
@@ -76,7 +93,8 @@ class TabulatedReference(Reference):
         self.published_thresholds = published_thresholds
 
     @classmethod
-    def from_file(cls, path: str | Path) -> TabulatedReference:
+    def from_file(cls, path: str | Path, labels: Iterable[str] | None = None) -> TabulatedReference:
+        """The reference of a file; ``labels``: the property labels its value names may use (None: not checked)."""
         path = Path(path)
         if not path.is_file():
             raise InputError(path, "reference file", "an existing YAML or JSON file")
@@ -87,6 +105,10 @@ class TabulatedReference(Reference):
             raise InputError(path, "file contents", f"valid {path.suffix.lstrip('.') or 'YAML'} ({exc})") from None
         if not isinstance(data, dict) or not isinstance(data.get("values"), dict):
             raise InputError(path, "values", "a mapping of 'label.key' to a number or {value, source}")
+        unknown = [key for key in data if key not in FILE_KEYS]
+        if unknown:
+            hint = did_you_mean(unknown[0], FILE_KEYS)
+            raise InputError(path, str(unknown[0]), f"one of the keys {list(FILE_KEYS)} (unknown key{hint})")
         default_source = str(data.get("source", data.get("name", path.name)))
         values = _entries(path, "values", data["values"], default_source)
         thresholds = _entries(path, "thresholds", data.get("thresholds") or {}, default_source)
@@ -98,6 +120,9 @@ class TabulatedReference(Reference):
         if not isinstance(missing, dict) or not all(isinstance(v, str) and v for v in missing.values()):
             raise InputError(path, "not_available", "a mapping of 'label.key' (or a glob) to why no value exists")
         published = _published_thresholds(path, data.get("study_thresholds"), thresholds)
+        names = {"values": list(values), "thresholds": list(thresholds), "not_available": list(missing)}
+        names["study_thresholds"] = list(published)
+        check_labels(path, names, labels)
         return cls(
             values,
             name=str(data.get("name", path.stem)),
@@ -113,18 +138,57 @@ class TabulatedReference(Reference):
 
 
 def _entries(path: Path, section: str, table: object, default_source: str) -> dict[str, tuple[float, str]]:
+    """Value name -> (number, source) of one section, ``same_as`` entries resolved (file order kept)."""
     if not isinstance(table, dict):
         raise InputError(path, section, "a mapping of 'label.key' to a number or {value, source}", got=table)
-    out: dict[str, tuple[float, str]] = {}
+    given: dict[str, tuple[float, str]] = {}
+    aliases: dict[str, object] = {}
     for key, entry in table.items():
+        where = f"{section}.{key}"
         if isinstance(entry, dict):
+            alias = "same_as" in entry
+            odd = [k for k in entry if k not in (("same_as",) if alias else ("value", "source"))]
+            if odd:
+                expected = (
+                    "nothing beside same_as (it takes the named value's source)"
+                    if alias
+                    else f"one of the keys {list(ENTRY_KEYS)} (unknown key{did_you_mean(odd[0], ENTRY_KEYS)})"
+                )
+                raise InputError(path, f"{where}.{odd[0]}", expected)
+            if alias:
+                aliases[str(key)] = entry["same_as"]
+                continue
             raw, source = entry.get("value"), str(entry.get("source", default_source))
         else:
             raw, source = entry, default_source
         if isinstance(raw, bool) or not isinstance(raw, int | float):
-            raise InputError(path, f"{section}.{key}", "a number (or a mapping with a numeric 'value')", got=raw)
-        out[str(key)] = (float(raw), source)
-    return out
+            raise InputError(path, where, "a number (or a mapping with a numeric 'value')", got=raw)
+        given[str(key)] = (float(raw), source)
+    for key, target in aliases.items():
+        if not isinstance(target, str) or target not in given:
+            hint = did_you_mean(target, given)
+            raise InputError(
+                path, f"{section}.{key}.same_as", f"a value name given with its number in {section}{hint}", got=target
+            )
+    return {str(key): given[str(key)] if str(key) in given else given[aliases[str(key)]] for key in table}
+
+
+def check_labels(path: Path, names: dict[str, list[str]], labels: Iterable[str] | None) -> None:
+    """Every value name of ``names`` (section -> names, globs in ``not_available``) is ``label.key``; with
+    ``labels``, its label (a glob: one of them) is one of ``labels`` or of :data:`ANALYSIS_LABELS`."""
+    known = None if labels is None else sorted(set(labels) | set(ANALYSIS_LABELS))
+    for section, section_names in names.items():
+        for name in section_names:
+            label, _, key = str(name).partition(".")
+            if not label or not key:
+                raise InputError(path, f"{section}.{name}", "a value name '<label>.<key>', e.g. eos.lattice_constant_a")
+            if known is not None and not any(fnmatch.fnmatchcase(k, label) for k in known):
+                hint = did_you_mean(label, known)
+                raise InputError(
+                    path,
+                    f"{section}.{name}",
+                    f"a property label of the material, one of {known} (unknown label '{label}'{hint})",
+                )
 
 
 def _published_thresholds(

@@ -59,11 +59,16 @@ class SuiteEntry:
     target: str  # "module:ClassName"
     config: dict[str, Any] = field(default_factory=dict)
 
-    def build(self, overrides: dict[str, Any] | None = None, material: Material | None = None) -> Property:
+    def property_class(self) -> type[Property]:
+        """The class the entry names."""
         cls = _FAMILIES.get(self.target)
         if cls is None:  # an entry made by hand, or a family not imported yet
             module_name, _, class_name = self.target.partition(":")
             cls = getattr(importlib.import_module(module_name), class_name)
+        return cls
+
+    def build(self, overrides: dict[str, Any] | None = None, material: Material | None = None) -> Property:
+        cls = self.property_class()
         return cls(label=self.label, material=material, **{**self.config, **(overrides or {})})
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ase.calculators.calculator import Calculator
 
+from mlipscope.errors import InputError
+from mlipscope.materials.material import Material
 from mlipscope.properties.base import Property
 from mlipscope.properties.references import Reference
-from mlipscope.properties.suite import build_suite
+from mlipscope.properties.suite import build_suite, suite_entries
 from mlipscope.runner.engine import Engine, Listener
 from mlipscope.runner.evaluate import EvaluationOutcome
 from mlipscope.runner.executors import InProcessExecutor, SandboxedExecutor
@@ -18,7 +22,18 @@ from mlipscope.runner.single_model import record_model_context
 from mlipscope.runner.work import Evaluated, Evaluation
 from mlipscope.store.protocol import ModelRecord, ResultStore
 
-__all__ = ["MATERIAL_REFERENCE", "BenchmarkRun", "benchmark_calculator", "load_reference", "suite_properties"]
+#: where an error in a ``--set`` assignment comes from
+SET_SOURCE = "mlipscope benchmark --set"
+
+__all__ = [
+    "MATERIAL_REFERENCE",
+    "BenchmarkRun",
+    "benchmark_calculator",
+    "load_reference",
+    "model_identity",
+    "setting_overrides",
+    "suite_properties",
+]
 
 
 @dataclass
@@ -26,6 +41,8 @@ class BenchmarkRun:
     model_id: str
     outcomes: list[EvaluationOutcome]
     skipped: list[str]
+    stored_failures_skipped: int = 0  # of ``skipped``: stored failures not retried (``--retry-failed`` runs them)
+    config_hashes: list[str] = field(default_factory=list)  # the stored keys of this run's evaluations
 
 
 class _BenchmarkListener(Listener):
@@ -59,15 +76,17 @@ def benchmark_calculator(
     isolate_with_reference: str | None = None,
     retry_failed: bool = False,
     max_attempts: int = 2,
+    settings: dict[str, dict[str, Any]] | None = None,
 ) -> BenchmarkRun:
     """Evaluate ``properties`` for one calculator spec, storing each outcome as it completes (resumable): the
     engine's path with one model's evaluations. ``calculator``: the calculator built from the spec, if the caller
     already has it (else built on first need). ``isolate_with_reference``: a reference spec; evaluations then run
     in a sandbox child (:mod:`.sandbox`), so a crash or hang of the calculator is a stored failure and a hard time
-    limit holds."""
+    limit holds. ``settings``: the property settings changed from the suite's (:func:`setting_overrides`), part of
+    the model's identity (:func:`model_identity`)."""
     from mlipscope.store.provenance import model_id_for
 
-    hyperparameters = {"calculator": calculator_spec}
+    hyperparameters = model_identity(calculator_spec, properties[0].material if properties else None, settings)
     model_id = model_id_for(family, hyperparameters, None, "")
     store.put_model(ModelRecord(model_id, family, hyperparameters, path=calculator_spec))
     # the stored key holds the content of everything read: a changed dataset or reference is evaluated again
@@ -82,7 +101,29 @@ def benchmark_calculator(
     listener = _BenchmarkListener(on_progress)
     engine = Engine(store, executor, max_attempts=max_attempts, retry_failed=retry_failed, listener=listener)
     engine.run(evaluations)
-    return BenchmarkRun(model_id, listener.outcomes, listener.skipped_labels)
+    hashes = [e.config_hash for e in evaluations]
+    return BenchmarkRun(model_id, listener.outcomes, listener.skipped_labels, engine.stored_failures_skipped, hashes)
+
+
+def model_identity(
+    calculator_spec: str, material: Material | None, settings: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The hyperparameters that identify a benchmarked potential in the store: its spec, its material and the
+    property settings changed for it (``--set``), so one calculator on two materials, or with changed settings, is
+    two models whose values never mix in a table. The default material and no settings are left out (the ids of
+    stored results stay valid; a run's potential on a material other than the run's is keyed the same way)."""
+    from mlipscope.materials import load_material
+
+    identity: dict[str, Any] = {"calculator": calculator_spec}
+    if settings:  # one text, as typed (a table column of plain values): "eos.n_points=11, vacancy_64.fmax=0.01"
+        assigned = {f"{label}.{k}": v for label, changed in settings.items() for k, v in changed.items()}
+        identity["settings"] = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(assigned.items()))
+    default = load_material(None)
+    if material is not None and material.fingerprint() != default.fingerprint():
+        # a file of one's own named like a shipped material is told apart by its crystal
+        same_name = material.name == default.name
+        identity["material"] = f"{material.name} ({material.fingerprint()})" if same_name else material.name
+    return identity
 
 
 def _spec_of(reference: Reference | None) -> str:
@@ -92,5 +133,30 @@ def _spec_of(reference: Reference | None) -> str:
     return str(getattr(reference, "path", None) or getattr(reference, "name", type(reference).__name__))
 
 
-def suite_properties(suite: str, labels: list[str] | None = None, material: str | None = None) -> list[Property]:
-    return build_suite(suite, labels, material=material)
+def setting_overrides(
+    suite: str, labels: list[str] | None = None, material: str | None = None, settings: Sequence[str] = ()
+) -> dict[str, dict[str, Any]]:
+    """Label -> {setting: value} of the ``--set`` assignments ``settings`` on the properties evaluated
+    (:mod:`mlipscope.properties.setting_overrides`); {} for none."""
+    if not settings:
+        return {}
+    from mlipscope.properties.setting_overrides import parse_assignments
+
+    return parse_assignments(settings, suite_entries(suite, labels, material=material), SET_SOURCE)
+
+
+def suite_properties(
+    suite: str,
+    labels: list[str] | None = None,
+    material: str | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> list[Property]:
+    """The properties of ``suite`` (only ``labels``, when given) with the settings of :func:`setting_overrides`."""
+    try:
+        return build_suite(suite, labels, overrides, material=material)
+    except InputError as exc:  # a value the property refuses (e.g. too few EOS points): name the assignment
+        given = [f"{label}.{name}" for label, changed in (overrides or {}).items() for name in changed]
+        given = [name for name in given if name.endswith(f".{exc.field}")]
+        if exc.source is not None or not given:
+            raise
+        raise InputError(SET_SOURCE, given[-1], exc.expected, got=exc.got) from None

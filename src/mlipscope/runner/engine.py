@@ -19,11 +19,19 @@ from typing import Any, Protocol, runtime_checkable
 
 from mlipscope.runner.executors import Executor
 from mlipscope.runner.work import Evaluated, Evaluation, Fit, FitOutcome, model_record
-from mlipscope.store.protocol import ResultStore, needs_evaluation
+from mlipscope.store.protocol import ResultStore, Status, needs_evaluation
 from mlipscope.store.provenance import software_versions
 
 #: the meta entries of a recorded run plan (``mlipscope status`` reads them to say what the run retries)
 PLAN_META_KEYS = ("plan_name", "plan_recorded_at", "plan_max_attempts", "plan_retry_failed")
+
+
+def retry_hint(n_stored_failures: int) -> str:
+    """The line that says a rerun only replayed stored failures ('' for none): ``--retry-failed`` runs them."""
+    if not n_stored_failures:
+        return ""
+    were = "failure was" if n_stored_failures == 1 else "failures were"
+    return f"{n_stored_failures} stored {were} not evaluated again; add --retry-failed to retry them"
 
 
 @runtime_checkable
@@ -97,6 +105,9 @@ class Engine:
         self.listener = listener or Listener()
         self.buffering = store if batched and isinstance(store, BufferingStore) else None
         self._versions = software_versions()
+        #: evaluations skipped because they are stored as failures this engine does not retry (see
+        #: :func:`retry_hint`)
+        self.stored_failures_skipped = 0
 
     def record_plan(self, keys: Iterable[tuple[str, str, str | None]], *, name: str, append: bool = False) -> int:
         """:func:`record_plan` with this engine's retry settings."""
@@ -115,6 +126,7 @@ class Engine:
             state = states.get(evaluation.key)
             run = needs_evaluation(state, max_attempts=self.max_attempts, retry_failed=self.retry_failed)
             (todo if run else skipped).append(evaluation)
+            self.stored_failures_skipped += not run and state is not None and state.status is Status.FAILED
         if skipped:
             self.listener.skipped(skipped)
         return todo

@@ -26,7 +26,7 @@ from mlipscope.failures import FailureKind
 from mlipscope.properties.base import Property
 from mlipscope.runner.config import RunConfig, load_config
 from mlipscope.runner.dask_client import make_client
-from mlipscope.runner.engine import Engine, Listener, record_plan
+from mlipscope.runner.engine import Engine, Listener, record_plan, retry_hint
 from mlipscope.runner.executors import DaskExecutor
 from mlipscope.runner.plan import KeyedEvaluations, RunPlan, check_run, plan_models, plan_run
 from mlipscope.runner.progress import RunProgress, run_log
@@ -62,6 +62,7 @@ class RunSummary:
     n_evaluations: int = 0
     n_evaluations_failed: int = 0
     n_skipped_stored: int = 0
+    n_stored_failures_skipped: int = 0  # of n_skipped_stored: stored failures not retried (--retry-failed runs them)
     failure_reasons: dict[str, int] = field(default_factory=dict)
     wall_time_s: float = 0.0
     calculator_time_s: float = 0.0  # inside calculator calls of the evaluations (summed over workers)
@@ -264,6 +265,7 @@ class MainJob:
             progress.stage("fits", len(plan.members), already_done=len(plan.members) - len(to_fit))
             progress.stage("evaluations", n_pairs)
             engine.run(ready, to_fit, keyed.of_fit)
+        self.summary.n_stored_failures_skipped += engine.stored_failures_skipped
 
     def _executor(self, plan: RunPlan, n_pairs: int) -> DaskExecutor:
         """The Dask executor of a stage: grouped tasks above :data:`GROUP_ABOVE` pairs (``run.group_tasks``)."""
@@ -430,4 +432,6 @@ def run_from_config(
         f"{summary.report_wall_time_s:.0f} s; Dask tasks: "
         + (", ".join(f"{n} {kind}" for kind, n in summary.n_tasks.items()) or "none")
     )
+    if hint := retry_hint(summary.n_stored_failures_skipped):
+        Console(stderr=True, soft_wrap=True).print(hint)
     return summary

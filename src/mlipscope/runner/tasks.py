@@ -42,7 +42,7 @@ def calculator_for(model: str):
 def reference_for(spec: str, material: str | None = None):
     from mlipscope.runner.references import load_reference
 
-    return load_reference(spec, material)
+    return load_reference(spec, material, check_labels=False)  # checked by the command before any work
 
 
 @functools.lru_cache(maxsize=64)
