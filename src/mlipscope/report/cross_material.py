@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from mlipscope.report.labels import column_units
+
 #: leading metadata columns of the store's error table (everything after them is an error column)
 METADATA = ("family", "training_set_name", "seed")
 
@@ -43,7 +45,9 @@ def write_cross_material_index(
         headline = [c for c in combined.columns if c.count(".") == 1 and "_mae_" not in c]
         common = ["material", "family", "n_models"] + [c for c in headline if combined[c].notna().all()]
         parts.append("<h2>Median absolute error per material and MLIP family (properties every material has)</h2>")
-        parts.append(combined[common].to_html(index=False, float_format=lambda x: f"{x:.4g}", border=0))
+        units = column_units(common)  # each column is one value's |error|, in its unit
+        shown = combined[common].rename(columns=lambda c: f"{c} ({units[c]})" if c in units else c)
+        parts.append(shown.to_html(index=False, float_format=lambda x: f"{x:.4g}", border=0))
         parts.append(
             '<p>All properties: <a href="cross_material_medians.csv">cross_material_medians.csv</a>; errors are '
             "against each material's own DFT reference.</p>"

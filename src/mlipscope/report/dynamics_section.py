@@ -14,6 +14,7 @@ import pandas as pd
 from mlipscope.analysis.dynamics import dynamics_comparison, survival_table
 from mlipscope.properties.md import MDRun
 from mlipscope.report.figures_dynamics import arrhenius_set_figure, survival_figure
+from mlipscope.report.labels import column_units
 from mlipscope.report.tables import html_table
 from mlipscope.store.md_runs import md_runs_by_model
 
@@ -118,7 +119,7 @@ def dynamics_section(dyn: DynamicsReport, drawn: dict[str, str], links: dict[str
         + f". {html.escape(dyn.note)} Each ran the MD diffusion suite; a temperature that melts, loses its defect, "
         "explodes or sees too few hops is a typed outcome, never a value.</p>",
         _verdict(dyn.comparison),
-        html_table(dyn.comparison.round(4)),
+        html_table(dyn.comparison.round(4), units=column_units(dyn.comparison.columns)),
     ]
     for label in dyn.labels:
         key = f"arrhenius_{label}"
@@ -139,7 +140,9 @@ def dynamics_section(dyn: DynamicsReport, drawn: dict[str, str], links: dict[str
     if len(dyn.survival):
         table = dyn.survival.rename_axis("model_id").reset_index()
         table.insert(1, "group", table["model_id"].map(dyn.group_of()))
-        parts.append("<h3>MD survival per model</h3>" + html_table(table, links=links))
+        parts.append(
+            "<h3>MD survival per model</h3>" + html_table(table, links=links, units=column_units(table.columns))
+        )
     if dyn.not_available:
         rows = pd.DataFrame(
             {"value": list(dyn.not_available), "why there is no reference": list(dyn.not_available.values())}

@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mlipscope.analysis.pipeline import AnalysisResults
+from mlipscope.report.labels import display_name
 
 PER_PANEL = 20  # properties per distribution panel: more and the labels collide
 
@@ -58,7 +59,7 @@ def difficulty_figure(results: AnalysisResults) -> Figure | None:
             alpha=0.5 if few else 1.0,
         )
     ax.plot(th.pass_share.loc[order, "all"], y, "k|", markersize=10, label=f"all models (n={len(results.table.types)})")
-    ax.set_yticks(y, [short_label(n) for n in order], fontsize=7)
+    ax.set_yticks(y, [short_label(display_name(n), 40) for n in order], fontsize=7)
     ax.set_xlabel("share of models meeting the threshold (bars: Wilson 95 % interval)")
     ax.set_xlim(0, 1)
     ax.set_title("Property difficulty (hardest at the top)")
@@ -107,7 +108,8 @@ def distribution_figure(results: AnalysisResults) -> Figure | None:
                     body.set_facecolor(colors[name])
                     body.set_alpha(0.6)
                 parts["cmedians"].set_color("k")
-        ax.set_xticks(range(len(panel)), [short_label(p, 24) for p in panel], rotation=60, ha="right", fontsize=7)
+        labels = [short_label(display_name(p), 32) for p in panel]
+        ax.set_xticks(range(len(panel)), labels, rotation=60, ha="right", fontsize=7)
         ax.set_ylabel(f"{dist.transform} error")
         ax.grid(axis="y", alpha=0.3)
     handles = [axes[0].fill_between([], [], color=colors[t], alpha=0.6, label=t) for t in types]

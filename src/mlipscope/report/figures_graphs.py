@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import networkx as nx
 import numpy as np
 from matplotlib import colormaps
@@ -10,6 +12,43 @@ from sklearn.decomposition import PCA
 
 from mlipscope.analysis.pipeline import AnalysisResults
 from mlipscope.report.figures_errors import short_label
+from mlipscope.report.labels import display_name, wrap_label
+
+NODE_LABEL_WIDTH = 14  # characters per line of a node's label: a readable name wraps over two or three lines
+TOP_LABELLED = 15  # prediction graph: the highest-PageRank nodes get bold labels
+
+
+def node_labels(names: Iterable[str], width: int = NODE_LABEL_WIDTH) -> dict[str, str]:
+    """Value name -> its readable name (:func:`mlipscope.report.labels.display_name`) wrapped for a graph node."""
+    return {n: wrap_label(display_name(n), width) for n in names}
+
+
+def graph_side_in(n_nodes: int) -> float:
+    """Side of a graph figure (inches): 9 up to 20 nodes, growing to 16 at 80, so ~60 labels keep apart."""
+    return float(np.clip(9.0 + 7.0 * (n_nodes - 20) / 60.0, 9.0, 16.0))
+
+
+def label_font_size(n_nodes: int) -> float:
+    """Node-label font size: smaller for more nodes (7 up to 20, 6 up to 40, then 5)."""
+    return 7.0 if n_nodes <= 20 else 6.0 if n_nodes <= 40 else 5.0
+
+
+def _draw_labels(
+    ax, graph: nx.Graph, layout: dict, labels: dict[str, str], size: float, color: str = "k", weight: str = "normal"
+) -> None:
+    """Labels under their nodes (not on them: the node stays visible), on a faint white box over the edges."""
+    shifted = {n: layout[n] - np.array([0.0, 0.025]) for n in labels}
+    nx.draw_networkx_labels(
+        graph,
+        shifted,
+        labels=labels,
+        ax=ax,
+        font_size=size,
+        font_color=color,
+        font_weight=weight,
+        verticalalignment="top",
+        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.6, "pad": 0.3},
+    )
 
 
 def component_layout(graph: nx.Graph, seed: int) -> dict:
@@ -49,7 +88,7 @@ def correlation_heatmap_figure(results: AnalysisResults) -> Figure | None:
     fig = Figure(figsize=(size + 1.2, size))
     ax = fig.add_subplot()
     image = ax.imshow(matrix.to_numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
-    labels = [short_label(n, 24) for n in order]
+    labels = [short_label(display_name(n), 44) for n in order]
     font = 7 if len(order) <= 40 else 5
     ax.set_xticks(range(len(order)), labels, rotation=90, fontsize=font)
     ax.set_yticks(range(len(order)), labels, fontsize=font)
@@ -68,7 +107,8 @@ def correlation_graph_figure(results: AnalysisResults) -> Figure | None:
     layout = component_layout(graph, results.config.seed)
     component_of = {n: i for i, comp in enumerate(corr.components) for n in comp}
     cmap = colormaps["tab20"]
-    fig = Figure(figsize=(9.0, 7.5))
+    side = graph_side_in(graph.number_of_nodes())
+    fig = Figure(figsize=(side, 0.85 * side))
     ax = fig.add_subplot()
     confidences = [graph.edges[e]["confidence"] for e in graph.edges]
     edge_alpha = [0.15 + 0.7 * (c if np.isfinite(c) else 1.0) for c in confidences]
@@ -87,7 +127,7 @@ def correlation_graph_figure(results: AnalysisResults) -> Figure | None:
         edgecolors="k",
         linewidths=1.6,
     )
-    nx.draw_networkx_labels(graph, layout, labels={n: short_label(n, 22) for n in nodes}, ax=ax, font_size=6)
+    _draw_labels(ax, graph, layout, node_labels(nodes), label_font_size(len(nodes)))
     ax.set_title(
         f"Correlation graph (r² > {corr.r2_threshold}); ringed: representative properties "
         f"({len(corr.representatives)})",
@@ -104,12 +144,13 @@ def prediction_figure(results: AnalysisResults) -> Figure | None:
     if pred is None or pred.r2.empty:
         return None
     r2 = pred.r2.sort_values("r2_mean")
-    fig = Figure(figsize=(13.0, max(5.0, 0.16 * len(r2) + 1.5)))
+    side = graph_side_in(pred.graph.number_of_nodes())
+    fig = Figure(figsize=(side + 5.0, max(0.75 * side, 0.16 * len(r2) + 1.5)))
     ax_r2, ax_graph = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
     y = np.arange(len(r2))
     ax_r2.barh(y, r2["r2_mean"], xerr=r2["r2_std"], color="tab:blue")
     ax_r2.axvline(pred.settings.r2_threshold, color="k", ls="--", lw=1)
-    ax_r2.set_yticks(y, [short_label(n, 26) for n in r2.index], fontsize=6 if len(r2) > 30 else 8)
+    ax_r2.set_yticks(y, [short_label(display_name(n), 52) for n in r2.index], fontsize=6 if len(r2) > 30 else 8)
     ax_r2.set_xlabel("test R² (mean ± sd over splits)")
     ax_r2.set_xlim(min(0.0, float(r2["r2_mean"].min())), 1.0)
     graph = pred.graph
@@ -136,11 +177,15 @@ def prediction_figure(results: AnalysisResults) -> Figure | None:
             edge_color="tab:red",
         )
     nx.draw_networkx_nodes(graph, layout, ax=ax_graph, node_size=sizes, node_color="tab:orange")
-    top = list(pred.ranking["property"][:15])
-    nx.draw_networkx_labels(graph, layout, labels={n: short_label(n, 22) for n in top}, ax=ax_graph, font_size=6)
+    top = [n for n in pred.ranking["property"][:TOP_LABELLED] if n in graph]
+    others = [n for n in graph.nodes if n not in top]
+    font = label_font_size(graph.number_of_nodes())
+    _draw_labels(ax_graph, graph, layout, node_labels(others), font, color="0.3")
+    _draw_labels(ax_graph, graph, layout, node_labels(top), font, weight="bold")
     ax_graph.set_title(
         f"Prediction graph (|coef| ≥ {pred.settings.coef_threshold}, target R² ≥ "
-        f"{pred.settings.r2_threshold}); red arrows: one-way, grey: mutual; size: PageRank (reversed graph)",
+        f"{pred.settings.r2_threshold}); red arrows: one-way, grey: mutual; size: PageRank (reversed graph); "
+        f"bold labels: the top {TOP_LABELLED}",
         fontsize=9,
     )
     ax_graph.axis("off")

@@ -6,7 +6,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mlipscope.analysis.pipeline import AnalysisResults
-from mlipscope.report.figures_errors import short_label, type_colors
+from mlipscope.report.figures_errors import type_colors
+from mlipscope.report.labels import error_label
 
 
 def pareto_front_figure(results: AnalysisResults) -> Figure | None:
@@ -31,8 +32,8 @@ def pareto_front_figure(results: AnalysisResults) -> Figure | None:
     if positive.all():
         ax.set_xscale("log")
         ax.set_yscale("log")
-    ax.set_xlabel(short_label(x_name, 48) + " |error|")
-    ax.set_ylabel(short_label(y_name, 48) + " |error|")
+    ax.set_xlabel(error_label(x_name))
+    ax.set_ylabel(error_label(y_name))
     ax.set_title("Pareto front in the first two objectives")
     ax.legend(fontsize=7)
     fig.tight_layout()

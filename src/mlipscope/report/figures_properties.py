@@ -4,7 +4,8 @@ One function per family; each takes the evaluation's ``details`` (and, where it 
 values as ``{value name: (value, reference)}``) and returns a matplotlib :class:`~matplotlib.figure.Figure`
 (Agg, no pyplot state) or None when the details lack what it needs:
 
-- :func:`eos_figure`: E(V) per atom of the EOS scan (:class:`mlipscope.properties.eos.EquationOfState`);
+- :func:`eos_figure`: E(V) per atom of the EOS scan (:class:`mlipscope.properties.eos.EquationOfState`) with its
+  Birch–Murnaghan fit and the reference equilibrium volume;
 - :func:`phonon_figure`: dispersion along the band path and the DOS per atom
   (:class:`mlipscope.properties.phonons.Phonons`), with the reference frequencies at the special points;
 - :func:`neb_figure`: the NEB energy profile along the path (:class:`mlipscope.properties.migration.MigrationBarrier`)
@@ -24,6 +25,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+from ase.eos import EquationOfState as AseEquationOfState
+from ase.eos import birchmurnaghan
 from matplotlib.figure import Figure
 
 from mlipscope.properties.rare_events import ANGLE_CAP_DEG, FORCE_CAP_EV_A
@@ -36,6 +39,7 @@ from mlipscope.report.figures_extended import (
     melting_figure,
     stability_figure,
 )
+from mlipscope.units import EV_PER_A3_TO_GPA
 
 # value name (without the property label) -> (value, reference); either may be NaN
 Values = Mapping[str, tuple[float, float]]
@@ -61,21 +65,54 @@ def _numbers(seq: Any) -> np.ndarray | None:
     return arr if arr.ndim == 1 and arr.size > 0 else None
 
 
+def fit_birch_murnaghan(volumes: np.ndarray, energies: np.ndarray) -> tuple[float, float, float, float] | None:
+    """(E0, B0, B0', V0) of a Birch–Murnaghan fit to E(V) (ase.eos, as the eos property fits it; units of the
+    input: eV/atom, eV/Å³, 1, Å³/atom for per-atom input), or None when the fit fails or its minimum lies outside
+    the sampled volumes."""
+    if len(volumes) < 5:  # four parameters: fewer points leave the curve undetermined
+        return None
+    try:
+        eos = AseEquationOfState(volumes, energies, eos="birchmurnaghan")
+        eos.fit(warn=False)
+        e0, b0, bp, v0 = (float(x) for x in eos.eos_parameters)
+    except (RuntimeError, ValueError, TypeError, np.linalg.LinAlgError):
+        return None
+    if not (np.all(np.isfinite([e0, b0, bp, v0])) and b0 > 0 and volumes.min() <= v0 <= volumes.max()):
+        return None
+    return e0, b0, bp, v0
+
+
 def eos_figure(details: Mapping[str, Any], values: Values | None = None, title: str = "") -> Figure | None:
-    """E(V) per atom of the EOS scan (needs ``volumes_a3_per_atom`` and ``energies_ev_per_atom``); the lowest
-    sampled energy marked."""
+    """E(V) per atom of the EOS scan (needs ``volumes_a3_per_atom`` and ``energies_ev_per_atom``) with its
+    Birch–Murnaghan fit, and the reference equilibrium volume as a dashed vertical line when ``values`` holds the
+    model's and the reference's ``lattice_constant_a``: V_ref = V0 (a_ref / a_model)³ (the eos property's a is the
+    relaxed cell scaled to the fitted V0, so the cell's shape is the model's)."""
     volumes = _numbers(details.get("volumes_a3_per_atom"))
     energies = _numbers(details.get("energies_ev_per_atom"))
     if volumes is None or energies is None or len(volumes) != len(energies) or len(volumes) < 2:
         return None
-    fig = Figure(figsize=(5.5, 3.8), layout="constrained")
+    fig = Figure(figsize=(5.8, 4.0), layout="constrained")
     ax = fig.subplots()
     order = np.argsort(volumes)
-    ax.plot(volumes[order], energies[order], "o-", color="C0", ms=4, label="model")
-    low = int(np.argmin(energies))
-    ax.plot(volumes[low], energies[low], "*", color="C3", ms=11, label=f"lowest sample ({volumes[low]:.3g} Å³)")
+    ax.plot(volumes[order], energies[order], "o", color="C0", ms=5, label="model")
+    fit = fit_birch_murnaghan(volumes, energies)
+    a_model, a_ref = (values or {}).get("lattice_constant_a", (math.nan, math.nan))
+    v_ref = math.nan
+    if fit is not None and _finite(a_model) and _finite(a_ref) and float(a_model) > 0:
+        v_ref = fit[3] * (float(a_ref) / float(a_model)) ** 3
+    if fit is not None:
+        e0, b0, bp, v0 = fit
+        low, high = float(volumes.min()), float(volumes.max())
+        if math.isfinite(v_ref):  # the curve reaches the reference line
+            low, high = min(low, v_ref), max(high, v_ref)
+        grid = np.linspace(low, high, 200)
+        label = f"Birch–Murnaghan fit: V0 = {v0:.4g} Å³/atom, B = {b0 * EV_PER_A3_TO_GPA:.3g} GPa"
+        ax.plot(grid, birchmurnaghan(grid, e0, b0, bp, v0), "-", color="C0", lw=1.4, label=label)
+        ax.axvline(v0, color="C0", ls=":", lw=1, label="model V0")
+    if math.isfinite(v_ref):
+        ax.axvline(v_ref, color="k", ls="--", lw=1.2, label=f"reference V0 = {v_ref:.4g} Å³/atom (a = {a_ref:.4g} Å)")
     ax.set(xlabel="volume (Å³/atom)", ylabel="energy (eV/atom)", title=title or "Equation of state")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     return fig
 
 

@@ -11,22 +11,22 @@ import pandas as pd
 from mlipscope.analysis.findings import Findings
 from mlipscope.analysis.pipeline import AnalysisResults
 from mlipscope.analysis.uncertainty import format_interval
-from mlipscope.report.tables import html_table
+from mlipscope.report.tables import ROW_UNIT, html_table, with_unit_column
 
 
 def _esc(value: object) -> str:
     return html.escape(str(value))
 
 
-def findings_section(results: AnalysisResults, tables: dict[str, str]) -> str:
-    """HTML of the findings (empty parts say why)."""
+def findings_section(results: AnalysisResults, tables: dict[str, str], units: dict[str, str] | None = None) -> str:
+    """HTML of the findings (empty parts say why); ``units``: value name -> unit, for the thresholds."""
     found = results.findings
     if found is None:
         return "<p>(no findings: the analysis did not run)</p>"
     parts = [
         _scope(results, found),
         "<h3>Hardest properties</h3>",
-        _hardest(found),
+        _hardest(found, units or {}),
         "<h3>Which MLIP types do best, per property category</h3>",
         _best_types(found),
         "<h3>Main trade-offs and shared difficulties</h3>",
@@ -59,7 +59,7 @@ def _scope(results: AnalysisResults, found: Findings) -> str:
     )
 
 
-def _hardest(found: Findings) -> str:
+def _hardest(found: Findings, units: dict[str, str]) -> str:
     if found.hardest.empty:
         return f"<p>{_esc(found.notes.get('hardest', 'no thresholds'))}</p>"
     frame = pd.DataFrame(
@@ -68,14 +68,14 @@ def _hardest(found: Findings) -> str:
             "property": found.hardest["property"],
             "acceptable error": found.hardest["threshold"],
             "source": found.hardest.get("source", ""),
-            "share of models meeting it [95 % CI]": [
+            "share meeting it, % [95 % CI]": [
                 format_interval(s, lo, hi, percent=True)
                 for s, lo, hi in found.hardest[["share_meeting", "share_ci_low", "share_ci_high"]].to_numpy()
             ],
             "n models": found.hardest["n_models"],
         }
     )
-    return html_table(frame, rows=None)
+    return html_table(with_unit_column(frame, "property", units), rows=None, units={"acceptable error": ROW_UNIT})
 
 
 def _best_types(found: Findings) -> str:

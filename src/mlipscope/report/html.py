@@ -20,10 +20,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from mlipscope.analysis.pipeline import AnalysisResults
 from mlipscope.analysis.uncertainty import format_interval
 from mlipscope.report import figures_errors, figures_graphs, figures_pareto
+from mlipscope.report.difficulty_section import difficulty_section
 from mlipscope.report.dynamics_section import DynamicsReport, draw_dynamics_figures, dynamics_section
 from mlipscope.report.findings_section import findings_section
+from mlipscope.report.labels import value_unit
 from mlipscope.report.model_pages import MAX_FIGURE_MODELS, ModelReportData, model_index, write_model_pages
-from mlipscope.report.tables import export_tables, html_page, html_table
+from mlipscope.report.tables import (
+    ROW_UNIT,
+    csv_link,
+    export_tables,
+    figure_html,
+    html_page,
+    html_table,
+    with_unit_column,
+)
 from mlipscope.report.uncertainty_section import SECTION_TITLE as UNCERTAINTY_TITLE
 from mlipscope.report.uncertainty_section import UncertaintyReport, uncertainty_section, write_uncertainty_outputs
 
@@ -104,7 +114,8 @@ def write_report(
         links = write_model_pages(
             results, out_dir, model_data, title=title, max_figure_models=max_figure_models, index=models
         )
-    page = _page(results, title, run_summary, drawn, tables, cheaper_dft, models, links, dynamics, uncertainty)
+    units = report_units(results.table.properties, model_data)
+    page = _page(results, title, run_summary, drawn, tables, cheaper_dft, models, links, dynamics, uncertainty, units)
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
@@ -121,18 +132,20 @@ def _page(
     links: dict[str, str] | None = None,
     dynamics: DynamicsReport | None = None,
     uncertainty: UncertaintyReport | None = None,
+    units: dict[str, str] | None = None,
 ) -> str:
     links = links or {}
+    units = units if units is not None else report_units(results.table.properties, None)
     sections = [
-        ("findings", "What the study found", findings_section(results, tables)),
+        ("findings", "What the study found", findings_section(results, tables, units)),
         ("summary", "Summary", _summary(results, run_summary)),
-        ("difficulty", "Difficulty ranking", _difficulty(results, drawn, tables, cheaper_dft)),
+        ("difficulty", "Difficulty ranking", difficulty_section(results, drawn, tables, cheaper_dft, units)),
         ("distributions", "Distributions", _figure(drawn, "distributions") + _csv_link(tables, "distributions")),
         ("pareto", "Pareto fronts", _pareto(results, drawn, tables, links)),
         ("correlation", "Correlation graph", _correlation(results, drawn, tables)),
         ("prediction", "Prediction graph", _prediction(results, drawn, tables)),
         ("clusters", "Clusters of optimal models", _clusters(results, drawn, tables)),
-        ("selection", "Model selection", _selection(results, tables, links)),
+        ("selection", "Model selection", _selection(results, tables, links, units)),
         *(
             [("dynamics", "Dynamics: RE-selected vs RMSE-selected models", dynamics_section(dynamics, drawn, links))]
             if dynamics is not None
@@ -151,21 +164,25 @@ def _page(
     return html_page(title, f"<h1>{html.escape(title)}</h1><nav>{nav}</nav>\n{body}")
 
 
+def report_units(names: list[str], model_data: ModelReportData | None) -> dict[str, str]:
+    """Value name -> unit: the units the store's evaluations declare, else read from the name
+    (:func:`mlipscope.report.labels.value_unit`)."""
+    declared: dict[str, str] = {}
+    evaluations = model_data.evaluations if model_data is not None else None
+    if evaluations is not None and {"name", "unit"} <= set(evaluations.columns):
+        known = evaluations.dropna(subset=["unit"])
+        declared = {str(n): str(u) for n, u in zip(known["name"], known["unit"], strict=True) if str(u)}
+    return {n: value_unit(n, declared) for n in names}
+
+
 def _skipped(results: AnalysisResults, analysis: str) -> str:
     """Why a section is empty (the minimum sizes and other reasons recorded by the pipeline)."""
     why = results.skipped.get(analysis, "see the notes")
     return f'<p class="note">(skipped: {html.escape(why)})</p>'
 
 
-def _figure(drawn: dict[str, str], key: str, caption: str = "") -> str:
-    if key not in drawn:
-        return "<p>(no figure: not enough data for this analysis)</p>"
-    text = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-    return f'<figure><img src="{drawn[key]}" alt="{html.escape(key)}">{text}</figure>'
-
-
-def _csv_link(tables: dict[str, str], key: str) -> str:
-    return f'<p><a href="{tables[key]}">{html.escape(key)}.csv</a></p>' if key in tables else ""
+_figure = figure_html
+_csv_link = csv_link
 
 
 def _df(
@@ -197,67 +214,6 @@ def _summary(results: AnalysisResults, run_summary: dict | None) -> str:
         items = "".join(f"<li>{html.escape(n)}</li>" for n in results.notes)
         parts.append(f'<h3>Notes</h3><ul class="note">{items}</ul>')
     return "\n".join(parts)
-
-
-def _difficulty(
-    results: AnalysisResults, drawn: dict[str, str], tables: dict[str, str], cheaper_dft: pd.DataFrame | None = None
-) -> str:
-    th = results.thresholds
-    if th is None or th.difficulty.empty:
-        return "<p>No thresholds were given (analysis setting <code>thresholds</code>): no difficulty ranking.</p>"
-    parts = [
-        "<p>Share of models whose |error| is within the property's acceptable error (its source in the last "
-        "column), with its Wilson 95 % interval and the number of models; a failed evaluation counts as not "
-        "meeting it. Hardest first.</p>",
-        _figure(drawn, "difficulty"),
-        _df(th.difficulty, rows=len(th.difficulty)),
-        _csv_link(tables, "difficulty"),
-        _unjudged(th.unjudged),
-        "<h3>Share within threshold per MLIP type</h3>",
-        f"<p>Share [Wilson 95 % interval] per type, n members in the header. A type with fewer than "
-        f"{results.config.min_type_members} members is marked <i>too few members</i>: shown, not ranked.</p>",
-        _df(_share_table(results), index=True, rows=len(th.pass_share)),
-        _csv_link(tables, "pass_share_intervals"),
-        _csv_link(tables, "pass_share"),
-    ]
-    if cheaper_dft is not None and not cheaper_dft.empty:
-        wide = cheaper_dft.pivot_table(index="value", columns="setting", values="error", aggfunc="first")
-        used = cheaper_dft[cheaper_dft["threshold"]]["setting"].unique()
-        parts += [
-            "<h3>Acceptable errors from cheaper DFT</h3>",
-            "<p>The error of each cheaper DFT setting stored with the data against the reference labels, i.e. what "
-            f"a DFT calculation at that setting would score. Used as thresholds: {html.escape(', '.join(used))}."
-            "</p>",
-            _df(wide, index=True, rows=len(wide)),
-            _csv_link(tables, "cheaper_dft"),
-        ]
-    return "\n".join(parts)
-
-
-def _unjudged(names: list[str]) -> str:
-    """The error-table values that have no acceptable error: said, not invented."""
-    if not names:
-        return ""
-    listed = ", ".join(f"<code>{html.escape(n)}</code>" for n in names)
-    return (
-        f"<p>{len(names)} values have no acceptable error: no citable DFT or experimental acceptable error, no "
-        f"cheaper-DFT setting and no default in the reference file. They are in the tables and analyses but are "
-        f"not judged within or outside: {listed}.</p>"
-    )
-
-
-def _share_table(results: AnalysisResults) -> pd.DataFrame:
-    """property x type: "share [low, high]"; the header names each type's n and marks too few members."""
-    th = results.thresholds
-    long = th.share_intervals
-    text = [format_interval(s, lo, hi, percent=True) for s, lo, hi in long[["share", "ci_low", "ci_high"]].to_numpy()]
-    headers = {
-        t: f"{t} (n={n}{', too few members' if few else ''})"
-        for t, n, few in long[["type", "n_models", "too_few_members"]].drop_duplicates("type").to_numpy()
-    }
-    wide = long.assign(text=text).pivot(index="property", columns="type", values="text")
-    order = ["all"] + [t for t in headers if t != "all"]
-    return wide.loc[th.difficulty["property"], order].rename(columns=headers)
 
 
 def _pareto(results: AnalysisResults, drawn: dict[str, str], tables: dict[str, str], links: dict[str, str]) -> str:
@@ -389,7 +345,7 @@ def _clusters(results: AnalysisResults, drawn: dict[str, str], tables: dict[str,
     )
 
 
-def _selection(results: AnalysisResults, tables: dict[str, str], links: dict[str, str]) -> str:
+def _selection(results: AnalysisResults, tables: dict[str, str], links: dict[str, str], units: dict[str, str]) -> str:
     sel = results.selection
     if sel is None:
         return "<p>(skipped)</p>"
@@ -403,10 +359,11 @@ def _selection(results: AnalysisResults, tables: dict[str, str], links: dict[str
             f"<h3>Selecting by rare-event metrics vs by force RMSE</h3><p>The {results.config.n_selected} models "
             "each metric would pick, scored on every other property: median |error| and share within the "
             "threshold, beside all models.</p>",
-            _selection_verdict(results, tables),
-            _df(_wide_comparison(sel.comparison, "median_abs_error"), index=True, rows=200),
-            "<p>Share within threshold:</p>",
-            _df(_wide_comparison(sel.comparison, "share_within_threshold").dropna(how="all"), index=True, rows=200),
+            _selection_verdict(results, tables, units),
+            "<p>Median |error| of each metric's picks, in the row's unit:</p>",
+            _median_comparison(sel.comparison, units),
+            "<p>Share of each metric's picks within the threshold:</p>",
+            _df(_share_comparison(sel.comparison), index=True, rows=200),
             _csv_link(tables, "selection_comparison"),
         ]
     elif sel.verdict_note:
@@ -417,7 +374,11 @@ def _selection(results: AnalysisResults, tables: dict[str, str], links: dict[str
     if not sel.metric_summary.empty:
         parts += [
             "<h3>Selected by a metric: median percentile (0 best) of its picks in every other property</h3>",
-            _df(sel.metric_summary.T.rename_axis("property"), index=True, rows=len(sel.metric_summary.columns)),
+            _df(
+                sel.metric_summary.T.rename_axis("property").rename(columns=lambda m: f"{m} picks (percentile)"),
+                index=True,
+                rows=len(sel.metric_summary.columns),
+            ),
             _csv_link(tables, "selection_by_metric"),
         ]
     return "\n".join(parts)
@@ -437,10 +398,24 @@ def _all_models(models: pd.DataFrame | None, tables: dict[str, str], links: dict
 def _wide_comparison(comparison: pd.DataFrame, column: str) -> pd.DataFrame:
     wide = comparison.pivot_table(index="property", columns="metric", values=column, aggfunc="first", dropna=False)
     order = ["all models"] + [m for m in dict.fromkeys(comparison["metric"]) if m != "all models"]
-    return wide[[m for m in order if m in wide.columns]]
+    wide = wide[[m for m in order if m in wide.columns]]
+    return wide.rename(columns=lambda m: m if m == "all models" else f"{m} picks").rename_axis(columns=None)
 
 
-def _selection_verdict(results: AnalysisResults, tables: dict[str, str]) -> str:
+def _median_comparison(comparison: pd.DataFrame, units: dict[str, str]) -> str:
+    """property x metric: median |error| of the metric's picks, in the property's unit (its ``unit`` column)."""
+    wide = _wide_comparison(comparison, "median_abs_error")
+    shown = with_unit_column(wide.reset_index(), "property", units)
+    return html_table(shown, rows=200, units=dict.fromkeys(map(str, wide.columns), ROW_UNIT))
+
+
+def _share_comparison(comparison: pd.DataFrame) -> pd.DataFrame:
+    """property x metric: share (%) of the metric's picks within the threshold."""
+    wide = 100.0 * _wide_comparison(comparison, "share_within_threshold").dropna(how="all")
+    return wide.rename(columns=lambda m: f"{m} (%)")
+
+
+def _selection_verdict(results: AnalysisResults, tables: dict[str, str], units: dict[str, str]) -> str:
     """Per barrier / defect-energy property and (RE, RMSE) metric pair: the difference with its bootstrap interval."""
     sel = results.selection
     if sel.verdict is None or sel.verdict.empty:
@@ -462,11 +437,12 @@ def _selection_verdict(results: AnalysisResults, tables: dict[str, str]) -> str:
             "verdict": verdict["verdict"],
         }
     )
+    in_unit = ["RE picks median |error|", "RMSE picks median |error|", "all models", "RE − RMSE [95 % CI]"]
     n_models, n_selected = int(verdict["n_models"].iloc[0]), int(verdict["n_selected"].iloc[0])
     return (
         f"<p>Verdict per pair ({n_selected} picks per metric of {n_models} models; bootstrap over the models): "
         "<i>RE better</i> / <i>RMSE better</i> only when the interval excludes 0.</p>"
-        + _df(frame, rows=200)
+        + html_table(with_unit_column(frame, "target", units), rows=200, units=dict.fromkeys(in_unit, ROW_UNIT))
         + _csv_link(tables, "selection_verdict")
     )
 

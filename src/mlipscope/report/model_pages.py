@@ -30,7 +30,8 @@ import pandas as pd
 
 from mlipscope.analysis.pipeline import AnalysisResults
 from mlipscope.report.figures_properties import property_figures
-from mlipscope.report.tables import format_cell, html_page, html_table
+from mlipscope.report.labels import value_unit
+from mlipscope.report.tables import ROW_UNIT, format_cell, html_page, html_table, with_unit_column
 
 MAX_FIGURE_MODELS = 20  # a PNG per property family and model: ~0.3 s each
 MODELS_DIR = "models"
@@ -295,9 +296,9 @@ def _values_table(ok: pd.DataFrame, thresholds: Mapping[str, float]) -> str:
         {
             "property": ok["property_label"].to_numpy(),
             "value name": ok["name"].to_numpy(),
+            "unit": ok["unit"].to_numpy(),
             "value": ok["value"].to_numpy(dtype=float),
             "reference": ok["reference"].to_numpy(dtype=float),
-            "unit": ok["unit"].to_numpy(),
             "absolute_error": ok["absolute_error"].to_numpy(dtype=float),
         }
     )
@@ -308,7 +309,8 @@ def _values_table(ok: pd.DataFrame, thresholds: Mapping[str, float]) -> str:
     ]
     if "reference_source" in ok.columns:
         frame["reference_source"] = ok["reference_source"].to_numpy()
-    return html_table(frame, rows=None)
+    in_unit = ("value", "reference", "absolute_error", "threshold")
+    return html_table(frame, rows=None, units=dict.fromkeys(in_unit, ROW_UNIT))
 
 
 def _errors_only_table(results: AnalysisResults, model_id: str, thresholds: Mapping[str, float]) -> str:
@@ -326,7 +328,9 @@ def _errors_only_table(results: AnalysisResults, model_id: str, thresholds: Mapp
         "<p>From the error table only (no results store): values, references, failure reasons and figures are not "
         f"available. {missing} value(s) missing (failed or not evaluated).</p>"
     )
-    return note + html_table(frame, rows=None)
+    units = {str(n): value_unit(str(n)) for n in frame["value name"]}
+    shown = with_unit_column(frame, "value name", units)
+    return note + html_table(shown, rows=None, units=dict.fromkeys(("absolute_error", "threshold"), ROW_UNIT))
 
 
 def _figures(

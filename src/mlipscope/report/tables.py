@@ -140,7 +140,8 @@ h1{border-bottom:2px solid #444} h2{margin-top:2em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0} td,th{border:1px solid #ccc;padding:2px 6px}
 th{background:#f0f0f0} img{max-width:100%;border:1px solid #eee;margin:0.5em 0} .note{color:#a33}
 nav a{margin-right:1em} th[aria-sort=ascending]::after{content:" ▲"} th[aria-sort=descending]::after{content:" ▼"}
-td.no{color:#a33} td.yes{color:#262}
+td.no{color:#a33} td.yes{color:#262} .table-wrap{overflow-x:auto;max-width:100%}
+td.long,th.long{overflow-wrap:anywhere;min-width:10em}
 """
 
 
@@ -154,15 +155,37 @@ def html_page(title: str, body: str) -> str:
     )
 
 
-def format_cell(value: Any) -> str:
-    """Text of one table cell: floats to 4 significant digits, NaN/None as "—", booleans as yes/no."""
+def format_cell(value: Any, digits: int = 4) -> str:
+    """Text of one table cell: floats to ``digits`` significant digits, NaN/None as "—", booleans as yes/no."""
     if value is None or value is pd.NA or value is pd.NaT:
         return "—"
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
     if isinstance(value, float | np.floating):
-        return "—" if math.isnan(value) else f"{float(value):.4g}"
+        return "—" if math.isnan(value) else f"{float(value):.{digits}g}"
     return str(value)
+
+
+ROW_UNIT = "in unit"  # header note of a column in each row's own unit, given by the table's "unit" column
+UNIT_COLUMN = "unit"
+LONG_RUN = 20  # characters without a space: a longer run (a value name) may wrap anywhere (class "long")
+
+
+def header_with_unit(name: str, unit: str) -> str:
+    """``name (unit)``; the name alone for an empty unit."""
+    return f"{name} ({unit})" if unit else name
+
+
+def is_long(text: str) -> bool:
+    """Whether ``text`` has a run of more than :data:`LONG_RUN` characters without a space: its cell gets the
+    class ``long``, which lets it wrap anywhere (a long value name would otherwise set its column's width)."""
+    return any(len(word) > LONG_RUN for word in text.split())
+
+
+def _cell(tag: str, text: str, inner: str, classes: tuple[str, ...] = ()) -> str:
+    names = [*classes, *(["long"] if is_long(text) else [])]
+    attribute = f' class="{" ".join(names)}"' if names else ""
+    return f"<{tag}{attribute}>{inner}</{tag}>"
 
 
 def html_table(
@@ -172,10 +195,15 @@ def html_table(
     rows: int | None = 25,
     links: Mapping[str, str] | None = None,
     link_columns: tuple[str, ...] = ("model_id",),
+    units: Mapping[str, str] | None = None,
+    digits: int = 4,
 ) -> str:
     """A sortable HTML table of ``frame`` (all text escaped; the index as leading columns with ``index``; the
-    first ``rows`` rows, None for all). Cells of ``link_columns`` whose text is a key of ``links`` become links
-    to ``links[text]``."""
+    first ``rows`` rows, None for all), in a box that scrolls sideways when wider than the page; a cell with a
+    long unbroken name may wrap (:func:`is_long`). Cells of ``link_columns`` whose text is a key of ``links``
+    become links to ``links[text]``. ``units``: column -> unit, shown in its header as ``column (unit)``;
+    :data:`ROW_UNIT` for a column in each row's unit, which needs a ``unit`` column. Floats to ``digits``
+    significant digits."""
     if frame is None or frame.empty:
         return "<p>(empty)</p>"
     shown = frame if rows is None else frame.head(rows)
@@ -185,18 +213,46 @@ def html_table(
         shown.index = pd.MultiIndex.from_frame(shown.index.to_frame(index=False), names=names)
         shown = shown.reset_index()
     columns = [" / ".join(str(p) for p in c) if isinstance(c, tuple) else str(c) for c in shown.columns]
+    units = units or {}
+    if ROW_UNIT in units.values() and UNIT_COLUMN not in columns:
+        raise ValueError(f"columns in the row's unit need a {UNIT_COLUMN!r} column: {columns}")
     links = links or {}
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    headers = [header_with_unit(c, units.get(c, "")) for c in columns]
+    head = "".join(_cell("th", h, html.escape(h)) for h in headers)
     body = []
     for row in shown.itertuples(index=False, name=None):
         cells = []
         for column, value in zip(columns, row, strict=True):
-            text = format_cell(value)
+            text = format_cell(value, digits)
             if column in link_columns and text in links:
-                cells.append(f'<td><a href="{html.escape(links[text])}">{html.escape(text)}</a></td>')
+                cells.append(_cell("td", text, f'<a href="{html.escape(links[text])}">{html.escape(text)}</a>'))
             else:
-                cls = f' class="{text}"' if text in ("yes", "no") else ""
-                cells.append(f"<td{cls}>{html.escape(text)}</td>")
+                cells.append(_cell("td", text, html.escape(text), (text,) if text in ("yes", "no") else ()))
         body.append("<tr>" + "".join(cells) + "</tr>")
     more = f"<p>first {rows} of {len(frame)} rows</p>" if rows is not None and len(frame) > rows else ""
-    return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>{more}'
+    return (
+        f'<div class="table-wrap"><table class="sortable"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>{more}"
+    )
+
+
+def figure_html(drawn: Mapping[str, str], key: str, caption: str = "") -> str:
+    """The drawn figure ``key`` (path in ``drawn``) with its caption, or why there is none."""
+    if key not in drawn:
+        return "<p>(no figure: not enough data for this analysis)</p>"
+    text = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+    return f'<figure><img src="{drawn[key]}" alt="{html.escape(key)}">{text}</figure>'
+
+
+def csv_link(tables: Mapping[str, str], key: str) -> str:
+    """A paragraph linking the CSV of table ``key`` (empty when it was not written)."""
+    return f'<p><a href="{tables[key]}">{html.escape(key)}.csv</a></p>' if key in tables else ""
+
+
+def with_unit_column(frame: pd.DataFrame, name_column: str, units: Mapping[str, str]) -> pd.DataFrame:
+    """``frame`` with a ``unit`` column after ``name_column`` (the unit of each row's value name: ``units``, "?"
+    where unknown), for columns shown in :data:`ROW_UNIT`."""
+    out = frame.copy()
+    at = list(out.columns).index(name_column) + 1
+    out.insert(at, UNIT_COLUMN, [units.get(str(n)) or "?" for n in out[name_column]])
+    return out
