@@ -221,7 +221,6 @@ def test_the_child_ignores_ctrl_c(logs):
         box.close()
 
 
-
 def _pools_in(box: Sandbox) -> tuple[dict[str, str | None], list[tuple[str, int]]]:
     try:
         return box.call("test_sandbox:blas_threads", (), timeout_s=60)
