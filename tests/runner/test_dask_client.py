@@ -10,7 +10,8 @@ import distributed  # noqa: F401 - its configuration defaults, before the tests 
 import pytest
 
 from mlipscope.runner.dask_client import PRE_SPAWN_ENVIRON, make_client, worker_thread_environ
-from mlipscope.runner.sandbox import THREAD_ENV, run_isolated
+from mlipscope.runner.sandbox import run_isolated
+from mlipscope.runner.threads import THREAD_ENV
 
 
 def in_worker_and_child() -> tuple:

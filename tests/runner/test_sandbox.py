@@ -16,7 +16,8 @@ import pytest
 from mlipscope.errors import InputError
 from mlipscope.failures import FailureKind
 from mlipscope.runner import sandbox as sandbox_module
-from mlipscope.runner.sandbox import MEMORY_ENV, THREAD_ENV, Sandbox, SandboxCrash, set_child_memory_limit
+from mlipscope.runner.sandbox import MEMORY_ENV, Sandbox, SandboxCrash, set_child_memory_limit
+from mlipscope.runner.threads import THREAD_ENV
 
 MIB = 1 << 20
 
@@ -249,3 +250,22 @@ def test_a_thread_count_the_user_set_is_kept(logs, monkeypatch):
     assert env == {**THREAD_ENV, "OPENBLAS_NUM_THREADS": "2"}
     openblas = [threads for api, threads in pools if api == "openblas"]
     assert openblas and all(threads == min(2, os.cpu_count()) for threads in openblas), pools
+
+
+def loaded(*modules: str) -> dict[str, bool]:
+    return {module: module in sys.modules for module in modules}
+
+
+def test_a_started_child_serves_the_first_call_with_the_evaluation_modules_loaded(logs):
+    box = Sandbox()
+    try:
+        box.start()
+        pid = box._proc.pid
+        box.start()  # one child: a second start keeps it
+        assert box._proc.pid == pid
+        seen = box.call("test_sandbox:loaded", ("ase.optimize", "mlipscope.properties.context", "pandas"), timeout_s=60)
+        assert box.call("test_sandbox:child_pid", (), timeout_s=60) == pid
+    finally:
+        box.close()
+    # imported before the first request (the test module itself imports neither), and no database library
+    assert seen == {"ase.optimize": True, "mlipscope.properties.context": True, "pandas": False}

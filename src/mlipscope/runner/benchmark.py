@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-from ase.calculators.calculator import Calculator
+from typing import TYPE_CHECKING
 
 from mlipscope.properties.base import Property
 from mlipscope.properties.references import Reference
@@ -16,6 +15,9 @@ from mlipscope.runner.executors import InProcessExecutor, SandboxedExecutor
 from mlipscope.runner.references import MATERIAL_REFERENCE, load_reference
 from mlipscope.runner.work import Evaluated, Evaluation
 from mlipscope.store.protocol import ModelRecord, ResultStore
+
+if TYPE_CHECKING:
+    from ase.calculators.calculator import Calculator
 
 __all__ = ["MATERIAL_REFERENCE", "BenchmarkRun", "benchmark_calculator", "load_reference", "suite_properties"]
 

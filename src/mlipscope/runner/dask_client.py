@@ -18,7 +18,7 @@ def worker_thread_environ() -> dict:
     this process's environment: a user's ``OMP_NUM_THREADS=4`` reaches the workers, and their sandbox children."""
     import dask
 
-    from mlipscope.runner.sandbox import THREAD_ENV
+    from mlipscope.runner.threads import THREAD_ENV
 
     return {**THREAD_ENV, **(dask.config.get(PRE_SPAWN_ENVIRON, default=None) or {})}
 

@@ -18,10 +18,10 @@ same environment, started on first use and kept between tasks so calculators sta
   (kind ``out_of_memory``). ``RLIMIT_DATA`` rather than ``RLIMIT_AS``: address space that torch, CUDA or MPI only
   reserve is not memory, and limiting it breaks them;
 - after a kill or a crash, the next evaluation starts a fresh child;
-- threads: the child's BLAS and OpenMP pools have one thread (:data:`THREAD_ENV`, set in its environment before it
-  imports numpy): evaluations run side by side on a machine's cores, and a multithreaded solve of ASE's small
-  matrices is many times slower on a busy machine (a bulk relaxation: 2.4-3.1 s instead of 0.26 s). A variable the
-  user set keeps its value.
+- start-up: the child imports what evaluations need (:data:`PRELOAD`) as soon as it starts, before it reads its
+  first request; :meth:`Sandbox.start` starts it ahead of the first call, so that this happens while the parent is
+  still busy (``mlipscope benchmark`` starts it before its own imports);
+- threads: the child's BLAS and OpenMP pools have one thread (:mod:`mlipscope.runner.threads`);
 
 The child's stderr goes to a log file in a temporary directory (``MLIPSCOPE_SANDBOX_LOG_DIR`` to choose it), whose
 tail is kept in the failure reason. The log is cut to its tail past :data:`LOG_MAX_BYTES` and removed when the
@@ -52,6 +52,7 @@ import psutil
 
 from mlipscope.errors import InputError
 from mlipscope.failures import FailureKind, is_out_of_memory, kind_of_exception, out_of_memory_reason
+from mlipscope.runner.threads import single_thread_env
 
 #: seconds the child may run past its own (soft) deadline before the parent kills it
 GRACE_S = 10.0
@@ -67,16 +68,9 @@ _LOG_NAME = re.compile(r"mlipscope-sandbox-(\d+)-[^/]*\.log")
 #: what a process that died of an allocation failure leaves at the end of its log
 _OUT_OF_MEMORY_MARKERS = ("MemoryError", "std::bad_alloc", "Cannot allocate memory", "out of memory")
 _GIB = float(1 << 30)
-#: thread-pool sizes of the BLAS / OpenMP libraries numpy, scipy and the models load, for sandbox children and Dask
-#: workers: one thread each (the variables are read when a library loads, so they go into the new process's
-#: environment; a value the user set is kept)
-THREAD_ENV = {
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "VECLIB_MAXIMUM_THREADS": "1",
-    "NUMEXPR_NUM_THREADS": "1",
-}
+#: what the child runs when it starts, before its first request (``module:function``; a failure is ignored: the
+#: request that needs the module reports it)
+PRELOAD = "mlipscope.runner.evaluate:import_evaluation_modules"
 
 
 class SandboxCrash(RuntimeError):
@@ -127,13 +121,6 @@ def set_child_memory_limit(limit: int | str | None) -> int:
         raise InputError(None, "memory limit", "a positive number of bytes", got=limit)
     os.environ[MEMORY_ENV] = str(limit)
     return limit
-
-
-def single_thread_env(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """``environ`` (default: this process's environment) with :data:`THREAD_ENV` for each variable not set (or
-    set to nothing)."""
-    environ = dict(os.environ if environ is None else environ)
-    return {**environ, **{name: value for name, value in THREAD_ENV.items() if not environ.get(name, "").strip()}}
 
 
 def _write_message(stream, obj: Any) -> None:
@@ -218,6 +205,12 @@ class Sandbox:
     def log_path(self) -> Path | None:
         """The running child's log (None when none runs)."""
         return self._log_path
+
+    def start(self) -> None:
+        """Start the child now if none runs (else the first :meth:`call` starts it): its interpreter start and
+        imports (:data:`PRELOAD`) then overlap with whatever this process does before its first call."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
 
     def _start(self) -> subprocess.Popen:
         log_dir = Path(os.environ.get("MLIPSCOPE_SANDBOX_LOG_DIR") or tempfile.gettempdir())
@@ -460,6 +453,14 @@ def _run_request(request: bytes) -> tuple[str, Any]:
         return "error", (kind.value, reason[:500])
 
 
+def _preload() -> None:
+    import importlib
+
+    module_name, _, name = PRELOAD.partition(":")
+    with contextlib.suppress(Exception):
+        getattr(importlib.import_module(module_name), name)()
+
+
 def serve() -> None:
     """The child's loop: read (function, args), run it, write its result, until stdin closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: no traceback from here
@@ -468,6 +469,7 @@ def serve() -> None:
     _exit_with_parent()
     channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed from here on goes to the log, not into the result channel
+    _preload()
     stdin = sys.stdin.buffer
     while True:
         header = stdin.read(_HEADER.size)
