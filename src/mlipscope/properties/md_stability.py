@@ -91,7 +91,7 @@ def heating_ramp(
     """The temperature at which a linear Langevin heating ramp exploded (``end_k`` if it did not) and its run."""
     work = _thermalised(atoms, calculator, start_k, seed)
     dyn = _langevin(work, timestep_fs * units.fs, temperature_K=start_k, friction=0.02, fixcm=False,
-                   rng=np.random.default_rng(seed))  # fmt: skip
+                    rng=np.random.default_rng(seed))  # fmt: skip
     n_segments, steps = 50, max(int(round(duration_ps * 1000.0 / timestep_fs / 50)), 1)
     first = work.get_potential_energy() / len(work)
     for i in range(1, n_segments + 1):
@@ -122,7 +122,7 @@ def compression_ramp(
         work.set_cell(cell0 * fraction ** (1.0 / 3.0), scale_atoms=True)
         first = work.get_potential_energy() / len(work)
         dyn = _langevin(work, timestep_fs * units.fs, temperature_K=temperature_k, friction=0.02, fixcm=False,
-                       rng=np.random.default_rng(seed + i))  # fmt: skip
+                        rng=np.random.default_rng(seed + i))  # fmt: skip
         dyn.run(steps)
         t_ps = (i + 1) * segment_ps
         try:

@@ -19,9 +19,9 @@ same environment, started on first use and kept between tasks so calculators sta
   reserve is not memory, and limiting it breaks them;
 - after a kill or a crash, the next evaluation starts a fresh child;
 - start-up: the child imports what evaluations need (:data:`PRELOAD`) as soon as it starts, before it reads its
-  first request; :meth:`Sandbox.start` starts it ahead of the first call, so that this happens while the parent is
-  still busy (``mlipscope benchmark`` starts it before its own imports);
-- threads: the child's BLAS and OpenMP pools have one thread (:mod:`mlipscope.runner.threads`);
+  first request; :meth:`Sandbox.start` starts it ahead of the first call, so that a caller that knows it will need
+  the child can have this happen while it does its own imports;
+- threads: the child's BLAS and OpenMP pools have one thread (:mod:`mlipscope.runner.threads`).
 
 The child's stderr goes to a log file in a temporary directory (``MLIPSCOPE_SANDBOX_LOG_DIR`` to choose it), whose
 tail is kept in the failure reason. The log is cut to its tail past :data:`LOG_MAX_BYTES` and removed when the
