@@ -19,6 +19,7 @@ from mlipscope.validation import (
     checked,
     expect,
     field_path,
+    load_yaml,
     validate,
 )
 
@@ -115,3 +116,20 @@ def test_field_path():
     assert field_path("", ("ensemble", 2, "n")) == "ensemble[2].n"
     assert field_path("analysis", ("thresholds", "eos.a")) == "analysis.thresholds.eos.a"
     assert field_path("", ("surfaces", 0, 1)) == "surfaces[0][1]"
+
+
+def test_yaml_files_read_as_safe_load_reads_them():
+    from importlib.resources import files
+
+    import yaml
+
+    shipped = [p for d in ("materials", "reference") for p in (files("mlipscope") / "package_data" / d).iterdir()]
+    texts = [p.read_text() for p in shipped if p.name.endswith(".yaml")]
+    assert len(texts) > 5
+    for text in texts:
+        assert load_yaml(text) == yaml.safe_load(text)
+    assert load_yaml("a: [1, 2.5, no, '3']\nb: {c: null}") == {"a": [1, 2.5, False, "3"], "b": {"c": None}}
+    with pytest.raises(yaml.YAMLError):
+        load_yaml("a: [1, 2\nb: 3")
+    with pytest.raises(yaml.constructor.ConstructorError):  # still a safe loader: no Python objects
+        load_yaml("!!python/object/apply:os.system ['true']")

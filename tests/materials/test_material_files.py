@@ -9,7 +9,8 @@ import pytest
 
 from mlipscope.cli import main
 from mlipscope.errors import InputError
-from mlipscope.materials import load_material, shipped_material_names
+from mlipscope.materials import load_material, material_from_dict, shipped_material_names
+from mlipscope.materials.prototypes import PROTOTYPES
 from mlipscope.properties.suite import build_suite
 
 USER_MATERIAL = """
@@ -94,3 +95,20 @@ def test_material_pickles_as_its_file():
     blob = pickle.dumps(material)
     assert len(blob) < 300 and pickle.loads(blob) == material
     assert np.isclose(material.nearest_neighbour_distance(), 3.16 * np.sqrt(3) / 2)
+
+
+@pytest.mark.parametrize("prototype", sorted(PROTOTYPES))
+def test_atoms_per_cell_is_what_the_conventional_cell_holds(prototype):
+    # the count comes from the prototype's table (no cell built); the cell itself is ASE's
+    from ase.build import bulk
+
+    proto = PROTOTYPES[prototype]
+    species = ["In", "P"] if proto.n_species == 2 else ["Si"]
+    crystal = {"prototype": prototype, "a": 4.0, **({"c": 6.5} if prototype == "hcp" else {})}
+    material = material_from_dict({"name": "x", "species": species, "structure": crystal}, None)
+    symbol = "".join(species)
+    if prototype == "hcp":
+        expected = len(bulk(symbol, "hcp", a=4.0, c=6.5))
+    else:
+        expected = len(bulk(symbol, proto.ase_crystal, a=4.0, cubic=proto.cubic))
+    assert material.atoms_per_cell == expected == len(material.conventional_cell())

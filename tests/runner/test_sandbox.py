@@ -17,6 +17,7 @@ from mlipscope.errors import InputError
 from mlipscope.failures import FailureKind
 from mlipscope.runner import sandbox as sandbox_module
 from mlipscope.runner.sandbox import MEMORY_ENV, Sandbox, SandboxCrash, set_child_memory_limit
+from mlipscope.runner.threads import THREAD_ENV
 
 MIB = 1 << 20
 
@@ -69,6 +70,17 @@ def start_detached(pid_file: str, then: str) -> int:
 
 def child_pid() -> int:
     return os.getpid()
+
+
+def blas_threads() -> tuple[dict[str, str | None], list[tuple[str, int]]]:
+    """The thread variables as this process sees them, and (library, threads) of each BLAS / OpenMP pool that
+    threadpoolctl finds once numpy and scipy's linear algebra are loaded."""
+    import numpy  # noqa: F401 - loads OpenBLAS
+    import scipy.linalg  # noqa: F401 - scipy's own BLAS
+    from threadpoolctl import threadpool_info
+
+    pools = [(pool["internal_api"], pool["num_threads"]) for pool in threadpool_info()]
+    return {name: os.environ.get(name) for name in THREAD_ENV}, pools
 
 
 @pytest.fixture
@@ -208,3 +220,52 @@ def test_the_child_ignores_ctrl_c(logs):
         assert "KeyboardInterrupt" not in box.log_path.read_text()
     finally:
         box.close()
+
+
+def _pools_in(box: Sandbox) -> tuple[dict[str, str | None], list[tuple[str, int]]]:
+    try:
+        return box.call("test_sandbox:blas_threads", (), timeout_s=60)
+    finally:
+        box.close()
+
+
+def test_the_child_runs_blas_and_openmp_on_one_thread(logs, monkeypatch):
+    for name in THREAD_ENV:
+        monkeypatch.delenv(name, raising=False)
+    env, pools = _pools_in(Sandbox())
+    assert env == THREAD_ENV
+    assert "openblas" in {api for api, _ in pools}
+    assert all(threads == 1 for _, threads in pools), pools
+    if os.cpu_count() > 1:  # the same libraries in a plain process use more: the check above can fail
+        code = "from threadpoolctl import threadpool_info; import numpy; print(threadpool_info()[0]['num_threads'])"
+        plain = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert int(plain.stdout) > 1
+
+
+def test_a_thread_count_the_user_set_is_kept(logs, monkeypatch):
+    for name in THREAD_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    env, pools = _pools_in(Sandbox())
+    assert env == {**THREAD_ENV, "OPENBLAS_NUM_THREADS": "2"}
+    openblas = [threads for api, threads in pools if api == "openblas"]
+    assert openblas and all(threads == min(2, os.cpu_count()) for threads in openblas), pools
+
+
+def loaded(*modules: str) -> dict[str, bool]:
+    return {module: module in sys.modules for module in modules}
+
+
+def test_a_started_child_serves_the_first_call_with_the_evaluation_modules_loaded(logs):
+    box = Sandbox()
+    try:
+        box.start()
+        pid = box._proc.pid
+        box.start()  # one child: a second start keeps it
+        assert box._proc.pid == pid
+        seen = box.call("test_sandbox:loaded", ("ase.optimize", "mlipscope.properties.context", "pandas"), timeout_s=60)
+        assert box.call("test_sandbox:child_pid", (), timeout_s=60) == pid
+    finally:
+        box.close()
+    # imported before the first request (the test module itself imports neither), and no database library
+    assert seen == {"ase.optimize": True, "mlipscope.properties.context": True, "pandas": False}

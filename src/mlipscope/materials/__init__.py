@@ -17,6 +17,7 @@ import yaml
 
 from mlipscope.errors import InputError
 from mlipscope.materials.material import Material, material_from_dict
+from mlipscope.validation import load_yaml
 
 #: the seed study's material, used when nothing else is named
 DEFAULT_MATERIAL = "si"
@@ -61,7 +62,7 @@ def load_material(spec: str | Path | Material | None = None) -> Material:
 def _load_file(path: str, mtime_ns: int) -> Material:
     source = Path(path)
     try:
-        data = yaml.safe_load(source.read_text())
+        data = load_yaml(source.read_text())
     except yaml.YAMLError as exc:
         raise InputError(source, "file contents", f"valid YAML ({exc})") from None
     return material_from_dict(data, source, shipped_dir=reference_dir())

@@ -57,11 +57,11 @@ class DefectSite:
 
 def vacancy_sites(material: Material) -> list[DefectSite]:
     """One vacancy per symmetry-inequivalent site of the conventional cell (one for an element)."""
+    if len(material.species) == 1 and material.prototype is not None:  # before building the cell: suites ask this
+        return [DefectSite("vacancy", "vacancy", 0, material.species[0])]
     import spglib
 
     cell = material.conventional_cell()
-    if len(material.species) == 1 and material.prototype is not None:
-        return [DefectSite("vacancy", "vacancy", 0, material.species[0])]
     dataset = spglib.get_symmetry_dataset((cell.cell.array, cell.get_scaled_positions(), cell.numbers), symprec=1e-3)
     equivalent = np.asarray(
         dataset.equivalent_atoms if hasattr(dataset, "equivalent_atoms") else dataset["equivalent_atoms"]

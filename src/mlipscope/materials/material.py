@@ -44,12 +44,19 @@ from pathlib import Path
 from typing import Any
 
 from ase import Atoms
-from ase.build import bulk
 
 from mlipscope.errors import InputError
 from mlipscope.materials.prototypes import Prototype, get_prototype
 from mlipscope.materials.schema import DATASET_ROLES, Crystal, MaterialFile, RankingSet
 from mlipscope.validation import validate
+
+
+def bulk(*args: Any, **kwargs: Any) -> Atoms:
+    """``ase.build.bulk``, imported on first use: ``ase.build`` loads most of scipy, a large part of the start-up of
+    a command that only reads materials (the CLI's main process builds no structure)."""
+    from ase.build import bulk as ase_bulk
+
+    return ase_bulk(*args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,10 @@ class Material:
 
     @property
     def atoms_per_cell(self) -> int:
+        crystal = self.structure
+        if crystal.file is None and not crystal.ase_reference and (proto := crystal.proto()) is not None:
+            # what the prototype's cell holds, without building it: listing a suite asks this of every family
+            return proto.atoms_per_cell
         return len(self.conventional_cell())
 
     def supercell_size(self, repeats: int) -> int:

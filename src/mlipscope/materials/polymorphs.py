@@ -11,12 +11,20 @@ from __future__ import annotations
 import json
 import math
 from importlib.resources import files
+from typing import Any
 
 from ase import Atoms
-from ase.build import bulk
-from ase.spacegroup import crystal
 
 from mlipscope.errors import InputError
+from mlipscope.materials.material import bulk
+
+
+def crystal(*args: Any, **kwargs: Any) -> Atoms:
+    """``ase.spacegroup.crystal``, imported on first use (it loads scipy; listing a suite imports this module)."""
+    from ase.spacegroup import crystal as ase_crystal
+
+    return ase_crystal(*args, **kwargs)
+
 
 SI_TABLE = "si_polymorphs"
 REFERENCE_KEY = "polymorph_energy_above_diamond_eV_atom_coarse_EV_grid"

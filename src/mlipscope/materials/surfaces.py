@@ -17,7 +17,6 @@ from collections import Counter
 
 import numpy as np
 from ase import Atoms
-from ase.build import diamond100, diamond111, surface
 
 from mlipscope.errors import InputError
 from mlipscope.materials.material import Material
@@ -65,6 +64,9 @@ def surface_slab(
 def _diamond_slab(
     element: str, miller: tuple[int, ...], a: float, layers: int, vacuum_a: float, lateral: tuple[int, int]
 ) -> Atoms:
+    # ase.build loads scipy: imported where a slab is built, not when a suite that lists surfaces is read
+    from ase.build import bulk, diamond100, diamond111, surface
+
     if miller not in DIAMOND_MILLER:
         raise InputError(None, "miller", f"one of {list(DIAMOND_MILLER)} for a diamond-structure material", got=miller)
     if layers < 4 or (miller != (1, 0, 0) and layers % 2):
@@ -77,8 +79,6 @@ def _diamond_slab(
         z = slab.positions[:, 2]
         del slab[[i for i in range(len(slab)) if np.isclose(z[i], z.min()) or np.isclose(z[i], z.max())]]
         return slab
-    from ase.build import bulk
-
     # each period of the conventional (110) cut holds two atomic planes
     slab = surface(bulk(element, "diamond", a=a, cubic=True), (1, 1, 0), layers // 2, vacuum=vacuum_a)
     return slab.repeat((nx, ny, 1))
@@ -92,6 +92,8 @@ def _generic_slab(
     vacuum_a: float,
     lateral: tuple[int, int],
 ) -> Atoms:
+    from ase.build import surface
+
     # thickness of one period along the normal: the slab grows by it with each extra layer
     period = float(
         surface(lattice, miller, 2, vacuum=1.0).cell[2, 2] - surface(lattice, miller, 1, vacuum=1.0).cell[2, 2]

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from scipy.stats import qmc
 
 from mlipscope.data.dataset import Dataset
 from mlipscope.errors import InputError
@@ -36,6 +35,8 @@ def unit_points(dimension: int, n: int, method: Method, seed: int) -> np.ndarray
         raise InputError(None, "n", "a non-negative number of samples", got=n)
     if method == "random":
         return np.random.default_rng(seed).random((n, dimension))
+    from scipy.stats import qmc  # here, not at the top: scipy.stats takes a while to import
+
     if method == "lhs":
         return qmc.LatinHypercube(d=dimension, seed=np.random.default_rng(seed)).random(n)
     if method == "sobol":

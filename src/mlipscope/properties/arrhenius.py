@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from ase import units
-from scipy.optimize import curve_fit
 
 #: below this chi-square p-value the scatter of ln D exceeds its errors: the points are not on one Arrhenius line
 NON_ARRHENIUS_P_VALUE = 0.01
@@ -64,6 +63,8 @@ def arrhenius_fit(
     d = np.asarray(diffusivities_cm2_s, dtype=float)
     if len(t) < 2 or len(t) != len(d) or np.any(d <= 0) or np.any(t <= 0):
         raise ValueError("an Arrhenius fit needs >= 2 temperatures with positive diffusivities")
+    from scipy.optimize import curve_fit  # slow to import: only when a fit is made (a suite lists this module)
+
     inv_kt = 1.0 / (units.kB * t)
     dof = len(t) - 2
     start = np.polyfit(inv_kt, np.log(d), 1)

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError
-from tqdm.auto import tqdm
 
 from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, STRESS_KEY, Dataset
 from mlipscope.errors import EvaluationError, InputError
@@ -138,6 +137,8 @@ class DatasetErrors(Property):
         return out
 
     def compute(self, calculator: Calculator, context=None) -> PropertyResult:
+        from tqdm.auto import tqdm  # imported where it shows progress: listing a suite imports this module
+
         data = load_dataset(self.dataset)
         frames, failures = [], []
         for index, atoms in enumerate(tqdm(data.frames, desc=self.label, disable=not self.progress)):

@@ -22,15 +22,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import ase.io
 import numpy as np
 from ase import Atoms, units
 from ase.calculators.calculator import Calculator
 from ase.geometry import get_distances
-from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
-from ase.neighborlist import neighbor_list
-from scipy.spatial import cKDTree
 
 from mlipscope._lammps import new_lammps
 from mlipscope.errors import EvaluationError, InputError
@@ -159,6 +154,10 @@ def min_pair_distance_a(atoms: Atoms, cutoff_a: float) -> float:
 
     Why not always ``neighbor_list``: it costs ~6 ms for 64 atoms and MD checks every sample; a periodic k-d tree
     (orthorhombic cells, the usual MD supercell) takes ~0.1 ms. Other cells go through ``neighbor_list``."""
+    # scipy and ASE's MD, I/O and neighbour lists are imported where they run: listing a suite imports this module
+    from ase.neighborlist import neighbor_list
+    from scipy.spatial import cKDTree
+
     cell = np.array(atoms.cell[:])
     if np.all(atoms.pbc) and np.allclose(cell, np.diag(np.diag(cell))):
         box = np.diag(cell)
@@ -219,6 +218,9 @@ def _run_ase(
     checks: dict[str, float],
     friction_per_fs: float,
 ) -> MDTrajectory:
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+
     atoms = atoms.copy()
     atoms.calc = calculator
     rng = np.random.default_rng(seed)
@@ -262,6 +264,8 @@ def _run_lammps(
     checks: dict[str, float],
     damping_steps: int,
 ) -> MDTrajectory:
+    import ase.io
+
     elements = elements or sorted(set(atoms.get_chemical_symbols()))
     missing = set(atoms.get_chemical_symbols()) - set(elements)
     if missing:
@@ -327,6 +331,8 @@ def _gather_unwrapped(lmp, cell: np.ndarray, n: int) -> np.ndarray:
 
 def coordination_numbers(atoms: Atoms, cutoff_a: float) -> np.ndarray:
     """Number of neighbours within ``cutoff_a`` of each atom."""
+    from ase.neighborlist import neighbor_list
+
     first = neighbor_list("i", atoms, cutoff_a)
     return np.bincount(first, minlength=len(atoms))
 

@@ -26,9 +26,6 @@ from typing import Any
 import numpy as np
 from ase import Atoms, units
 from ase.calculators.calculator import Calculator
-from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
-from ase.md.verlet import VelocityVerlet
 
 from mlipscope.errors import InputError
 from mlipscope.properties.base import Property, PropertyResult
@@ -43,7 +40,15 @@ def _supercell(unit: Atoms, min_atoms: int) -> Atoms:
     return unit.repeat(repeat)
 
 
+def _langevin(*args: Any, **kwargs: Any) -> Any:
+    from ase.md.langevin import Langevin  # ASE's MD loads scipy: imported where it runs, not when a suite is listed
+
+    return Langevin(*args, **kwargs)
+
+
 def _thermalised(atoms: Atoms, calculator: Calculator, temperature_k: float, seed: int) -> Atoms:
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+
     work = atoms.copy()
     work.calc = calculator
     # twice the target: half the kinetic energy goes into potential energy as the crystal equilibrates
@@ -56,6 +61,8 @@ def nve_drift(
     atoms: Atoms, calculator: Calculator, *, temperature_k: float, duration_ps: float, timestep_fs: float, seed: int
 ) -> tuple[float, MDRun, dict[str, list[float]]]:
     """Slope of the total energy per atom (meV/atom/ps) over an NVE run, its MDRun and the sampled curve."""
+    from ase.md.verlet import VelocityVerlet
+
     work = _thermalised(atoms, calculator, temperature_k, seed)
     dyn = VelocityVerlet(work, timestep=timestep_fs * units.fs)
     n_samples, steps = 50, max(int(round(duration_ps * 1000.0 / timestep_fs / 50)), 1)
@@ -83,8 +90,8 @@ def heating_ramp(
 ) -> tuple[float, MDRun]:  # fmt: skip
     """The temperature at which a linear Langevin heating ramp exploded (``end_k`` if it did not) and its run."""
     work = _thermalised(atoms, calculator, start_k, seed)
-    dyn = Langevin(work, timestep_fs * units.fs, temperature_K=start_k, friction=0.02, fixcm=False,
-                   rng=np.random.default_rng(seed))  # fmt: skip
+    dyn = _langevin(work, timestep_fs * units.fs, temperature_K=start_k, friction=0.02, fixcm=False,
+                    rng=np.random.default_rng(seed))  # fmt: skip
     n_segments, steps = 50, max(int(round(duration_ps * 1000.0 / timestep_fs / 50)), 1)
     first = work.get_potential_energy() / len(work)
     for i in range(1, n_segments + 1):
@@ -114,8 +121,8 @@ def compression_ramp(
     for i, fraction in enumerate(fractions):
         work.set_cell(cell0 * fraction ** (1.0 / 3.0), scale_atoms=True)
         first = work.get_potential_energy() / len(work)
-        dyn = Langevin(work, timestep_fs * units.fs, temperature_K=temperature_k, friction=0.02, fixcm=False,
-                       rng=np.random.default_rng(seed + i))  # fmt: skip
+        dyn = _langevin(work, timestep_fs * units.fs, temperature_K=temperature_k, friction=0.02, fixcm=False,
+                        rng=np.random.default_rng(seed + i))  # fmt: skip
         dyn.run(steps)
         t_ps = (i + 1) * segment_ps
         try:

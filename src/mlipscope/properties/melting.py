@@ -22,7 +22,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import ase.io
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
@@ -51,6 +50,8 @@ def two_phase_cell(
     seed: int, workdir: Path,
 ) -> Path:  # fmt: skip
     """Melt the upper half of ``atoms`` (lower half frozen) and write the two-phase cell; returns its data file."""
+    import ase.io  # here, not at the top: listing a suite imports this module, and ase.io loads scipy
+
     start, two_phase = workdir / "crystal.data", workdir / "two_phase.data"
     ase.io.write(start, atoms, format="lammps-data", specorder=elements, masses=True)
     lmp = _lammps_from(start, commands)

@@ -28,12 +28,11 @@ ideal Stillinger-Weber vacancy, a local minimum at E_f = 4.34 eV above a reconst
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
-from ase.mep import NEB
-from ase.optimize import FIRE, LBFGS
 
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.materials.defects import migration_endpoints as material_migration_endpoints
@@ -43,6 +42,9 @@ from mlipscope.properties.base import Property, PropertyResult
 from mlipscope.properties.context import SHARED_STRUCTURES_KEY, MaterialContext, SharedRelaxation
 from mlipscope.properties.registry import SuiteEntry
 from mlipscope.properties.settings import RelaxationSettings
+
+if TYPE_CHECKING:  # ase.mep and ase.optimize load scipy: imported where the band runs, not when a suite is listed
+    from ase.mep import NEB
 
 PATHS = ("vacancy", "interstitial")
 NEB_OPTIMIZERS = ("LBFGS", "FIRE")
@@ -156,6 +158,8 @@ class MigrationBarrier(Property):
         images = [initial] + [initial.copy() for _ in range(self.n_images)] + [final]
         for image in images:
             image.calc = calculator
+        from ase.mep import NEB
+
         neb = NEB(images, k=self.spring_ev_a2, climb=self.climb, allow_shared_calculator=True, method="improvedtangent")
         neb.interpolate(method="idpp", mic=True)
         converged, neb_steps = self._optimise(neb)
@@ -193,6 +197,8 @@ class MigrationBarrier(Property):
 
     def _optimise(self, neb: NEB) -> tuple[bool, int]:
         """Optimise the band within ``max_steps`` in all; returns (converged, steps taken)."""
+        from ase.optimize import FIRE, LBFGS
+
         steps = 0
         if self.neb_optimizer == "LBFGS":
             lbfgs = LBFGS(neb, logfile=None)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 from ase.calculators.calculator import Calculator
-from ase.geometry.rdf import get_rdf
 
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.materials.defects import neighbour_shells, perfect_supercell
@@ -140,6 +139,8 @@ class LiquidRDF(Property):
         if crystalline > 0.5:
             raise EvaluationError(f"liquid RDF: the cell did not melt (crystalline fraction {crystalline:.2f})")
         frames = [traj.atoms(i) for i in range(len(traj.times_ps) // 5, len(traj.times_ps))]  # skip 20 %
+        from ase.geometry.rdf import get_rdf  # it loads scipy: here, not when a suite is listed
+
         g, r = get_rdf(frames, self.rmax_a, self.nbins)
         peak_a, height = first_peak(r, g)
         values = {"first_peak_a": peak_a, "first_peak_height": height}

@@ -54,7 +54,7 @@ from ase.calculators.calculator import Calculator
 
 from mlipscope.errors import InputError
 from mlipscope.properties.base import ErrorRecord, Property, PropertyResult
-from mlipscope.validation import did_you_mean
+from mlipscope.validation import did_you_mean, load_yaml
 
 #: the top-level keys of a reference file (see the module docstring)
 FILE_KEYS = ("name", "source", "notes", "values", "thresholds", "not_available", "cheaper_dft", "study_thresholds")
@@ -100,7 +100,7 @@ class TabulatedReference(Reference):
             raise InputError(path, "reference file", "an existing YAML or JSON file")
         text = path.read_text()
         try:
-            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+            data = json.loads(text) if path.suffix == ".json" else load_yaml(text)
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
             raise InputError(path, "file contents", f"valid {path.suffix.lstrip('.') or 'YAML'} ({exc})") from None
         if not isinstance(data, dict) or not isinstance(data.get("values"), dict):
@@ -263,7 +263,7 @@ def _yaml_mapping(path: Path, what: str) -> dict:
     if not path.is_file():
         raise InputError(path, what, f"an existing YAML file of the {what}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except yaml.YAMLError as exc:
         raise InputError(path, "file contents", f"valid YAML ({exc})") from None
     if not isinstance(data, dict):

@@ -24,8 +24,6 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
-from ase.constraints import FixCartesian
-from ase.lattice.cubic import BodyCenteredCubic, Diamond, FaceCenteredCubic
 
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.properties.base import Property, PropertyResult
@@ -34,21 +32,26 @@ from mlipscope.properties.settings import RelaxationSettings
 from mlipscope.properties.structures import OPTIMIZERS
 from mlipscope.units import EV_PER_A2_TO_J_PER_M2
 
-#: prototype -> slip systems: name -> (lattice builder, (x, y, z) directions, fault gap ("wide", "narrow" or
-#: "any"), the path vector in units of the lattice constant along x or y (axis, length / a))
+#: prototype -> slip systems: name -> (lattice builder: a class of :mod:`ase.lattice.cubic` or its name, (x, y, z)
+#: directions, fault gap ("wide", "narrow" or "any"), the path vector in units of the lattice constant along x or y
+#: (axis, length / a)). Names, not classes: ``ase.lattice`` loads scipy, and listing a suite imports this module.
 SLIP_SYSTEMS: dict[str, dict[str, tuple[Any, tuple, str, tuple[int, float]]]] = {
     "diamond": {
-        "shuffle": (Diamond, ([1, -1, 0], [1, 1, -2], [1, 1, 1]), "wide", (0, np.sqrt(2) / 2)),
-        "glide": (Diamond, ([1, -1, 0], [1, 1, -2], [1, 1, 1]), "narrow", (1, np.sqrt(6) / 6)),
+        "shuffle": ("Diamond", ([1, -1, 0], [1, 1, -2], [1, 1, 1]), "wide", (0, np.sqrt(2) / 2)),
+        "glide": ("Diamond", ([1, -1, 0], [1, 1, -2], [1, 1, 1]), "narrow", (1, np.sqrt(6) / 6)),
     },
-    "fcc": {"": (FaceCenteredCubic, ([1, -1, 0], [1, 1, -2], [1, 1, 1]), "any", (1, np.sqrt(6) / 6))},
-    "bcc": {"": (BodyCenteredCubic, ([1, 1, 1], [1, 1, -2], [-1, 1, 0]), "any", (0, np.sqrt(3) / 2))},
+    "fcc": {"": ("FaceCenteredCubic", ([1, -1, 0], [1, 1, -2], [1, 1, 1]), "any", (1, np.sqrt(6) / 6))},
+    "bcc": {"": ("BodyCenteredCubic", ([1, 1, 1], [1, 1, -2], [-1, 1, 0]), "any", (0, np.sqrt(3) / 2))},
 }
 
 
 def oriented_slab(builder: Any, directions: tuple, symbol: str, a: float, repeats_z: int, gap: str) -> Atoms:
     """The oriented periodic cell, its atoms shifted along z so that the periodic boundary lies in the middle of a
     gap between atomic layers of the requested kind (the widest or the narrowest; any for one spacing)."""
+    if isinstance(builder, str):
+        import ase.lattice.cubic
+
+        builder = getattr(ase.lattice.cubic, builder)
     atoms = builder(directions=[list(d) for d in directions], size=(1, 1, repeats_z), symbol=symbol,
                     latticeconstant=a, pbc=True)  # fmt: skip
     height = atoms.cell[2, 2]
@@ -75,6 +78,8 @@ def gsfe_curve(
 ) -> np.ndarray:
     """γ (eV/Å²) at each displacement vector of ``path`` (n x 3), atoms relaxed along z only (fixed cell; a run
     that has not converged within ``max_steps`` is accepted while its largest force is below 10 ``fmax``)."""
+    from ase.constraints import FixCartesian  # here: ase.constraints loads scipy (see SLIP_SYSTEMS)
+
     fmax, max_steps = relaxation.fmax, relaxation.max_steps
     area = float(np.linalg.norm(np.cross(slab.cell[0], slab.cell[1])))
     energies = []

@@ -9,22 +9,45 @@ built in :mod:`mlipscope.materials`.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
-from ase.constraints import FixSymmetry
-from ase.filters import FrechetCellFilter
-from ase.optimize import BFGS, FIRE, LBFGS
 
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.materials.material import Material
-from mlipscope.properties.settings import RelaxationSettings
+from mlipscope.properties.settings import OPTIMIZER_NAMES, RelaxationSettings
+
+
+class _Optimizers(Mapping):
+    """Name -> ASE optimizer class, imported on first lookup: every property module imports this one, and the
+    CLI's main process, which only lists the properties, need not load ASE's optimizers and constraints."""
+
+    def __getitem__(self, name: str) -> type:
+        if name not in OPTIMIZER_NAMES:
+            raise KeyError(name)
+        import ase.optimize
+
+        return getattr(ase.optimize, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(OPTIMIZER_NAMES)
+
+    def __len__(self) -> int:
+        return len(OPTIMIZER_NAMES)
+
 
 #: the ASE classes of :data:`~mlipscope.properties.settings.OPTIMIZER_NAMES`, in the same order
-OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS, "LBFGS": LBFGS}
+OPTIMIZERS: Mapping[str, type] = _Optimizers()
+
+
+def _fix_symmetry(atoms: Atoms, symprec: float) -> Any:
+    from ase.constraints import FixSymmetry  # on first use (it loads scipy): see :class:`_Optimizers`
+
+    return FixSymmetry(atoms, symprec=symprec)
 
 
 #: key of a property's ``details`` holding the structures it relaxed (name -> :func:`structure_record`)
@@ -95,6 +118,8 @@ def _relax(
     what: str,
     raise_on_failure: bool,
 ) -> Relaxation:
+    from ase.filters import FrechetCellFilter
+
     target = FrechetCellFilter(atoms, hydrostatic_strain=hydrostatic) if relax_cell else atoms
     opt = OPTIMIZERS[optimizer](target, logfile=None)
     converged = bool(opt.run(fmax=fmax, steps=max_steps))
@@ -116,7 +141,7 @@ def relax_with(
 ) -> Relaxation:
     """:func:`relax` with ``settings``; a symmetry constraint is applied for the relaxation and removed after."""
     if settings.fix_symmetry_symprec is not None:
-        atoms.set_constraint(FixSymmetry(atoms, symprec=settings.fix_symmetry_symprec))
+        atoms.set_constraint(_fix_symmetry(atoms, settings.fix_symmetry_symprec))
     try:
         return relax(
             atoms,
@@ -153,7 +178,7 @@ def relaxed_bulk(
     proto = material.prototype
     cubic_element = proto is not None and proto.cubic and proto.n_species == 1
     if not cubic_element:
-        atoms.set_constraint(FixSymmetry(atoms, symprec=1e-3))
+        atoms.set_constraint(_fix_symmetry(atoms, 1e-3))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "FixSymmetry adjust_cell may be ill behaved", UserWarning)
         relax(

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-from ase.calculators.calculator import Calculator
+from typing import TYPE_CHECKING, Any
 
 from mlipscope.errors import InputError
 from mlipscope.materials.material import Material
@@ -21,6 +19,9 @@ from mlipscope.runner.references import MATERIAL_REFERENCE, load_reference
 from mlipscope.runner.single_model import record_model_context
 from mlipscope.runner.work import Evaluated, Evaluation
 from mlipscope.store.protocol import ModelRecord, ResultStore
+
+if TYPE_CHECKING:
+    from ase.calculators.calculator import Calculator
 
 #: where an error in a ``--set`` assignment comes from
 SET_SOURCE = "mlipscope benchmark --set"

@@ -8,6 +8,20 @@ from rich.console import Console
 
 log = logging.getLogger(__name__)
 
+#: Dask's setting of the environment a nanny gives its worker process before starting it (before numpy loads)
+PRE_SPAWN_ENVIRON = "distributed.nanny.pre-spawn-environ"
+
+
+def worker_thread_environ() -> dict:
+    """Dask's pre-spawn environment of worker processes with one BLAS / OpenMP thread for each pool variable the
+    configuration does not name (Dask's default names three of them, as 1). The nanny keeps a variable already set in
+    this process's environment: a user's ``OMP_NUM_THREADS=4`` reaches the workers, and their sandbox children."""
+    import dask
+
+    from mlipscope.runner.threads import THREAD_ENV
+
+    return {**THREAD_ENV, **(dask.config.get(PRE_SPAWN_ENVIRON, default=None) or {})}
+
 
 def make_client(
     scheduler: str | None,
@@ -21,9 +35,11 @@ def make_client(
     ``memory_limit`` each (Dask pauses a worker at 80 % of it and restarts one at 95 %: its tasks then run again
     elsewhere) and, with ``dashboard`` (a port; 0 for any free one), the Dask dashboard, whose address is printed.
     ``memory_limit`` also binds the sandbox child that runs the model in each worker (its own process, which Dask's
-    limit never counted: :func:`mlipscope.runner.sandbox.set_child_memory_limit`, inherited by the workers)."""
+    limit never counted: :func:`mlipscope.runner.sandbox.set_child_memory_limit`, inherited by the workers).
+    The workers' BLAS / OpenMP pools have one thread (:func:`worker_thread_environ`)."""
     import warnings
 
+    import dask
     from dask.distributed import Client, LocalCluster
 
     from mlipscope.errors import InputError
@@ -46,7 +62,7 @@ def make_client(
             raise InputError(None, "--dashboard", "bokeh installed (pip install 'mlipscope[dashboard]')") from None
     if memory_limit is not None:
         set_child_memory_limit(memory_limit)  # before the workers start: they inherit it
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), dask.config.set({PRE_SPAWN_ENVIRON: worker_thread_environ()}):
         # the scheduler's HTTP server (on 127.0.0.1) warns when another process holds port 8787: not ours to fix
         warnings.filterwarnings("ignore", message="Port .* is already in use")
         cluster = LocalCluster(

@@ -15,12 +15,14 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from mlipscope.runner.executors import Executor
 from mlipscope.runner.work import Evaluated, Evaluation, Fit, FitOutcome, model_record
 from mlipscope.store.protocol import ResultStore, Status, needs_evaluation
 from mlipscope.store.provenance import software_versions
+
+if TYPE_CHECKING:  # executors import the worker-side tasks (model fitting, scipy): not needed to define the engine
+    from mlipscope.runner.executors import Executor
 
 #: the meta entries of a recorded run plan (``mlipscope status`` reads them to say what the run retries)
 PLAN_META_KEYS = ("plan_name", "plan_recorded_at", "plan_max_attempts", "plan_retry_failed")

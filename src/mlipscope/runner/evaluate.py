@@ -15,16 +15,18 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ase.calculators.calculator import Calculator
 
 from mlipscope.errors import EvaluationError, TaskTimeout
 from mlipscope.failures import FailureKind, kind_of_exception, out_of_memory_reason
 from mlipscope.properties.base import ErrorRecord, Property
-from mlipscope.properties.context import MaterialContext
 from mlipscope.properties.references import Reference, compare
 from mlipscope.runner.guarded import GuardedCalculator
+
+if TYPE_CHECKING:  # the context imports ase's constraints and optimisers: the child needs them, the CLI does not
+    from mlipscope.properties.context import MaterialContext
 
 
 @dataclass
@@ -114,6 +116,24 @@ def model_content_key(spec: str, model_file_hash: str = "") -> str:
     return f"{spec}@{revision}" if revision else spec
 
 
+#: what most properties compute with (cells, relaxations, symmetry constraints), imported before a property's timer
+#: starts: the modules that define properties import them where they run (listing a suite imports every one), so
+#: without this the first evaluation of a process would also time these imports. The sandbox child imports them
+#: while it waits for its first request (:func:`import_evaluation_modules`).
+EVALUATION_MODULES = ("ase.build", "ase.optimize", "ase.constraints", "ase.filters", "mlipscope.properties.context")
+
+
+def import_evaluation_modules() -> None:
+    """Import :data:`EVALUATION_MODULES` (at once when they are loaded already)."""
+    import importlib
+
+    for module in EVALUATION_MODULES:
+        try:
+            importlib.import_module(module)
+        except ImportError:  # a broken installation: the property that needs the module reports it
+            continue
+
+
 def evaluate_property(
     prop: Property,
     calculator: Calculator,
@@ -124,6 +144,7 @@ def evaluate_property(
 ) -> EvaluationOutcome:
     """Run ``prop`` with ``calculator`` (guarded by a deadline and sanity checks) and compare with ``reference``.
     ``context``: the model's shared results for the property's material (its relaxed bulk), reused across calls."""
+    import_evaluation_modules()
     deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
     guarded = GuardedCalculator(calculator, deadline=deadline)
     start = time.perf_counter()

@@ -16,14 +16,15 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ase.calculators.calculator import Calculator
-
-from mlipscope.properties.references import Reference
-from mlipscope.runner.submission import Submission
-from mlipscope.runner.tasks import evaluate_task, fit_planned
 from mlipscope.runner.work import Evaluated, Evaluation, Fit, FitOutcome, Result, Task
+
+if TYPE_CHECKING:
+    from ase.calculators.calculator import Calculator
+
+    from mlipscope.properties.references import Reference
+    from mlipscope.runner.submission import Submission
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +82,13 @@ class InProcessExecutor:
             task = self._queue.popleft()
             kind = "fit" if isinstance(task, Fit) else "single"
             self.n_tasks[kind] = self.n_tasks.get(kind, 0) + 1
-            yield fit_planned(task) if isinstance(task, Fit) else self._evaluate(task)
+            yield _fit_planned(task) if isinstance(task, Fit) else self._evaluate(task)
 
     def _evaluate(self, evaluation: Evaluation) -> Evaluated:
         if self.calculator is None and self.reference is None:
+            # the worker-side tasks module is imported on first use: the sandboxed path needs none of it here
+            from mlipscope.runner.tasks import evaluate_task
+
             return evaluate_task(evaluation, self.time_limit_s, self.isolate)
         from mlipscope.calculators import make_calculator
         from mlipscope.properties.context import MaterialContext
@@ -98,6 +102,12 @@ class InProcessExecutor:
             evaluation.prop, self.calculator, self.reference, time_limit_s=self.time_limit_s, context=context
         )
         return Evaluated(evaluation.key, outcome)
+
+
+def _fit_planned(task: Fit) -> FitOutcome:
+    from mlipscope.runner.tasks import fit_planned
+
+    return fit_planned(task)
 
 
 class SandboxedExecutor(InProcessExecutor):

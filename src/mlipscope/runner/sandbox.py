@@ -17,7 +17,11 @@ same environment, started on first use and kept between tasks so calculators sta
   also kills the child when its processes together hold more than that. Both are recorded as ``out of memory: ...``
   (kind ``out_of_memory``). ``RLIMIT_DATA`` rather than ``RLIMIT_AS``: address space that torch, CUDA or MPI only
   reserve is not memory, and limiting it breaks them;
-- after a kill or a crash, the next evaluation starts a fresh child.
+- after a kill or a crash, the next evaluation starts a fresh child;
+- start-up: the child imports what evaluations need (:data:`PRELOAD`) as soon as it starts, before it reads its
+  first request; :meth:`Sandbox.start` starts it ahead of the first call, so that a caller that knows it will need
+  the child can have this happen while it does its own imports;
+- threads: the child's BLAS and OpenMP pools have one thread (:mod:`mlipscope.runner.threads`).
 
 The child's stderr goes to a log file in a temporary directory (``MLIPSCOPE_SANDBOX_LOG_DIR`` to choose it), whose
 tail is kept in the failure reason. The log is cut to its tail past :data:`LOG_MAX_BYTES` and removed when the
@@ -48,6 +52,7 @@ import psutil
 
 from mlipscope.errors import InputError
 from mlipscope.failures import FailureKind, is_out_of_memory, kind_of_exception, out_of_memory_reason
+from mlipscope.runner.threads import single_thread_env
 
 #: seconds the child may run past its own (soft) deadline before the parent kills it
 GRACE_S = 10.0
@@ -63,6 +68,9 @@ _LOG_NAME = re.compile(r"mlipscope-sandbox-(\d+)-[^/]*\.log")
 #: what a process that died of an allocation failure leaves at the end of its log
 _OUT_OF_MEMORY_MARKERS = ("MemoryError", "std::bad_alloc", "Cannot allocate memory", "out of memory")
 _GIB = float(1 << 30)
+#: what the child runs when it starts, before its first request (``module:function``; a failure is ignored: the
+#: request that needs the module reports it)
+PRELOAD = "mlipscope.runner.evaluate:import_evaluation_modules"
 
 
 class SandboxCrash(RuntimeError):
@@ -198,6 +206,12 @@ class Sandbox:
         """The running child's log (None when none runs)."""
         return self._log_path
 
+    def start(self) -> None:
+        """Start the child now if none runs (else the first :meth:`call` starts it): its interpreter start and
+        imports (:data:`PRELOAD`) then overlap with whatever this process does before its first call."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+
     def _start(self) -> subprocess.Popen:
         log_dir = Path(os.environ.get("MLIPSCOPE_SANDBOX_LOG_DIR") or tempfile.gettempdir())
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -208,7 +222,7 @@ class Sandbox:
         # the child imports what this process can (factories of ``module:function`` specs on a runtime sys.path)
         self._import_path = _import_path()
         self._memory_bytes = child_memory_bytes()
-        env = {**os.environ, "PYTHONPATH": self._import_path, MEMORY_ENV: str(self._memory_bytes)}
+        env = {**single_thread_env(), "PYTHONPATH": self._import_path, MEMORY_ENV: str(self._memory_bytes)}
         with open(self._log_path, "ab") as log:  # appending: a cut of the log by the parent leaves no hole
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "mlipscope.runner.sandbox"],
@@ -439,6 +453,14 @@ def _run_request(request: bytes) -> tuple[str, Any]:
         return "error", (kind.value, reason[:500])
 
 
+def _preload() -> None:
+    import importlib
+
+    module_name, _, name = PRELOAD.partition(":")
+    with contextlib.suppress(Exception):
+        getattr(importlib.import_module(module_name), name)()
+
+
 def serve() -> None:
     """The child's loop: read (function, args), run it, write its result, until stdin closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: no traceback from here
@@ -447,6 +469,7 @@ def serve() -> None:
     _exit_with_parent()
     channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed from here on goes to the log, not into the result channel
+    _preload()
     stdin = sys.stdin.buffer
     while True:
         header = stdin.read(_HEADER.size)

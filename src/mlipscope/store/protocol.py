@@ -16,12 +16,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, runtime_checkable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from mlipscope.failures import FailureKind
 from mlipscope.properties.base import ErrorRecord
+
+if TYPE_CHECKING:  # the evaluation child imports this module (its keys) and needs no pandas
+    import pandas as pd
 
 
 class EvaluationKey(NamedTuple):
