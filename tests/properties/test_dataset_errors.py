@@ -8,6 +8,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from mlipscope.data.examples import example_path
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.properties.dataset_errors import DatasetErrors, parity_figure, sanitize_config_type
+from mlipscope.properties.frame_data import FrameErrors
 from mlipscope.units import EV_PER_A3_TO_GPA
 
 
@@ -69,7 +70,18 @@ def test_per_config_type_keys_and_values(sw_result, raw_frames, sw_calc):
     types = {sanitize_config_type(a.info["config_type"]) for a in raw_frames}
     assert types == {"aimd_nvt", "vacancy", "elastic", "surface"}
     assert all(f"stress_rmse_gpa.{t}" in v for t in types)
-    assert len(sw_result.details["frames"]) == len(raw_frames)
+    assert FrameErrors.from_details(sw_result.details["frames"]).index.tolist() == list(range(len(raw_frames)))
+
+
+def test_stored_frames_are_the_errors_to_their_rounding(sw_result, raw_frames, sw_calc):
+    """details["frames"]: energy errors to 2^-21 eV/atom, force errors to 2^-11 eV/Å, stress errors to float32."""
+    e_err, f_err, s_err = _independent_errors(raw_frames, sw_calc)
+    stored = FrameErrors.from_details(sw_result.details["frames"])
+    np.testing.assert_allclose(stored.energy_error_ev_atom * 1000.0, e_err, rtol=0, atol=2**-21 * 1000 * 1.0001)
+    np.testing.assert_allclose(stored.force_error_ev_a, f_err, rtol=0, atol=2**-11 * 1.0001)
+    assert np.abs(stored.force_error_ev_a - f_err).max() > 1e-6  # rounded, not kept at full precision
+    np.testing.assert_allclose(stored.stress_error_gpa.ravel(), s_err, rtol=1e-6, atol=1e-6)
+    assert stored.stored_atoms is None and stored.dataset == "si_mlearn_test"
 
 
 def test_sanitize_config_type():
@@ -107,9 +119,9 @@ def test_property_is_small_and_picklable():
     assert pickle.loads(blob).label == "errors_test"
 
 
-def test_parity_figure(sw_result, tmp_path):
+def test_parity_figure(sw_result, raw_frames, tmp_path):
     fig = parity_figure(sw_result, tmp_path / "parity.png")
     assert len(fig.axes) == 2
     assert (tmp_path / "parity.png").stat().st_size > 10_000
     n_points = sum(len(c.get_offsets()) for c in fig.axes[1].collections)
-    assert n_points == sum(len(f["forces_dft_ev_a"]) for f in sw_result.details["frames"])
+    assert n_points == sum(3 * len(a) for a in raw_frames)

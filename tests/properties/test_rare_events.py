@@ -8,6 +8,7 @@ import pytest
 from ase import Atoms
 
 from mlipscope.errors import InputError
+from mlipscope.properties.frame_data import FrameErrors
 from mlipscope.properties.rare_events import (
     RE_DATASETS,
     RareEventForces,
@@ -120,3 +121,52 @@ def test_cdf_figure(tmp_path):
         assert len(errors[key][0]) == result.values["n_re_atoms"]
     path = plot_re_cdfs(errors, tmp_path / "re_cdf.png")
     assert path.stat().st_size > 10_000
+
+
+def test_re_evaluation_stores_energy_and_sampled_force_errors(sw_calc, shared_data):
+    """details["frames"]: every frame's energy error and the force errors of its RE atoms and as many of the
+    atoms farthest from them, rounded (energies to 2^-21 eV/atom, forces to 2^-11 eV/Å)."""
+    n_frames = 5
+    result = RareEventForces(dataset="si_vacancy_re_test", max_frames=n_frames).compute(sw_calc)
+    stored = FrameErrors.from_details(result.details["frames"])
+    raw = ase.io.read(shared_data / RE_DATASETS["si_vacancy_re_test"], f":{n_frames}")
+    assert stored.index.tolist() == list(range(n_frames))
+    starts = np.concatenate([[0], np.cumsum(stored.atoms_per_frame)])
+    for k, atoms in enumerate(raw):
+        r = atoms.arrays["r_migrating"]
+        kept = stored.stored_atoms[starts[k] : starts[k + 1]]
+        n_re = int((r == 0).sum())
+        assert set(np.flatnonzero(r == 0)) <= set(kept) and len(kept) == n_re + max(n_re, 1)
+        others = np.setdiff1d(kept, np.flatnonzero(r == 0))
+        assert r[others].min() >= np.delete(r, kept)[np.delete(r, kept) > 0].max()  # the farthest ones
+        work = atoms.copy()
+        work.calc = sw_calc
+        f_err = (work.get_forces() - atoms.get_forces())[kept].ravel()
+        e_err = (work.get_potential_energy() - atoms.get_potential_energy()) / len(atoms)
+        got = stored.force_error_ev_a[3 * starts[k] : 3 * starts[k + 1]]
+        np.testing.assert_allclose(got, f_err, rtol=0, atol=2**-11 * 1.0001)
+        assert stored.energy_error_ev_atom[k] == pytest.approx(e_err, abs=2**-21 * 1.0001)
+
+
+def test_cdf_errors_come_from_stored_frames_or_old_lists():
+    data = load_re_dataset("si_vacancy_re_test")
+    result = RareEventForces(dataset="si_vacancy_re_test", max_frames=20).compute(
+        StoredForcesCalculator(data.frames, "forces_K1")
+    )
+    assert "delta_f_ev_a" not in result.details
+    d_f, d_theta = re_errors_from_details(result.details)
+    f = np.concatenate([a.arrays["forces_K1"][re_mask(a)] for a in data.frames[:20]])
+    f0 = np.concatenate([a.arrays["dft_forces"][re_mask(a)] for a in data.frames[:20]])
+    exact_f, exact_theta = np.abs(np.linalg.norm(f, axis=1) - np.linalg.norm(f0, axis=1)), _angles_deg(f, f0)
+    # each component rounded by at most 2^-11 eV/Å: |F| by at most sqrt(3) of that
+    np.testing.assert_allclose(d_f, exact_f, rtol=0, atol=np.sqrt(3) * 2**-11)
+    # the direction turns by at most |dF| / |F| (radians) per force whose components moved by up to 2^-11 eV/Å
+    shortest = np.minimum(np.linalg.norm(f, axis=1), np.linalg.norm(f0, axis=1))
+    assert (np.abs(np.array(d_theta) - exact_theta) <= np.degrees(1.01 * np.sqrt(3) * 2**-11 / shortest)).all()
+    assert re_errors_from_details({"delta_f_ev_a": [0.1], "delta_theta_deg": [2.0]}) == ([0.1], [2.0])  # old
+    assert re_errors_from_details({"dataset": "x", "frames": [{"index": 0}]}) is None  # not RE details
+
+
+def _angles_deg(f: np.ndarray, f0: np.ndarray) -> np.ndarray:
+    cos = (f * f0).sum(1) / (np.linalg.norm(f, axis=1) * np.linalg.norm(f0, axis=1))
+    return np.degrees(np.arccos(np.clip(cos, -1, 1)))

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import ase.io
 import numpy as np
+import pandas as pd
 import pytest
 
 from mlipscope.cli import main
 from mlipscope.data.examples import load_example
+from mlipscope.properties.rare_events import RareEventForces, load_re_dataset, re_mask, stored_re_atoms
 from mlipscope.store.duckdb_store import ResultsStore
 from mlipscope.store.protocol import EvaluationKey, ModelRecord, Record, Status
 
@@ -79,3 +81,34 @@ def test_calibration_table_is_written_and_bad_input_is_refused(exported, tmp_pat
     assert (out / "frame_calibration.csv").is_file()
     assert main(["uncertainty", "--db", str(tmp_path / "missing.duckdb"), "--out", str(tmp_path)]) == 2
     assert "existing mlipscope results database" in capsys.readouterr().err
+
+
+def test_rare_event_evaluations_give_the_rare_event_split(tmp_path):
+    """RE results store their frames (energies, forces of the RE atoms and as many far ones): the calibration
+    table compares the two sets of atoms, and the export marks the atoms without stored errors with NaN."""
+    data = load_re_dataset("si_vacancy_re_test")
+    prop = RareEventForces("re_vacancy", dataset="si_vacancy_re_test", max_frames=10)
+    frames = data.frames[:10]
+    rng = np.random.default_rng(1)
+    db = tmp_path / "results.duckdb"
+    with ResultsStore(db) as store:
+        for m in range(6):
+            sigma = [np.where(re_mask(a), 0.5, 0.05)[:, None] for a in frames]  # members disagree on RE atoms
+            forces = [
+                a.arrays["dft_forces"] + s * rng.normal(size=(len(a), 3)) for a, s in zip(frames, sigma, strict=True)
+            ]
+            energies = [a.info["dft_energy"] + 0.01 * len(a) * rng.normal() for a in frames]
+            result = prop.result_from_predictions(data, frames, forces, energies)
+            store.put_model(ModelRecord(model_id=f"m{m}", family="snap"))
+            key = EvaluationKey(f"m{m}", "re_vacancy", "h")
+            store.put_records([Record(key, Status.OK, details=result.details)])
+    out = tmp_path / "out"
+    assert main(["uncertainty", "--db", str(db), "--out", str(out), "--top", "3"]) == 0
+    table = pd.read_csv(out / "frame_calibration.csv")
+    table = table[table["group"] == "all"].set_index("quantity")
+    ratio = table.loc["force_rare_event_atoms", "mean_spread"] / table.loc["force_other_atoms", "mean_spread"]
+    assert ratio == pytest.approx(10.0, rel=0.25)
+    for atoms in ase.io.read(out / "re_vacancy_most_uncertain.extxyz", index=":"):
+        spread = atoms.arrays["ensemble_force_spread_ev_a"]
+        stored = stored_re_atoms(data.frames[atoms.info["frame_index"]])
+        assert np.isfinite(spread[stored]).all() and np.isnan(np.delete(spread, stored)).all()

@@ -1,6 +1,6 @@
 """Dump what a results database stores, for the golden comparison (tests/runner/test_golden.py): every model's
 id, family and status, every evaluation's key, status, failure kind and values. Read with plain DuckDB SQL, so
-it reads a database written by any mlipscope version of schema 1 or 2 the same way.
+it reads a database written by any mlipscope version of schema 1, 2 or 3 the same way.
 
     python tests/runner/golden_dump.py <database> <out.json>
 """

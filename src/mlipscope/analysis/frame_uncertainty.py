@@ -3,9 +3,12 @@ components), the spread of the members' predictions against the error of the ens
 :mod:`.calibration`, over all members and within each MLIP type; rare-event atoms (``r_migrating == 0``) apart,
 to ask whether the members disagree more where the physics is hard.
 
-Input: for each model, the per-frame records a dataset evaluation stores (``details["frames"]`` of
-:mod:`mlipscope.properties.dataset_errors`: index, model and DFT energy per atom, model and DFT forces) — plain
-data, so this module reads no store. Only frames every member of a group predicted are compared.
+Input: for each model, what a dataset evaluation stores in ``details["frames"]``, read as a
+:class:`~mlipscope.properties.frame_data.FrameErrors` (the model's errors per frame; the old layout, records with
+the model's and the DFT values, is accepted as it is) — plain data, so this module reads no store. The analysis
+needs the errors only: the members' spread of predictions is the spread of their errors, and the error of the
+ensemble mean is the mean of their errors. Only frames every member of a group predicted are compared, and on
+them the atoms the evaluations stored (every atom of a test set; the RE atoms and as many far ones of a RE set).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from mlipscope.analysis.calibration import Calibration, calibrate, ensemble_spread_and_error
+from mlipscope.properties.frame_data import FrameErrors
 
 #: the columns of :func:`frame_uncertainty_table`
 TABLE_COLUMNS = (
@@ -29,7 +33,10 @@ TABLE_COLUMNS = (
 @dataclass(frozen=True)
 class EnsemblePredictions:
     """Members x points arrays of one dataset and group: energies per atom (eV/atom) per frame and force
-    components (eV/Å) per atom, with the DFT values and, per force component, whether its atom is an RE atom."""
+    components (eV/Å) of the stored atoms, with the DFT values and, per force component, whether its atom is an RE
+    atom. Built from stored errors, the "predictions" are the errors and the DFT values zero: spreads and the
+    error of the mean are the same. ``atoms_per_frame``: the stored atoms of each frame (all of them unless the
+    evaluation stored a sample), ``atom_index``: each stored atom's index in its frame."""
 
     frame_index: np.ndarray
     n_atoms: np.ndarray
@@ -38,37 +45,64 @@ class EnsemblePredictions:
     forces_ev_a: np.ndarray
     forces_dft_ev_a: np.ndarray
     rare_event_component: np.ndarray | None = None
+    atoms_per_frame: np.ndarray | None = None
+    atom_index: np.ndarray | None = None
+
+    @property
+    def stored_atoms_per_frame(self) -> np.ndarray:
+        return self.n_atoms if self.atoms_per_frame is None else self.atoms_per_frame
+
+
+FrameInput = FrameErrors | Sequence[Mapping]
+
+
+def as_frame_errors(frames: FrameInput) -> FrameErrors:
+    """A model's frames as :class:`FrameErrors` (the old layout's records are converted)."""
+    return frames if isinstance(frames, FrameErrors) else FrameErrors.from_details(frames)
 
 
 def stack_predictions(
-    frames_by_model: Mapping[str, Sequence[Mapping]], rare_event_atoms: Mapping[int, np.ndarray] | None = None
+    frames_by_model: Mapping[str, FrameInput], rare_event_atoms: Mapping[int, np.ndarray] | None = None
 ) -> EnsemblePredictions | None:
-    """Stack the frame records of several models over the frames all of them predicted (None: fewer than two
-    models, or no common frame). ``rare_event_atoms``: frame index -> boolean mask of its RE atoms."""
+    """Stack the stored errors of several models over the frames all of them predicted (None: fewer than two
+    models, or no common frame). ``rare_event_atoms``: frame index -> boolean mask of its RE atoms (all atoms of
+    the frame). ValueError when two models stored different atoms of a common frame."""
     if len(frames_by_model) < 2:
         return None
-    by_index = [{int(f["index"]): f for f in frames} for frames in frames_by_model.values()]
-    common = sorted(set.intersection(*(set(d) for d in by_index)))
-    if not common:
+    members = [as_frame_errors(f) for f in frames_by_model.values()]
+    common = np.array(sorted(set.intersection(*(set(m.index.tolist()) for m in members))), dtype=np.int64)
+    if not common.size:
         return None
-    first = by_index[0]
-    energy = np.array([[d[i]["energy_model_ev_atom"] for i in common] for d in by_index], dtype=float)
-    forces = np.array([np.concatenate([d[i]["forces_model_ev_a"] for i in common]) for d in by_index], dtype=float)
+    chosen = [m.select(common) for m in members]
+    first = chosen[0]
+    atom_index = first.atom_indices()
+    for other in chosen[1:]:
+        if not np.array_equal(other.atoms_per_frame, first.atoms_per_frame) or (
+            first.stored_atoms is not None and not np.array_equal(other.atom_indices(), atom_index)
+        ):
+            raise ValueError("the models stored different atoms of the same frames: their errors cannot be stacked")
     rare = None
     if rare_event_atoms is not None:
-        rare = np.concatenate(
-            [np.repeat(np.asarray(rare_event_atoms.get(i, np.zeros(first[i]["n_atoms"], bool)), bool), 3)
-             for i in common]
-        )  # fmt: skip
+        starts = first.force_offsets // 3
+        masks = [_frame_mask(rare_event_atoms.get(int(i)), first.n_atoms[k]) for k, i in enumerate(common)]
+        rare = np.repeat(np.concatenate([m[atom_index[starts[k] : starts[k + 1]]] for k, m in enumerate(masks)]), 3)
     return EnsemblePredictions(
-        frame_index=np.asarray(common),
-        n_atoms=np.array([first[i]["n_atoms"] for i in common], dtype=int),
-        energy_ev_atom=energy,
-        energy_dft_ev_atom=np.array([first[i]["energy_dft_ev_atom"] for i in common], dtype=float),
-        forces_ev_a=forces,
-        forces_dft_ev_a=np.concatenate([first[i]["forces_dft_ev_a"] for i in common]).astype(float),
+        frame_index=common,
+        n_atoms=first.n_atoms,
+        energy_ev_atom=np.stack([m.energy_error_ev_atom for m in chosen]),
+        energy_dft_ev_atom=np.zeros(common.size),
+        forces_ev_a=np.stack([m.force_error_ev_a for m in chosen]),
+        forces_dft_ev_a=np.zeros(first.force_error_ev_a.size),
         rare_event_component=rare,
+        atoms_per_frame=first.atoms_per_frame,
+        atom_index=atom_index,
     )
+
+
+def _frame_mask(mask: np.ndarray | None, n_atoms: int) -> np.ndarray:
+    if mask is None or len(mask) != n_atoms:  # no label, or a frame of another size: no RE atom known
+        return np.zeros(n_atoms, dtype=bool)
+    return np.asarray(mask, dtype=bool)
 
 
 def calibrations(predictions: EnsemblePredictions, *, seed: int = 0) -> dict[str, tuple[Calibration, float]]:
@@ -76,7 +110,7 @@ def calibrations(predictions: EnsemblePredictions, *, seed: int = 0) -> dict[str
     component when the RE atoms are known), each with its mean spread."""
     out: dict[str, tuple[Calibration, float]] = {}
     spread, error = ensemble_spread_and_error(predictions.energy_ev_atom, predictions.energy_dft_ev_atom)
-    if spread.size >= 4:
+    if spread.size >= 4 and np.isfinite(spread).all():  # NaN: a member without energies (stored-forces "model")
         out["energy_per_atom"] = (calibrate(spread, error, seed=seed), float(np.mean(spread)))
     spread, error = ensemble_spread_and_error(predictions.forces_ev_a, predictions.forces_dft_ev_a)
     out["force_component"] = (calibrate(spread, error, seed=seed), float(np.mean(spread)))
@@ -89,7 +123,7 @@ def calibrations(predictions: EnsemblePredictions, *, seed: int = 0) -> dict[str
 
 
 def frame_uncertainty_table(
-    frames_by_dataset: Mapping[str, Mapping[str, Sequence[Mapping]]],
+    frames_by_dataset: Mapping[str, Mapping[str, FrameInput]],
     types: Mapping[str, str],
     *,
     rare_event_atoms: Mapping[str, Mapping[int, np.ndarray]] | None = None,
@@ -122,9 +156,10 @@ def most_uncertain_frames(predictions: EnsemblePredictions, n: int = 20) -> pd.D
     spread, each in units of its median), for DFT labelling: frame index and both spreads."""
     e_spread = predictions.energy_ev_atom.std(axis=0, ddof=1)
     f_spread = predictions.forces_ev_a.std(axis=0, ddof=1)
-    parts = np.split(f_spread, np.cumsum(3 * predictions.n_atoms)[:-1])
+    parts = np.split(f_spread, np.cumsum(3 * predictions.stored_atoms_per_frame)[:-1])
     max_force = np.array([part.max() if part.size else math.nan for part in parts])
-    score = e_spread / max(np.median(e_spread), 1e-12) + max_force / max(np.nanmedian(max_force), 1e-12)
+    e_term = e_spread / max(np.median(e_spread), 1e-12) if np.isfinite(e_spread).all() else 0.0  # no energies
+    score = e_term + max_force / max(np.nanmedian(max_force), 1e-12)
     order = np.argsort(-score, kind="stable")[:n]
     return pd.DataFrame(
         {

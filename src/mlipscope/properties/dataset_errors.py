@@ -17,6 +17,10 @@ Keys (all of them are errors against the dataset's DFT labels, so all are ``erro
 
 The dataset is named by a path or a shipped example name and loaded on first use in each process (the property
 itself stays small and picklable); a :class:`Dataset` object is accepted too.
+
+``details["frames"]``: the model's error on every frame it predicted (energy per atom, every force component,
+stress), rounded and compact (:mod:`mlipscope.properties.frame_data`; the DFT labels stay in the dataset), for the
+ensemble uncertainty analysis and :func:`parity_figure`. The values are computed from the unrounded predictions.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, STRESS_KEY, Dataset
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.materials.material import Material
 from mlipscope.properties.base import Property, PropertyResult
+from mlipscope.properties.frame_data import HASH_CHARS, FrameErrors, dataset_locator, frame_predictions
 from mlipscope.properties.registry import SuiteEntry
 from mlipscope.units import EV_PER_A3_TO_GPA
 
@@ -178,13 +183,14 @@ class DatasetErrors(Property):
             for key, value in _metrics(group, has_stress, offset_ev_atom).items():
                 values[key + suffix] = value
                 units[key + suffix] = _UNITS[key.split("_", 1)[0]]
+        stored = FrameErrors.from_records(frames, dataset_locator(self.dataset, data), data.content_hash[:HASH_CHARS])
         details = {
             "dataset": data.name,
             "n_frames": len(data),
             "n_failed": len(failures),
             "energy_offset_ev_atom": offset_ev_atom,
             "failures": failures,
-            "frames": frames,
+            "frames": stored.to_details(),  # errors only, forces to 0.001 eV/Å: mlipscope.properties.frame_data
         }
         return self.result(values, units, error_metrics=set(values), details=details)
 
@@ -273,11 +279,14 @@ def _metrics(
     return out
 
 
-def parity_figure(results: PropertyResult | dict[str, PropertyResult], path: str | Path | None = None) -> Figure:
+def parity_figure(
+    results: PropertyResult | dict[str, PropertyResult], path: str | Path | None = None, dataset: Dataset | None = None
+) -> Figure:
     """Energy (meV/atom scale, per atom) and force-component parity plots, coloured by config type.
 
     ``results``: one :class:`DatasetErrors` result, or several keyed by a legend label (e.g. model names), in which
-    case colours mark the models. Saved to ``path`` when given.
+    case colours mark the models. The stored frames are errors: the DFT labels come from ``dataset``, or from the
+    dataset the frames name. Saved to ``path`` when given.
     """
     import matplotlib
 
@@ -285,9 +294,9 @@ def parity_figure(results: PropertyResult | dict[str, PropertyResult], path: str
     from matplotlib.figure import Figure
 
     if isinstance(results, PropertyResult):
-        series = _series_by_config_type(results)
+        series = _series_by_config_type(results, dataset)
     else:
-        series = {name: r.details["frames"] for name, r in results.items()}
+        series = {name: frame_predictions(r.details, dataset) for name, r in results.items()}
     fig = Figure(figsize=(10, 4.6), layout="constrained")
     ax_e, ax_f = fig.subplots(1, 2)
     for name, frames in series.items():
@@ -311,8 +320,8 @@ def parity_figure(results: PropertyResult | dict[str, PropertyResult], path: str
     return fig
 
 
-def _series_by_config_type(result: PropertyResult) -> dict[str, list[dict[str, Any]]]:
+def _series_by_config_type(result: PropertyResult, dataset: Dataset | None) -> dict[str, list[dict[str, Any]]]:
     series: dict[str, list[dict[str, Any]]] = {}
-    for frame in result.details["frames"]:
+    for frame in frame_predictions(result.details, dataset):
         series.setdefault(frame["config_type"], []).append(frame)
     return series

@@ -11,6 +11,11 @@ with model force F and reference force F0 (eV/Å):
 RE atoms come from the labels of the Si RE test sets (per-atom ``r_migrating``, called ``r`` at the source:
 distance to the nearest migrating atom, 0 for a migrating atom) or from an MD trajectory
 (:func:`detect_re_atoms`).
+
+``details["frames"]`` of a result: the model's error on every frame's energy and on the forces of the frame's RE
+atoms and as many bulk-like ones (:func:`stored_re_atoms`), in the compact layout of
+:mod:`mlipscope.properties.frame_data`, for the ensemble uncertainty analysis; δF and δθ per RE atom, for the CDF
+figures, are computed from them (:func:`re_errors_from_details`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, Dataset
 from mlipscope.errors import InputError
 from mlipscope.materials.material import Material
 from mlipscope.properties.base import Property, PropertyResult
+from mlipscope.properties.frame_data import HASH_CHARS, FrameErrors
 from mlipscope.properties.md import nearest_site
 from mlipscope.properties.registry import SuiteEntry
 
@@ -38,6 +44,8 @@ RE_DATASETS = {
 }
 FORCE_CAP_EV_A = 1.0
 ANGLE_CAP_DEG = 60.0
+#: (RE-atom masks, DFT forces, stored atoms) per frame: :meth:`RareEventForces.reference_forces`
+Reference = tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]
 
 
 def re_metrics(f_model: np.ndarray, f_ref: np.ndarray) -> dict[str, float]:
@@ -67,12 +75,29 @@ def force_errors(f_model: np.ndarray, f_ref: np.ndarray) -> tuple[np.ndarray, np
     return np.abs(norm - norm_ref), np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
-def re_mask(atoms: Atoms, source: str | Path | None = None, frame: int | None = None) -> np.ndarray:
-    """Boolean mask of the labelled RE atoms of a frame (``r_migrating == 0`` or ``r == 0``)."""
+def re_distances(atoms: Atoms, source: str | Path | None = None, frame: int | None = None) -> np.ndarray:
+    """Per atom, the labelled distance to the nearest migrating atom (``r_migrating`` or ``r``; 0 on RE atoms)."""
     for key in RE_LABEL_KEYS:
         if key in atoms.arrays:
-            return np.asarray(atoms.arrays[key]).reshape(len(atoms)) == 0
+            return np.asarray(atoms.arrays[key], dtype=float).reshape(len(atoms))
     raise InputError(source, "r_migrating", "a per-atom array 'r_migrating' (or 'r') with 0 on RE atoms", frame=frame)
+
+
+def re_mask(atoms: Atoms, source: str | Path | None = None, frame: int | None = None) -> np.ndarray:
+    """Boolean mask of the labelled RE atoms of a frame (``r_migrating == 0`` or ``r == 0``)."""
+    return re_distances(atoms, source, frame) == 0
+
+
+def stored_re_atoms(atoms: Atoms, source: str | Path | None = None) -> np.ndarray:
+    """The atoms whose force errors a RE evaluation stores per frame (sorted indices): its RE atoms and, for the
+    comparison the uncertainty analysis makes, as many (at least one) of the atoms farthest from them (largest
+    ``r_migrating``; ties by index): bulk-like atoms of the same frame. All 64 atoms of the 200 frames of both Si
+    sets for every member of a 2000-member ensemble would be 90 % of the store."""
+    r = re_distances(atoms, source)
+    chosen = np.flatnonzero(r == 0)
+    order = np.lexsort((np.arange(len(r)), -r))  # farthest first, then by index
+    far = [i for i in order if r[i] != 0][: max(len(chosen), 1)]
+    return np.sort(np.concatenate([chosen, np.asarray(far, dtype=np.int64)])).astype(np.int64)
 
 
 def detect_re_atoms(
@@ -211,9 +236,14 @@ class RareEventForces(Property):
         return self.result_from_predictions(data, frames, forces, energies if with_energy else None)
 
     @staticmethod
-    def reference_forces(data: Dataset, frames: Sequence[Atoms]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """(RE-atom masks, DFT forces in eV/Å) of ``frames``: what every model is compared with."""
-        return [re_mask(a, data.path) for a in frames], [np.asarray(a.arrays[FORCES_KEY], dtype=float) for a in frames]
+    def reference_forces(data: Dataset, frames: Sequence[Atoms]) -> Reference:
+        """(RE-atom masks, DFT forces in eV/Å, the atoms whose errors are stored: :func:`stored_re_atoms`) of
+        ``frames``: what every model is compared with."""
+        return (
+            [re_mask(a, data.path) for a in frames],
+            [np.asarray(a.arrays[FORCES_KEY], dtype=float) for a in frames],
+            [stored_re_atoms(a, data.path) for a in frames],
+        )
 
     def result_from_predictions(
         self,
@@ -221,19 +251,21 @@ class RareEventForces(Property):
         frames: Sequence[Atoms],
         forces_ev_a: Sequence[np.ndarray],
         energies_ev: Sequence[float] | None,
-        reference: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
+        reference: Reference | None = None,
     ) -> PropertyResult:
         """The result from a model's forces (eV/Å, (n_atoms, 3) per frame) and total energies (eV; None when the
-        model gives none) on ``frames`` of ``data``; shared by :meth:`compute` and the batched evaluation of
-        linear models (:mod:`mlipscope.models.linear_batch`), which passes :meth:`reference_forces` once for
-        all its members."""
-        masks, refs = reference if reference is not None else self.reference_forces(data, frames)
-        f_model, f_ref, f_ref_all, e_err = [], [], [], []
+        model gives none) on ``frames`` (the first ones) of ``data``; shared by :meth:`compute` and the batched
+        evaluation of linear models (:mod:`mlipscope.models.linear_batch`), which passes :meth:`reference_forces`
+        once for all its members. ``details["frames"]``: the errors on every frame's energy and on the forces of
+        its :func:`stored_re_atoms` (:mod:`mlipscope.properties.frame_data`)."""
+        masks, refs, kept = reference if reference is not None else self.reference_forces(data, frames)
+        f_model, f_ref, f_ref_all, e_err, kept_err = [], [], [], [], []
         for k, atoms in enumerate(frames):
             forces, ref, mask = forces_ev_a[k], refs[k], masks[k]
             f_model.append(forces[mask])
             f_ref.append(ref[mask])
             f_ref_all.append(ref)
+            kept_err.append((forces[kept[k]] - ref[kept[k]]).ravel())
             if energies_ev is not None:
                 e_err.append((energies_ev[k] - atoms.info[ENERGY_KEY]) / len(atoms))
         fm, fr = np.concatenate(f_model), np.concatenate(f_ref)
@@ -242,14 +274,21 @@ class RareEventForces(Property):
             np.sqrt(np.mean((np.concatenate(list(forces_ev_a)) - np.concatenate(f_ref_all)) ** 2))
         )
         values["energy_rmse_ev_atom"] = float(np.sqrt(np.mean(np.square(e_err)))) if e_err else float("nan")
-        d_f, d_theta = force_errors(fm, fr)
         units = {k: ("eV/Å" if k.endswith("_ev_a") else "fraction") for k in values}
         units.update(re_a="1", n_re_atoms="count", energy_rmse_ev_atom="eV/atom")
         details = {
             "dataset": self.dataset,
             "n_frames": len(frames),
-            "delta_f_ev_a": d_f.round(6).tolist(),
-            "delta_theta_deg": d_theta.round(4).tolist(),
+            "frames": FrameErrors(
+                index=np.arange(len(frames)),
+                n_atoms=np.array([len(a) for a in frames]),
+                energy_error_ev_atom=np.array(e_err if e_err else [np.nan] * len(frames), dtype=float),
+                force_error_ev_a=np.concatenate(kept_err),
+                stored_atoms=np.concatenate(kept),
+                stored_counts=np.array([len(a) for a in kept]),
+                dataset=self.dataset,
+                dataset_hash=data.content_hash[:HASH_CHARS],
+            ).to_details(),
         }
         return self.result(values, units, error_metrics=set(values) - {"n_re_atoms"}, details=details)
 
@@ -280,6 +319,25 @@ def plot_re_cdfs(
     return path
 
 
-def re_errors_from_details(details: Mapping[str, Any]) -> tuple[list[float], list[float]]:
-    """(δF, δθ) lists stored by :class:`RareEventForces` in a result's details (for :func:`plot_re_cdfs`)."""
-    return list(details["delta_f_ev_a"]), list(details["delta_theta_deg"])
+def re_errors_from_details(
+    details: Mapping[str, Any], dataset: Dataset | None = None
+) -> tuple[list[float], list[float]] | None:
+    """(δF in eV/Å, δθ in degrees) per RE atom of a :class:`RareEventForces` result's details (for
+    :func:`plot_re_cdfs`); None for details of another property. Details stored before issue 23 hold both lists;
+    newer ones hold the errors of the RE atoms' forces (``details["frames"]``, to ±0.0005 eV/Å per component), and
+    the DFT forces and RE labels come from ``dataset`` or the set the details name (InputError when it is not
+    found or changed since)."""
+    if "delta_f_ev_a" in details and "delta_theta_deg" in details:
+        return list(details["delta_f_ev_a"]), list(details["delta_theta_deg"])
+    stored = details.get("frames")
+    if not isinstance(stored, Mapping) or stored.get("stored_atoms") is None:  # RE sets store a sample of atoms
+        return None
+    errors = FrameErrors.from_details(stored)
+    data = dataset if dataset is not None else load_re_dataset(errors.dataset or str(details.get("dataset", "")))
+    f_model, f_ref = [], []
+    for record in errors.predictions(data):
+        mask = re_mask(data.frames[record["index"]], data.path)[record["atoms"]]
+        f_model.append(np.reshape(record["forces_model_ev_a"], (-1, 3))[mask])
+        f_ref.append(np.reshape(record["forces_dft_ev_a"], (-1, 3))[mask])
+    d_f, d_theta = force_errors(np.concatenate(f_model), np.concatenate(f_ref))
+    return d_f.tolist(), d_theta.tolist()

@@ -29,7 +29,8 @@ from ase.eos import EquationOfState as AseEquationOfState
 from ase.eos import birchmurnaghan
 from matplotlib.figure import Figure
 
-from mlipscope.properties.rare_events import ANGLE_CAP_DEG, FORCE_CAP_EV_A
+from mlipscope.errors import InputError
+from mlipscope.properties.rare_events import ANGLE_CAP_DEG, FORCE_CAP_EV_A, re_errors_from_details
 from mlipscope.report.figures_dynamics import arrhenius_figure
 from mlipscope.report.figures_extended import (
     conductivity_figure,
@@ -217,10 +218,15 @@ def neb_figure(details: Mapping[str, Any], values: Values | None = None, title: 
 
 
 def re_cdf_figure(details: Mapping[str, Any], values: Values | None = None, title: str = "") -> Figure | None:
-    """CDFs of δF = ||F| − |F₀|| (eV/Å) and δθ (degrees) over the rare-event atoms (``delta_f_ev_a``,
-    ``delta_theta_deg``), with the cut-offs of the fraction metrics dotted (0.5 eV/Å; 15°, 30°)."""
-    d_f = _numbers(details.get("delta_f_ev_a"))
-    d_theta = _numbers(details.get("delta_theta_deg"))
+    """CDFs of δF = ||F| − |F₀|| (eV/Å) and δθ (degrees) over the rare-event atoms, with the cut-offs of the
+    fraction metrics dotted (0.5 eV/Å; 15°, 30°): from the stored lists, or from the stored force errors and the
+    RE set's DFT forces (:func:`~mlipscope.properties.rare_events.re_errors_from_details`; no figure when the set
+    is not found)."""
+    try:
+        errors = re_errors_from_details(details)
+    except (InputError, OSError, ValueError, KeyError, TypeError):
+        return None
+    d_f, d_theta = (None, None) if errors is None else (_numbers(errors[0]), _numbers(errors[1]))
     if d_f is None or d_theta is None:
         return None
     fig = Figure(figsize=(9, 3.6), layout="constrained")

@@ -10,7 +10,8 @@ dataset file (its labels and per-atom arrays kept) with
 - ``info["ensemble_max_force_spread_ev_a"]``: the largest standard deviation of a force component (eV/Å);
 - ``info["source_dataset"]``, ``info["frame_index"]``: where the frame comes from (position in the dataset file);
 - ``arrays["ensemble_force_spread_ev_a"]``: per atom, the largest standard deviation of its three force
-  components (eV/Å), so the frame's maximum equals ``ensemble_max_force_spread_ev_a``.
+  components (eV/Å), so the frame's maximum equals ``ensemble_max_force_spread_ev_a``; NaN on the atoms of a
+  rare-event frame whose errors are not stored (its RE atoms and as many far ones are).
 """
 
 from __future__ import annotations
@@ -29,10 +30,19 @@ DEFAULT_TOP = 20
 
 
 def per_atom_force_spread(predictions: EnsemblePredictions) -> dict[int, np.ndarray]:
-    """Frame index -> per atom, the largest standard deviation (ddof 1) of its force components (eV/Å)."""
-    component = predictions.forces_ev_a.std(axis=0, ddof=1)
-    parts = np.split(component, np.cumsum(3 * predictions.n_atoms)[:-1])
-    return {int(i): part.reshape(-1, 3).max(axis=1) for i, part in zip(predictions.frame_index, parts, strict=True)}
+    """Frame index -> per atom, the largest standard deviation (ddof 1) of its force components (eV/Å); NaN on
+    atoms whose errors the evaluation did not store (a RE set keeps a sample of atoms)."""
+    per_atom = predictions.forces_ev_a.std(axis=0, ddof=1).reshape(-1, 3).max(axis=1)
+    counts = predictions.stored_atoms_per_frame
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    atom_index = predictions.atom_index
+    out = {}
+    for k, i in enumerate(predictions.frame_index):
+        spread = np.full(int(predictions.n_atoms[k]), np.nan)
+        chosen = slice(starts[k], starts[k + 1])
+        spread[atom_index[chosen] if atom_index is not None else np.arange(counts[k])] = per_atom[chosen]
+        out[int(i)] = spread
+    return out
 
 
 def _safe(name: str) -> str:

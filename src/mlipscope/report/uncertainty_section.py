@@ -2,11 +2,12 @@
 errors it should predict.
 
 Read from any :class:`~mlipscope.store.protocol.ResultStore` (through
-:class:`~mlipscope.report.model_pages.ModelReportData`): the per-frame predictions of every dataset evaluation
-(``details["frames"]`` of ``errors_*`` and ``re_*``) of the ok models, their families (the groups), the value table
-with references, and the acceptable errors the analysis used. The rare-event (RE) atom masks are not stored in the
-details, so they are read from the dataset files named by ``details["dataset"]`` (``r_migrating == 0``, see
-:func:`mlipscope.properties.rare_events.re_mask`); a dataset that cannot be found is named in the notes.
+:class:`~mlipscope.report.model_pages.ModelReportData`): the per-frame errors of every dataset evaluation
+(``details["frames"]`` of ``errors_*`` and ``re_*``, :class:`~mlipscope.properties.frame_data.FrameErrors`) of the
+ok models, their families (the groups), the value table with references, and the acceptable errors the analysis
+used. The rare-event (RE) atom masks are not stored in the details, so they are read from the dataset files named
+by ``details["dataset"]`` (``r_migrating == 0``, see :func:`mlipscope.properties.rare_events.re_mask`); a dataset
+that cannot be found is named in the notes.
 
 Computed with :mod:`mlipscope.analysis.frame_uncertainty` (per frame and force component) and
 :mod:`mlipscope.analysis.property_uncertainty` (per property value). A group (all members, or one family) with
@@ -31,6 +32,7 @@ from mlipscope.analysis.calibration import calibration_curve, ensemble_spread_an
 from mlipscope.analysis.frame_uncertainty import frame_uncertainty_table, stack_predictions
 from mlipscope.analysis.property_uncertainty import coverage, property_spreads, spread_vs_difficulty
 from mlipscope.analysis.uncertainty import format_interval
+from mlipscope.properties.frame_data import FrameErrors
 from mlipscope.report.tables import html_table
 
 MIN_MEMBERS = 5
@@ -51,53 +53,46 @@ DetailsReader = Callable[[list[str]], Mapping[tuple[str, str], Mapping[str, Any]
 
 @dataclass
 class EnsembleFrames:
-    """Per dataset evaluation (its property label): each ok model's frame records, the dataset it names, the RE
-    atom masks of its frames (frame index -> mask) where the dataset labels them, and the model families."""
+    """Per dataset evaluation (its property label): each ok model's stored frame errors, the dataset it names, the
+    RE atom masks of its frames (frame index -> mask over the frame's atoms) where the dataset labels them, and the
+    model families."""
 
-    frames: dict[str, dict[str, list[dict[str, Any]]]]
+    frames: dict[str, dict[str, FrameErrors]]
     datasets: dict[str, str]
     types: dict[str, str]
     rare_event_atoms: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
-def _reduced(record: Mapping[str, Any], dft: dict[int, tuple[float, np.ndarray]]) -> dict[str, Any]:
-    """The keys the stacking reads, forces as arrays; the DFT labels shared by every model (one copy per frame)."""
-    index = int(record["index"])
-    if index not in dft:
-        dft[index] = (float(record["energy_dft_ev_atom"]), np.asarray(record["forces_dft_ev_a"], dtype=float))
-    return {
-        "index": index,
-        "n_atoms": int(record["n_atoms"]),
-        "energy_model_ev_atom": float(record["energy_model_ev_atom"]),
-        "forces_model_ev_a": np.asarray(record["forces_model_ev_a"], dtype=float),
-        "energy_dft_ev_atom": dft[index][0],
-        "forces_dft_ev_a": dft[index][1],
-    }
-
-
 def read_ensemble_frames(
     models: pd.DataFrame, evaluations: pd.DataFrame, read_details: DetailsReader
 ) -> EnsembleFrames:
     """The frames of every ok dataset evaluation of the ok models. ``evaluations``: long form with ``model_id``,
-    ``property_label``, ``status``; ``read_details``: model ids -> {(model_id, label): latest details}."""
+    ``property_label``, ``status``; ``read_details``: model ids -> {(model_id, label): latest details}. Details
+    of either layout (:class:`FrameErrors`) are read; unreadable ones are named in the notes."""
     ok = models[models["status"] == "ok"] if len(models) else models
     types = {str(m): str(f) for m, f in zip(ok.get("model_id", []), ok.get("family", []), strict=True)}
     done = evaluations[evaluations["status"] == "ok"] if len(evaluations) else evaluations
     wanted = set() if done.empty else set(zip(done["model_id"], done["property_label"], strict=True))
     ids = sorted({m for m, _ in wanted} & set(types))
-    frames: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    frames: dict[str, dict[str, FrameErrors]] = {}
     datasets: dict[str, str] = {}
-    dft: dict[str, dict[int, tuple[float, np.ndarray]]] = {}
+    unreadable: dict[str, int] = {}
     for start in range(0, len(ids), DETAILS_CHUNK):
         for (model_id, label), details in read_details(ids[start : start + DETAILS_CHUNK]).items():
-            records = details.get("frames") if isinstance(details, Mapping) else None
-            if (model_id, label) not in wanted or not records:
+            stored = details.get("frames") if isinstance(details, Mapping) else None
+            if (model_id, label) not in wanted or stored is None or len(stored) == 0:
                 continue
-            shared = dft.setdefault(label, {})
-            frames.setdefault(label, {})[model_id] = [_reduced(r, shared) for r in records]
-            datasets.setdefault(label, str(details.get("dataset", label)))
-    out = EnsembleFrames(frames, datasets, {m: types[m] for m in ids})
+            try:
+                errors = FrameErrors.from_details(stored)
+            except (ValueError, KeyError, TypeError):
+                unreadable[label] = unreadable.get(label, 0) + 1
+                continue
+            frames.setdefault(label, {})[model_id] = errors
+            # the compact layout names the dataset by what loads it (a path too); the old one by its name only
+            datasets.setdefault(label, errors.dataset or str(details.get("dataset", label)))
+    notes = [f"{label}: {n} models' stored frames could not be read, left out" for label, n in unreadable.items()]
+    out = EnsembleFrames(frames, datasets, {m: types[m] for m in ids}, notes=notes)
     for label in frames:
         _add_rare_event_atoms(out, label)
     return out
@@ -111,7 +106,11 @@ def _add_rare_event_atoms(ensemble: EnsembleFrames, label: str) -> None:
     if frames is None:
         ensemble.notes.append(f"{label}: dataset {ensemble.datasets[label]!r} not found, so no rare-event split")
         return
-    sizes = {f["index"]: f["n_atoms"] for records in ensemble.frames[label].values() for f in records}
+    sizes = {
+        int(i): int(n)
+        for errors in ensemble.frames[label].values()
+        for i, n in zip(errors.index, errors.n_atoms, strict=True)
+    }
     masks = {
         i: re_mask(frames[i])
         for i, n in sizes.items()
@@ -122,8 +121,8 @@ def _add_rare_event_atoms(ensemble: EnsembleFrames, label: str) -> None:
 
 
 def load_dataset_frames(spec: str) -> list | None:
-    """The frames of a stored dataset name (a shipped example name or a file path); None when not found (a file
-    given by path is stored by its stem only)."""
+    """The frames of a stored dataset name (a shipped example name or a file path); None when not found (details
+    of the old layout name a file given by path by its stem only)."""
     from mlipscope.errors import InputError
     from mlipscope.properties.dataset_errors import load_dataset
 
@@ -234,6 +233,8 @@ def _frame_part(report: UncertaintyReport, ensemble: EnsembleFrames, min_members
             "force_component": (stacked.forces_ev_a, stacked.forces_dft_ev_a),
         }.items():
             spread, error = ensemble_spread_and_error(pred, truth)
+            if not np.isfinite(spread).all():  # members without energies (a stored-forces "model")
+                continue
             # about five points per bin at least: fewer make a bin's RMSE noise
             report.curves[(dataset, group, quantity)] = calibration_curve(
                 spread, error, max(1, min(10, spread.size // 5))

@@ -22,9 +22,11 @@ from mlipscope.store.status import duration_text
 log = logging.getLogger(__name__)
 
 #: "1": failure kinds only in the reason text; "2": ``evaluations.failure_kind`` (a v1 database opened for writing
-#: is migrated, its kinds read once from the reasons; a reader of a v1 database does the same on the fly)
-SCHEMA_VERSION = "2"
-KNOWN_SCHEMA_VERSIONS = ("1", "2")
+#: is migrated, its kinds read once from the reasons; a reader of a v1 database does the same on the fly); "3":
+#: ``evaluations.arrays``, the numpy arrays of the details in binary (:mod:`mlipscope.store.details_arrays`; the
+#: column is added on opening for writing, a reader of an older file reads NULL)
+SCHEMA_VERSION = "3"
+KNOWN_SCHEMA_VERSIONS = ("1", "2", "3")
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE TABLE IF NOT EXISTS datasets (
@@ -47,6 +49,7 @@ CREATE TABLE IF NOT EXISTS property_values (
     relative_error DOUBLE, reference_source VARCHAR);
 ALTER TABLE evaluations ADD COLUMN IF NOT EXISTS attempts INTEGER DEFAULT 1;
 ALTER TABLE evaluations ADD COLUMN IF NOT EXISTS failure_kind VARCHAR;
+ALTER TABLE evaluations ADD COLUMN IF NOT EXISTS arrays BLOB;
 CREATE TABLE IF NOT EXISTS run_plan (model_id VARCHAR NOT NULL, property_label VARCHAR NOT NULL, config_hash VARCHAR);
 """
 SNAPSHOT_SUFFIX = ".snapshot.duckdb"
@@ -119,8 +122,10 @@ def _snapshot_hint(path: Path) -> str:
     return "" if path.name.endswith(SNAPSHOT_SUFFIX) else f" (the snapshot {snapshot_path_for(path).name}, if any)"
 
 
-def migrate_failure_kinds(con: duckdb.DuckDBPyConnection) -> None:
-    """Schema 1 -> 2: the failure kind of every failed evaluation, read once from its reason, into its column."""
+def migrate_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring a file opened for writing (its columns already added by :data:`SCHEMA_SQL`) to :data:`SCHEMA_VERSION`:
+    schema 1 -> 2 reads the failure kind of every failed evaluation once from its reason into its column; 2 -> 3
+    needs nothing beyond the new column."""
     if con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == SCHEMA_VERSION:
         return
     rows = con.execute(
@@ -150,6 +155,60 @@ def migrate_failure_kinds(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ROLLBACK")
         raise
     log.info("database migrated to schema %s: %d failure kinds read from reasons", SCHEMA_VERSION, len(rows))
+
+
+#: :func:`compacted_copy` rewrites a file whose free blocks hold at least this many bytes and half its data
+COMPACT_MIN_FREE_BYTES = 16 * 2**20
+_COMPACT_ALIAS = "mlipscope_compact"
+
+
+def compacted_copy(con: duckdb.DuckDBPyConnection, path: Path, *, min_free_bytes: int | None = None) -> Path | None:
+    """A copy of the database without free blocks (``<db>.compact-<pid>``), when they hold ``min_free_bytes``
+    (default :data:`COMPACT_MIN_FREE_BYTES`) and half its data; else None.
+
+    Why: a DuckDB checkpoint rewrites every row group that gained rows, and a table of fewer than ~120 000 rows
+    (the evaluations of a 2000-member run) is one row group, so each checkpoint (every published snapshot) writes
+    the whole table again and frees its previous blocks. They are reused, but the file stays about twice its data.
+    """
+    block_bytes, used, free = con.execute(
+        "SELECT block_size, used_blocks, free_blocks FROM pragma_database_size() "
+        "WHERE database_name = current_database()"
+    ).fetchall()[0]
+    least = COMPACT_MIN_FREE_BYTES if min_free_bytes is None else min_free_bytes
+    if free * block_bytes < least or free < used / 2:
+        return None
+    target = path.with_name(f"{path.name}.compact-{os.getpid()}")
+    target.unlink(missing_ok=True)
+    name = con.execute("SELECT current_database()").fetchall()[0][0].replace('"', '""')
+    con.execute(f"ATTACH '{str(target).replace(chr(39), chr(39) * 2)}' AS {_COMPACT_ALIAS}")
+    try:
+        con.execute(f'COPY FROM DATABASE "{name}" TO {_COMPACT_ALIAS}')
+    except BaseException:
+        con.execute(f"DETACH {_COMPACT_ALIAS}")
+        target.unlink(missing_ok=True)
+        raise
+    con.execute(f"DETACH {_COMPACT_ALIAS}")
+    return target
+
+
+def replace_with_compacted(path: Path, compacted: Path) -> bool:
+    """Put ``compacted`` in the place of ``path`` once its writer has closed it, unless someone still has it open
+    (another connection of this process, another process) or it has a write-ahead log: then the copy is dropped and
+    the file stays as it is. Returns whether it was replaced."""
+    try:
+        probe = duckdb.connect(str(path), read_only=True)  # refused while any other connection holds the file
+        probe.close()
+        usable = not path.with_name(path.name + ".wal").exists()
+    except duckdb.Error:
+        usable = False
+    if usable:
+        try:
+            os.replace(compacted, path)
+        except OSError:  # e.g. a Windows handle still open: the file stays as it is
+            usable = False
+    if not usable:
+        compacted.unlink(missing_ok=True)
+    return usable
 
 
 class DatabaseLockedError(InputError):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import math
 import time
 from collections.abc import Iterable, Iterator
@@ -20,13 +21,16 @@ import pyarrow as pa
 from mlipscope.errors import InputError
 from mlipscope.failures import stored_or_legacy_kind
 from mlipscope.store.database_file import KEY_COLUMNS
+from mlipscope.store.details_arrays import join_arrays, split_arrays
 from mlipscope.store.protocol import EvaluationKey, Record, Status, StoredState
 from mlipscope.store.provenance import to_json
 
 _EVALUATION_COLUMNS = (
     "model_id", "property_label", "config_hash", "status", "reason", "wall_time_s", "software_versions", "details",
-    "failure_kind",
+    "failure_kind", "arrays",
 )  # fmt: skip
+_DETAILS, _ARRAYS = _EVALUATION_COLUMNS.index("details"), _EVALUATION_COLUMNS.index("arrays")
+_ARROW_TYPES = {"wall_time_s": pa.float64(), "arrays": pa.binary()}
 _VALUE_COLUMNS = (
     "model_id", "property_label", "config_hash", "name", "value", "reference", "unit", "absolute_error",
     "relative_error", "reference_source",
@@ -49,8 +53,14 @@ def evaluation_rows(record: Record) -> tuple[list[Any], list[list[Any]]]:
     ]
     kind = None if record.failure_kind is None else record.failure_kind.value
     evaluation = [*key, record.status.value, str(record.reason), as_float(record.wall_time_s)]
-    evaluation += [to_json(record.software_versions or {}), to_json(record.details or {}), kind]
+    details, arrays = split_arrays(record.details or {})  # numpy arrays in binary (mlipscope.store.details_arrays)
+    evaluation += [to_json(record.software_versions or {}), to_json(details), kind, arrays]
     return evaluation, values
+
+
+def pending_details(evaluation: list[Any]) -> dict[str, Any]:
+    """The details of a buffered ``evaluations`` row."""
+    return join_arrays(json.loads(evaluation[_DETAILS] or "{}"), evaluation[_ARRAYS])
 
 
 def stored_state(status: str, kind: str | None, reason: str | None, attempts: Any) -> StoredState:
@@ -236,7 +246,7 @@ class BufferedWrites:
             evaluations = pa.table(
                 {
                     **{
-                        name: pa.array(col, pa.float64() if name == "wall_time_s" else pa.string())
+                        name: pa.array(col, _ARROW_TYPES.get(name, pa.string()))
                         for name, col in zip(_EVALUATION_COLUMNS, columns, strict=True)
                     },
                     "created": pa.array([p.created for p in items], pa.timestamp("us", tz="UTC")),

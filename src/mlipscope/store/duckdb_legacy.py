@@ -21,6 +21,8 @@ from mlipscope.errors import InputError
 from mlipscope.failures import FailureKind
 from mlipscope.properties.base import ErrorRecord
 from mlipscope.store import protocol
+from mlipscope.store.details_arrays import join_arrays
+from mlipscope.store.duckdb_buffer import pending_details
 from mlipscope.store.protocol import EvaluationKey, ModelRecord, Record, Status
 from mlipscope.store.provenance import model_id_for
 from mlipscope.store.status import RunStatus, compute_status
@@ -103,6 +105,8 @@ class LegacyAPI:
         def _require_model(self, model_id: str) -> None: ...
 
         def _flush(self, *, publish: bool = True) -> None: ...
+
+        def _arrays_sql(self) -> str: ...
 
     # -- models and datasets ---------------------------------------------------------------------------------
     def register_model(
@@ -239,12 +243,13 @@ class LegacyAPI:
         """The ``details`` (curves, spectra) stored with an evaluation, or None when it is not stored."""
         pending = self._pending.get((model_id, property_label, config_hash))
         if pending is not None:
-            return json.loads(pending.evaluation[7] or "{}")
+            return pending_details(pending.evaluation)
         row = self._con.execute(
-            "SELECT details FROM evaluations WHERE model_id = ? AND property_label = ? AND config_hash = ?",
+            f"SELECT details, {self._arrays_sql()} FROM evaluations "
+            "WHERE model_id = ? AND property_label = ? AND config_hash = ?",
             [model_id, property_label, config_hash],
         ).fetchall()
-        return json.loads(row[0][0] or "{}") if row else None
+        return join_arrays(json.loads(row[0][0] or "{}"), row[0][1]) if row else None
 
     # -- run plan and status ---------------------------------------------------------------------------------
     def record_run_plan(

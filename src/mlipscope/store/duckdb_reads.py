@@ -1,7 +1,8 @@
 """The DuckDB store's reads: the protocol's (:meth:`~DuckDBReads.models`, :meth:`~DuckDBReads.records`,
-:meth:`~DuckDBReads.details`, :meth:`~DuckDBReads.plan`, :meth:`~DuckDBReads.get_meta`) and the long and failure
-tables the runner and the report read. Whole-table reads write a batch's buffer first. A mixin of
-:class:`~mlipscope.store.duckdb_store.ResultsStore`."""
+:meth:`~DuckDBReads.details` with their numpy arrays (:mod:`~mlipscope.store.details_arrays`),
+:meth:`~DuckDBReads.plan`, :meth:`~DuckDBReads.get_meta`) and the long and failure tables the runner and the report
+read. Whole-table reads write a batch's buffer first. A mixin of :class:`~mlipscope.store.duckdb_store.ResultsStore`.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pandas as pd
 
 from mlipscope.errors import InputError
 from mlipscope.failures import stored_or_legacy_kind
+from mlipscope.store.details_arrays import join_arrays
 from mlipscope.store.protocol import PLAN_COLUMNS, RECORD_COLUMNS, EvaluationKey
 from mlipscope.store.status import failures_table
 
@@ -27,23 +29,32 @@ class DuckDBReads:
 
     path: Path
     _con: duckdb.DuckDBPyConnection | None
-    _has_kind_column: bool | None
+    _evaluation_columns: set[str] | None
 
     if TYPE_CHECKING:  # the buffer's (declared here for type checkers only)
 
         def _flush(self, *, publish: bool = True) -> None: ...
 
+    def _has_column(self, column: str) -> bool:
+        """Whether ``evaluations`` has ``column`` (a file of an older schema read as it is may not); asked once per
+        store and column: lookups of single keys ask often."""
+        if self._evaluation_columns is None:
+            self._evaluation_columns = {
+                row[0]
+                for row in self._con.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = 'evaluations'"
+                ).fetchall()
+            }
+        return column in self._evaluation_columns
+
     def _kind_sql(self, table: str = "") -> str:
         """SQL for ``evaluations.failure_kind`` (``table``: its alias in the query), or NULL in a schema-1 file read
         as it is (no such column: :func:`~mlipscope.failures.stored_or_legacy_kind` then reads the reason)."""
-        if self._has_kind_column is None:  # asked once per store: lookups of single keys ask often
-            self._has_kind_column = bool(
-                self._con.execute(
-                    "SELECT count(*) FROM information_schema.columns WHERE table_name = 'evaluations' "
-                    "AND column_name = 'failure_kind'"
-                ).fetchall()[0][0]
-            )
-        return f"{table + '.' if table else ''}failure_kind" if self._has_kind_column else "NULL::VARCHAR"
+        return f"{table + '.' if table else ''}failure_kind" if self._has_column("failure_kind") else "NULL::VARCHAR"
+
+    def _arrays_sql(self) -> str:
+        """SQL for ``evaluations.arrays`` (the binary arrays of the details), NULL in a file of schema 1 or 2."""
+        return "arrays" if self._has_column("arrays") else "NULL::BLOB"
 
     # -- the protocol's reads --------------------------------------------------------------------------------
     def models(self) -> pd.DataFrame:
@@ -75,10 +86,11 @@ class DuckDBReads:
         if not model_ids:
             return {}
         rows = self._con.execute(
-            "SELECT model_id, property_label, config_hash, details FROM evaluations WHERE list_contains(?, model_id)",
+            f"SELECT model_id, property_label, config_hash, details, {self._arrays_sql()} FROM evaluations "
+            "WHERE list_contains(?, model_id)",
             [list(model_ids)],
         ).fetchall()
-        return {EvaluationKey(m, p, h): json.loads(d or "{}") for m, p, h, d in rows}
+        return {EvaluationKey(m, p, h): join_arrays(json.loads(d or "{}"), a) for m, p, h, d, a in rows}
 
     def plan(self) -> pd.DataFrame:
         """The recorded run plan (:data:`~mlipscope.store.protocol.PLAN_COLUMNS`), in the order it was recorded."""

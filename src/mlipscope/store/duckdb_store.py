@@ -29,6 +29,7 @@ reads in :mod:`~mlipscope.store.duckdb_reads`, the pre-protocol methods in :mod:
 from __future__ import annotations
 
 import glob
+import logging
 import math
 import os
 import time
@@ -45,10 +46,12 @@ from mlipscope.store.database_file import (
     SCHEMA_VERSION,
     DatabaseLockedError,
     check_is_results_database,
+    compacted_copy,
     copy_without_closing_our_lock,
-    migrate_failure_kinds,
+    migrate_schema,
     raise_if_locked,
     readable_database,
+    replace_with_compacted,
     snapshot_path_for,
 )
 from mlipscope.store.duckdb_buffer import BufferedWrites, _Pending, as_float
@@ -69,6 +72,8 @@ __all__ = [
     "snapshot_path_for",
     "software_versions",
 ]
+
+log = logging.getLogger(__name__)
 
 #: a snapshot is published at most this often (and never more often than 20x its own cost: at most ~5% of the
 #: writer's time goes into snapshots however large the database grows)
@@ -97,7 +102,7 @@ class ResultsStore(BufferedWrites, LegacyAPI, DuckDBReads):
         self.snapshot_age_s: float | None = None  # set by open_for_reading when it opened a snapshot
         self.snapshot_interval_s = float(snapshot_interval_s)
         self._con: duckdb.DuckDBPyConnection | None = None
-        self._has_kind_column: bool | None = None
+        self._evaluation_columns: set[str] | None = None  # asked once: a file of an older schema lacks some
         self._known_models: set[str] = set()  # ids seen registered: checked once, not per stored result
         self._pending: dict[tuple[str, str, str], _Pending] = {}
         self._batch_depth = 0
@@ -125,7 +130,7 @@ class ResultsStore(BufferedWrites, LegacyAPI, DuckDBReads):
                 self._con.execute(
                     "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [SCHEMA_VERSION]
                 )
-                migrate_failure_kinds(self._con)
+                migrate_schema(self._con)
         except duckdb.Error as exc:
             raise InputError(
                 self.path, "file contents", f"a DuckDB results database that can be opened ({exc})"
@@ -144,16 +149,30 @@ class ResultsStore(BufferedWrites, LegacyAPI, DuckDBReads):
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def close(self) -> None:
-        """Write buffered results, publish a final snapshot when this store publishes them, and close."""
+        """Write buffered results, publish a final snapshot when this store publishes them, and close; a writer
+        whose file is mostly free blocks leaves it compacted (:func:`compacted_copy`)."""
         if self._con is None:
             return
+        compacted = None
         try:
             self._flush(publish=False)
             if self._publishing and self._dirty:
                 self.publish_snapshot(force=True)
+            if not self.read_only:
+                compacted = self._compacted_copy()
         finally:
             self._con.close()
             self._con = None
+        if compacted is not None:
+            replace_with_compacted(self.path, compacted)
+
+    def _compacted_copy(self) -> Path | None:
+        """:func:`compacted_copy` of a fragmented file; a failure only leaves the file as large as it was."""
+        try:
+            return compacted_copy(self._con, self.path)
+        except (duckdb.Error, OSError) as exc:
+            log.warning("%s: not compacted (%s)", self.path, exc)
+            return None
 
     def __enter__(self) -> ResultsStore:
         return self

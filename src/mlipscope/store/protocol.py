@@ -41,7 +41,8 @@ class Status(StrEnum):
 @dataclass(frozen=True)
 class Record:
     """The stored outcome of one evaluation: ok with its ``values``, or failed with its ``failure_kind`` and a
-    ``reason`` for people. ``details``: curves, spectra, MD runs (JSON-serialisable)."""
+    ``reason`` for people. ``details``: curves, spectra, MD runs (JSON-serialisable, or numpy arrays: a store gives
+    back arrays of a narrow dtype as arrays or as lists, :mod:`mlipscope.store.details_arrays`)."""
 
     key: EvaluationKey
     status: Status
