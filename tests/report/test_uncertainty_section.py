@@ -191,6 +191,9 @@ def test_figures_tables_and_html(report, tmp_path, small_results):
     rho = report.frame_table.iloc[0]
     assert f"{rho['spearman_rho']:.2g} [{rho['rho_low']:.2g}, {rho['rho_high']:.2g}]" in section
     assert "figures/uncertainty_calibration_re_vacancy.png" in section and "Verdict" in section
+    # units: the spread column per row (eV/atom for energies, eV/Å for forces), the value table per value
+    assert "mean spread (in unit)" in section and "<td>eV/atom</td>" in section and "<td>eV/Å</td>" in section
+    assert "spread (in unit)" in section and "mean_error (in unit)" in section
 
 
 def test_report_builds_the_section_from_the_store(small_results, tmp_path):

@@ -33,7 +33,8 @@ from mlipscope.analysis.frame_uncertainty import frame_uncertainty_table, stack_
 from mlipscope.analysis.property_uncertainty import coverage, property_spreads, spread_vs_difficulty
 from mlipscope.analysis.uncertainty import format_interval
 from mlipscope.properties.frame_data import FrameErrors
-from mlipscope.report.tables import html_table
+from mlipscope.report.labels import value_unit
+from mlipscope.report.tables import ROW_UNIT, html_table, with_unit_column
 
 MIN_MEMBERS = 5
 SECTION_TITLE = "Does disagreement know when it is wrong?"
@@ -413,6 +414,7 @@ def _frame_html(report: UncertaintyReport, drawn: Mapping[str, str], tables: Map
             "dataset": table["dataset"],
             "group": table["group"],
             "quantity": table["quantity"],
+            "unit": [quantity_unit(q) for q in table["quantity"]],
             "n members": table["n_members"],
             "n points": table["n_points"],
             "Spearman rho [95 % CI]": [
@@ -437,9 +439,22 @@ def _frame_html(report: UncertaintyReport, drawn: Mapping[str, str], tables: Map
         "uncertain points (0.1 for a spread that knows nothing, 1 for a perfect ranking). Energies per atom "
         "(eV/atom), force components (eV/Å).</p>",
         *figures,
-        html_table(shown, rows=None),
+        html_table(shown, rows=None, units={"mean spread": ROW_UNIT}),
         f"<p>{_link(tables, 'uncertainty_frames')}</p>",
     ]
+
+
+def quantity_unit(quantity: str) -> str:
+    """Unit of a calibrated quantity: energies per atom, everything else force components."""
+    return "eV/atom" if quantity.startswith("energy") else "eV/Å"
+
+
+def _spreads_table(spreads: pd.DataFrame) -> str:
+    """The per-value spreads, each row in its value's unit (z: in spreads, dimensionless)."""
+    units = {name: value_unit(name) for name in spreads["value"].unique()}
+    shown = with_unit_column(spreads, "value", units)
+    columns = ("mean", "spread", "reference", "mean_error", "threshold")
+    return html_table(shown, rows=25, units=dict.fromkeys(columns, ROW_UNIT))
 
 
 def _property_html(report: UncertaintyReport, drawn: Mapping[str, str], tables: Mapping[str, str]) -> list[str]:
@@ -470,6 +485,6 @@ def _property_html(report: UncertaintyReport, drawn: Mapping[str, str], tables: 
         "in each value's unit (tables/uncertainty_properties.csv).</p>",
         html_table(shown, rows=None),
         _image(drawn, "uncertainty_properties", "Per value: spread vs |error of the mean|, in acceptable errors"),
-        html_table(report.spreads, rows=25),
+        _spreads_table(report.spreads),
         f"<p>{_link(tables, 'uncertainty_properties')} {_link(tables, 'uncertainty_coverage')}</p>",
     ]
