@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -31,6 +32,8 @@ from mlipscope.report.figures_properties import property_figures
 from mlipscope.report.model_pages import MODELS_DIR, page_filename
 from mlipscope.report.tables import format_cell, html_page, html_table
 from mlipscope.report.verdict import Verdict, VerdictRow, row_dict
+
+log = logging.getLogger(__name__)
 
 #: keys of a dataset property's stored frames that the parity figure reads (:mod:`mlipscope.properties.dataset_errors`)
 PARITY_KEYS = ("config_type", "energy_dft_ev_atom", "energy_model_ev_atom", "forces_dft_ev_a", "forces_model_ev_a")
@@ -218,14 +221,24 @@ def model_figures(label: str, details: Mapping[str, Any], rows: list[VerdictRow]
 def _parity(label: str, details: Mapping[str, Any], values: Mapping[str, tuple[float, float]]) -> Figure | None:
     from mlipscope.properties.base import PropertyResult
     from mlipscope.properties.dataset_errors import parity_figure
+    from mlipscope.properties.frame_data import LAYOUT
 
     frames = details.get("frames")
-    if not isinstance(frames, list) or not frames:
-        return None
-    if not all(isinstance(f, Mapping) and all(k in f for k in PARITY_KEYS) for f in frames):
+    if isinstance(frames, Mapping):  # the compact layout: errors, the DFT labels read from the dataset file
+        if frames.get("layout") != LAYOUT:
+            return None
+    elif (
+        not isinstance(frames, list)
+        or not frames
+        or not all(isinstance(f, Mapping) and all(k in f for k in PARITY_KEYS) for f in frames)
+    ):
         return None
     result = PropertyResult(label, {k: v for k, (v, _) in values.items()}, {}, details=dict(details))
-    return parity_figure(result)
+    try:
+        return parity_figure(result)
+    except (OSError, ValueError, KeyError) as exc:  # the dataset file moved or changed: no figure, said in the log
+        log.warning("no parity figure for %s: %s", label, exc)
+        return None
 
 
 def _figures(model: ModelVerdict, folder: Path, stem: str) -> str:
