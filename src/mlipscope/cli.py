@@ -181,6 +181,9 @@ def _fmt(x: float, digits: int = 4) -> str:
 
 
 def cmd_benchmark(args) -> int:
+    from mlipscope.runner.sandbox import worker_sandbox
+
+    worker_sandbox().start()  # the evaluation child starts and imports while this process imports and reads inputs
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
