@@ -329,7 +329,9 @@ def _predict(rows: DatasetRows, volumes: np.ndarray | None, betas: np.ndarray) -
 
 
 def _volumes(frames: Sequence[Atoms]) -> np.ndarray:
-    return np.array([abs(np.linalg.det(a.cell.array)) if a.cell.rank == 3 else np.nan for a in frames])
+    """Cell volumes (Å³), NaN for a cell with fewer than three vectors (no stress), as ``Cell.rank``."""
+    cells = np.array([a.cell.array for a in frames]).reshape(-1, 3, 3)
+    return np.where(cells.any(axis=2).sum(axis=1) == 3, np.abs(np.linalg.det(cells)), np.nan)
 
 
 def batch_results(

@@ -15,9 +15,7 @@ change there must be made here too (the tests compare the two paths on every key
 
 from __future__ import annotations
 
-import contextlib
-import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,9 +70,11 @@ class FrameLabels:
                 stress[k] = np.asarray(atoms.info[STRESS_KEY], dtype=float) * EV_PER_A3_TO_GPA
         return cls(
             n_atoms=n_atoms,
-            starts=np.concatenate([[0], np.cumsum(3 * n_atoms)[:-1]]).astype(np.int64),
+            starts=np.cumsum(3 * n_atoms) - 3 * n_atoms,
             energy_dft_ev=np.array([float(a.info[ENERGY_KEY]) for a in frames]),
-            forces_dft_ev_a=np.concatenate([np.asarray(a.arrays[FORCES_KEY], dtype=float).ravel() for a in frames]),
+            forces_dft_ev_a=np.concatenate(
+                [np.zeros(0)] + [np.asarray(a.arrays[FORCES_KEY], float).ravel() for a in frames]
+            ),
             has_stress=np.array([STRESS_KEY in a.info for a in frames], dtype=bool),
             stress_dft_gpa=stress,
             config_types=[str(a.info.get("config_type", "default")) for a in frames],
@@ -218,44 +218,30 @@ def dataset_errors_results(
     records = _FrameRecords(labels, pred, errors)
     all_ok, offsets = errors.ok.all(axis=1).tolist(), errors.offset_ev_atom.tolist()
     out: list[PropertyResult | Exception] = []
-    with _without_cyclic_gc():
-        for m in range(len(all_ok)):
-            failures = [] if all_ok[m] else _failures(reasons, errors.ok[m])
-            if not n_groups[m]:
-                first_reason = failures[0]["reason"] if failures else "empty dataset"
-                message = f"{prop.label}: the model failed on all {n_frames} frames (first: {first_reason})"
-                out.append(EvaluationError(message))
-                continue
-            present = tuple(order[m][: n_groups[m]])
-            if present not in layouts:
-                keys = ["failed_frame_fraction"] + [name + suffixes[g] for g in present for name in names]
-                units = {k: "1" if k == "failed_frame_fraction" else _UNITS[k.split("_", 1)[0]] for k in keys}
-                layouts[present] = keys, units, frozenset(keys)
-            keys, units, error_metrics = layouts[present]
-            numbers = [len(failures) / n_frames] + [v for g in present for v in metrics[m][g]]
-            details = {
-                "dataset": data.name,
-                "n_frames": n_frames,
-                "n_failed": len(failures),
-                "energy_offset_ev_atom": offsets[m],
-                "failures": failures,
-                "frames": records.of_member(m),
-            }
-            out.append(_result(prop.label, dict(zip(keys, numbers, strict=True)), units, error_metrics, details))
+    for m in range(len(all_ok)):
+        failures = [] if all_ok[m] else _failures(reasons, errors.ok[m])
+        if not n_groups[m]:
+            first_reason = failures[0]["reason"] if failures else "empty dataset"
+            message = f"{prop.label}: the model failed on all {n_frames} frames (first: {first_reason})"
+            out.append(EvaluationError(message))
+            continue
+        present = tuple(order[m][: n_groups[m]])
+        if present not in layouts:
+            keys = ["failed_frame_fraction"] + [name + suffixes[g] for g in present for name in names]
+            units = {k: "1" if k == "failed_frame_fraction" else _UNITS[k.split("_", 1)[0]] for k in keys}
+            layouts[present] = keys, units, frozenset(keys)
+        keys, units, error_metrics = layouts[present]
+        numbers = [len(failures) / n_frames] + [v for g in present for v in metrics[m][g]]
+        details = {
+            "dataset": data.name,
+            "n_frames": n_frames,
+            "n_failed": len(failures),
+            "energy_offset_ev_atom": offsets[m],
+            "failures": failures,
+            "frames": records.of_member(m),
+        }
+        out.append(_result(prop.label, dict(zip(keys, numbers, strict=True)), units, error_metrics, details))
     return out
-
-
-@contextlib.contextmanager
-def _without_cyclic_gc() -> Iterator[None]:
-    """Results are many small lists and dicts without reference cycles: the cyclic collector would walk them over
-    and over while they are built (~40 % of the time of a test set's per-frame records)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _result(
@@ -363,13 +349,12 @@ def rare_event_results(
     error_metrics = frozenset(RE_KEYS) - {"n_re_atoms"}
     d_f_rounded, d_theta_rounded = d_f.round(6).tolist(), d_theta.round(4).tolist()
     out: list[PropertyResult | Exception] = []
-    with _without_cyclic_gc():
-        for k in range(m):
-            details = {
-                "dataset": prop.dataset,
-                "n_frames": len(frames),
-                "delta_f_ev_a": d_f_rounded[k],
-                "delta_theta_deg": d_theta_rounded[k],
-            }
-            out.append(_result(prop.label, dict(zip(RE_KEYS, values[k], strict=True)), units, error_metrics, details))
+    for k in range(m):
+        details = {
+            "dataset": prop.dataset,
+            "n_frames": len(frames),
+            "delta_f_ev_a": d_f_rounded[k],
+            "delta_theta_deg": d_theta_rounded[k],
+        }
+        out.append(_result(prop.label, dict(zip(RE_KEYS, values[k], strict=True)), units, error_metrics, details))
     return out
