@@ -169,6 +169,38 @@ def test_rows_are_cached_on_disk_and_reused(members, cache_dir, monkeypatch):
         assert_same_result(result, again[key], value_tol=1e-12)
 
 
+def test_rows_files_round_trip_and_a_mismatched_pair_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = linear_batch.DatasetRows(
+        energy=rng.normal(size=(3, 4)),
+        forces=rng.normal(size=(9, 4)),
+        offsets=np.array([0, 3, 6, 9]),
+        virial=np.full((3, 6, 4), np.nan),
+        failed=np.array(["", "RuntimeError: no rows", ""]),
+    )
+    path = tmp_path / "snap_rows_key.npz"
+    rows.save(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["snap_rows_key.forces.npy", "snap_rows_key.npz"]
+    back = linear_batch.DatasetRows.load(path)
+    assert isinstance(back.forces, np.memmap)  # mapped, not read
+    for name in ("energy", "forces", "offsets", "virial", "failed"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(rows, name))
+    np.save(tmp_path / "snap_rows_key.forces.npy", rows.forces[:6])  # rows of other frames: recomputed, not used
+    with pytest.raises(ValueError, match="do not fit"):
+        linear_batch.DatasetRows.load(path)
+
+
+def test_members_in_blocks_give_the_same_results(members, monkeypatch):
+    """Members are predicted and reduced a block at a time (bounded memory): one member per block changes nothing
+    but the round-off of the product."""
+    prop = DatasetErrors("si_mlearn_test", label="errors_mlearn_test")
+    flat = _all(members)
+    whole = batch_results(prop, flat)
+    monkeypatch.setattr(linear_batch, "BLOCK_ELEMENTS", 1)
+    for key, result in batch_results(prop, flat).items():
+        assert_same_result(whole[key], result, value_tol=1e-10)
+
+
 def test_group_keys_follow_descriptor_settings_only(members):
     snap = members["snap"]
     assert len({m.group_key for m in snap}) == 1  # different regression settings and training sets

@@ -7,10 +7,14 @@ predictions of every member sharing descriptor settings are one matrix product w
 module computes those rows with the families' own LAMMPS row generators (``compute snap``; ``compute pod/global``,
 plus exact POD virial rows from ``compute pod/local``, :meth:`~mlipscope.models.pod.PodRowsComputer.virial_rows`),
 caches them on disk next to the fitting descriptor cache (``$MLIPSCOPE_CACHE_DIR``, files ``<kind>_rows_<key>.npz``
-keyed by the frames' content hash and the descriptor key), and turns each member's predictions into exactly the
-:class:`~mlipscope.properties.base.PropertyResult` that ``prop.compute(member_calculator)`` gives: the property's
-own result code is shared (:meth:`DatasetErrors.result_from_frames`, :meth:`RareEventForces.result_from_predictions`).
-Agreement with per-member evaluation is at round-off (~1e-12 eV/Å, eV, GPa; tested to 1e-8).
+and the force rows in ``<kind>_rows_<key>.forces.npy``, read memory-mapped, keyed by the frames' content hash and
+the descriptor key), and turns the stacked predictions of all members into exactly the
+:class:`~mlipscope.properties.base.PropertyResult` each would get from ``prop.compute(member_calculator)``: the
+metrics of all members at once with numpy reductions (:mod:`mlipscope.models.linear_batch_metrics`, which follows
+:meth:`DatasetErrors.result_from_frames` and :meth:`RareEventForces.result_from_predictions` key for key).
+Agreement with per-member evaluation is at round-off (~1e-12 eV/Å, eV, GPa; tested to 1e-8); the stored per-frame
+errors (``details["frames"]``, rounded, :mod:`mlipscope.properties.frame_data`) are the same quanta, or the next
+one where round-off crossed a rounding boundary.
 
 API (all module-level, stateless, picklable: call them inside a Dask task)::
 
@@ -35,9 +39,11 @@ API (all module-level, stateless, picklable: call them inside a Dask task)::
         LAMMPS failing on a rare-event frame) raise.
 
 Cost: the rows of a group cost one to a few per-member evaluations (and POD virial rows for stress-labelled
-sets about 15 more), after which each member costs a matrix product and its metrics; with rows cached, a member
-costs milliseconds. Disk: float64 force rows, ``3 N_atoms x p`` per set (e.g. ~75 MB for the 100-frame Si
-vacancy RE set and qSNAP 2J_max=6, p = 496).
+sets about 15 more), after which all members of the group cost one matrix product per block of rows and a few
+passes over its output (errors, per-frame sums, RE metrics, the quantised errors of ``details["frames"]``:
+:mod:`mlipscope.models.linear_batch_frames`), members in blocks of bounded memory (:data:`BLOCK_ELEMENTS`); with
+rows cached, a member costs a fraction of a millisecond. Disk: float64 force rows,
+``3 N_atoms x p`` per set (e.g. ~75 MB for the 100-frame Si vacancy RE set and qSNAP 2J_max=6, p = 496).
 
 Differences from per-member evaluation: the reason text of a frame whose *rows* could not be computed (the same
 frame fails for every member) is the row generator's error, not the calculator's. Stress follows ASE's LAMMPSlib
@@ -48,9 +54,12 @@ frame fails for every member) is the row generator's error, not the calculator's
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
+import os
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,24 +68,19 @@ from typing import Any, ClassVar, Protocol, cast
 import numpy as np
 from ase import Atoms
 
-from mlipscope.data.dataset import FORCES_KEY, STRESS_KEY, Dataset
+from mlipscope.data.dataset import STRESS_KEY, Dataset
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.models.base import FittedModel
+from mlipscope.models.linear_batch_metrics import FrameLabels, Predictions, dataset_errors_results, rare_event_results
 from mlipscope.properties.base import Property, PropertyResult
-from mlipscope.properties.dataset_errors import (
-    DatasetErrors,
-    frame_errors,
-    frame_failure,
-    frame_prediction,
-    load_dataset,
-)
-from mlipscope.properties.rare_events import RareEventForces
+from mlipscope.properties.dataset_errors import DatasetErrors, frame_failure, load_dataset
+from mlipscope.properties.rare_events import RareEventForces, Reference
 
 #: families whose members are linear in their descriptor rows: those with ``offers_batch_evaluation`` (a test
 #: keeps the two equal; the tuple saves importing every family module to find them)
 LINEAR_FAMILIES = ("snap", "pod")
 #: bump when the row layout or the way rows are computed changes (old cache files are then ignored)
-ROWS_VERSION = 1
+ROWS_VERSION = 2
 #: LAMMPS ``force->nktv2p`` in metal units (eV/Å³ -> bar; ``src/update.cpp``)
 NKTV2P_METAL = 1.6021765e6
 
@@ -123,8 +127,13 @@ def _linear_family(family_name: str) -> LinearFamily:
     return cast(LinearFamily, get_family(family_name))
 
 
+@functools.cache
+def _defaults(family_name: str) -> dict[str, Any]:
+    return _linear_family(family_name).hyperparameter_space().defaults()  # callers copy: never changed
+
+
 def _resolved(family: LinearFamily, hyperparameters: dict[str, Any]) -> dict[str, Any]:
-    hp = {**family.hyperparameter_space().defaults(), **hyperparameters}
+    hp = {**_defaults(family.name), **hyperparameters}
     repair = getattr(family, "repair_hyperparameters", None)
     return repair(hp) if repair is not None else hp
 
@@ -178,7 +187,7 @@ class LinearMember:
     def from_fitted(cls, fitted: FittedModel, key: str | None = None) -> LinearMember:
         return cls.from_model_dir(fitted.model_dir, key)
 
-    @property
+    @functools.cached_property
     def group_key(self) -> str:
         return descriptor_group_key(self.family, self.hyperparameters, self.species)
 
@@ -205,15 +214,29 @@ class DatasetRows:
         return self.energy.shape[1]
 
     def save(self, path: Path) -> None:
+        """``path`` (.npz): the small arrays; the force rows next to it as .npy, read memory-mapped (a batch
+        reads them once, in its product; processes reading the same rows share the pages)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **self.__dict__)
-        tmp.replace(path)  # atomic: concurrent workers never read a half-written file
+        unique = f"{os.getpid()}-{threading.get_ident()}"  # concurrent writers never share a temporary file
+        tmp_forces = path.with_name(f"{path.stem}.{unique}.tmp.npy")
+        np.save(tmp_forces, np.ascontiguousarray(self.forces))
+        tmp_forces.replace(_forces_path(path))
+        tmp = path.with_name(f"{path.stem}.{unique}.tmp.npz")
+        np.savez(tmp, **{k: v for k, v in self.__dict__.items() if k != "forces"})
+        tmp.replace(path)  # atomic and last: a reader that finds it finds whole force rows too
 
     @classmethod
     def load(cls, path: Path) -> DatasetRows:
         with np.load(path) as data:
-            return cls(**{k: data[k] for k in ("energy", "forces", "offsets", "virial", "failed")})
+            small = {k: data[k] for k in ("energy", "offsets", "virial", "failed")}
+        forces = np.load(_forces_path(path), mmap_mode="r")
+        if forces.shape != (int(small["offsets"][-1]), small["energy"].shape[1]):
+            raise ValueError(f"{_forces_path(path)}: force rows of shape {forces.shape} do not fit {path}")
+        return cls(forces=forces, **small)
+
+
+def _forces_path(path: Path) -> Path:
+    return path.with_name(f"{path.stem}.forces.npy")
 
 
 def _rows_path(cache_dir: Path, frames: Dataset, key: dict) -> Path:
@@ -288,48 +311,29 @@ def _compute_rows(
 
 
 # --- batched results -----------------------------------------------------------------------------------------------
-@dataclass
-class _Predictions:
-    energies_ev: np.ndarray  # (m, n_frames)
-    forces_ev_a: np.ndarray  # (m, n_force_rows)
-    stress_ev_a3: np.ndarray  # (m, n_frames, 6), ASE stress (tension positive); NaN where no virial rows
+#: members predicted and reduced together: bounds the (members x force rows) arrays to ~32 MB each
+BLOCK_ELEMENTS = 1 << 22
 
 
-def _predict(rows: DatasetRows, frames: list[Atoms], betas: np.ndarray) -> _Predictions:
-    """All members' predictions, one product per block (``betas``: (p, m))."""
+def _predict(rows: DatasetRows, volumes: np.ndarray | None, betas: np.ndarray) -> Predictions:
+    """All members' predictions, one product per block of rows (``betas``: (p, m)); stresses where ``volumes``
+    is given, only on the frames that have virial rows."""
     energies = betas.T @ rows.energy.T
     forces = betas.T @ rows.forces.T  # (m, n_rows): each member's forces contiguous, no transposed copy
-    volumes = np.array([abs(np.linalg.det(a.cell.array)) if a.cell.rank == 3 else np.nan for a in frames])
-    virial = np.einsum("fkp,pm->mfk", rows.virial, betas)
-    stress = -virial / volumes[None, :, None] * lammpslib_stress_factor()
-    return _Predictions(energies, forces, stress)
+    stress = None
+    if volumes is not None:
+        stress = np.full((betas.shape[1], len(volumes), 6), np.nan)
+        with_rows = np.flatnonzero(np.isfinite(rows.virial).all(axis=(1, 2)))
+        if len(with_rows):
+            virial = (betas.T @ rows.virial[with_rows].reshape(-1, rows.n_params).T).reshape(-1, len(with_rows), 6)
+            stress[:, with_rows] = -virial / volumes[with_rows, None] * lammpslib_stress_factor()
+    return Predictions(energies, forces, stress)
 
 
-def _dataset_errors_result(
-    prop: DatasetErrors, data: Dataset, rows: DatasetRows, pred: _Predictions, m: int
-) -> PropertyResult:
-    frames, failures, errors = [], [], []
-    for k, atoms in enumerate(data.frames):
-        if rows.failed[k]:
-            failures.append({"index": k, "reason": str(rows.failed[k])})
-            continue
-        try:
-            stress = pred.stress_ev_a3[m, k] if STRESS_KEY in atoms.info else None
-            forces = pred.forces_ev_a[m, rows.offsets[k] : rows.offsets[k + 1]]
-            record = frame_prediction(k, atoms, float(pred.energies_ev[m, k]), forces.reshape(-1, 3), stress)
-        except Exception as exc:  # noqa: BLE001 - as in DatasetErrors.compute
-            failures.append(frame_failure(k, exc))
-            continue
-        frames.append(record)
-        errors.append(frame_errors(record, forces, atoms.arrays[FORCES_KEY]))  # from the arrays: no list round trip
-    return prop.result_from_frames(data, frames, failures, errors)
-
-
-def _rare_event_result(
-    prop: RareEventForces, data: Dataset, frames: list[Atoms], rows: DatasetRows, pred: _Predictions, m: int, reference
-) -> PropertyResult:
-    forces = [pred.forces_ev_a[m, rows.offsets[k] : rows.offsets[k + 1]].reshape(-1, 3) for k in range(len(frames))]
-    return prop.result_from_predictions(data, frames, forces, [float(e) for e in pred.energies_ev[m]], reference)
+def _volumes(frames: Sequence[Atoms]) -> np.ndarray:
+    """Cell volumes (Å³), NaN for a cell with fewer than three vectors (no stress), as ``Cell.rank``."""
+    cells = np.array([a.cell.array for a in frames]).reshape(-1, 3, 3)
+    return np.where(cells.any(axis=2).sum(axis=1) == 3, np.abs(np.linalg.det(cells)), np.nan)
 
 
 def batch_results(
@@ -346,9 +350,9 @@ def batch_results(
     keys = [m.key for m in linear]
     if len(set(keys)) != len(keys):
         raise ValueError("member keys must be unique")
-    for member in linear:
-        if not is_batchable(prop, member.family):
-            raise InputError(None, "property", f"a property batchable for {member.family} members", got=repr(prop))
+    for family in {m.family for m in linear}:
+        if not is_batchable(prop, family):
+            raise InputError(None, "property", f"a property batchable for {family} members", got=repr(prop))
     if isinstance(prop, DatasetErrors):
         data = load_dataset(prop.dataset)
         frames, needs_virial = list(data.frames), True
@@ -356,6 +360,9 @@ def batch_results(
         data, frames = prop.selected_frames()
         needs_virial = False
     frame_set = Dataset(frames, name=data.name, path=data.path) if len(frames) != len(data) else data
+    labels = FrameLabels.of(frames)  # the DFT side, once for all groups
+    volumes = _volumes(frames) if needs_virial else None
+    reference = prop.reference_forces(data, frames) if isinstance(prop, RareEventForces) else None
 
     groups: dict[str, list[LinearMember]] = {}
     for member in linear:
@@ -380,14 +387,14 @@ def batch_results(
         if isinstance(prop, RareEventForces) and (rows.failed != "").any():
             k = int(np.flatnonzero(rows.failed != "")[0])
             raise EvaluationError(f"{prop.label}: descriptor rows failed on frame {k}: {rows.failed[k]}")
-        pred = _predict(rows, frames, np.stack([m.beta for m in group], axis=1))
-        reference = prop.reference_forces(data, frames) if isinstance(prop, RareEventForces) else None
-        for m, member in enumerate(group):
-            try:
-                if isinstance(prop, DatasetErrors):
-                    out[member.key] = _dataset_errors_result(prop, data, rows, pred, m)
-                else:
-                    out[member.key] = _rare_event_result(prop, data, frames, rows, pred, m, reference)
-            except Exception as exc:  # noqa: BLE001 - one member's failure is that member's failed evaluation
-                out[member.key] = exc
+        betas = np.stack([m.beta for m in group], axis=1)
+        block = max(1, BLOCK_ELEMENTS // max(1, rows.forces.shape[0]))
+        for start in range(0, len(group), block):
+            pred = _predict(rows, volumes, betas[:, start : start + block])
+            if isinstance(prop, DatasetErrors):
+                results = dataset_errors_results(prop, data, labels, rows.failed, pred)
+            else:
+                results = rare_event_results(prop, data, frames, labels, cast(Reference, reference), pred)
+            # a member's failure (an exception in place of its result) is that member's failed evaluation
+            out.update(zip([m.key for m in group[start : start + block]], results, strict=True))
     return {key: out[key] for key in keys}
