@@ -19,7 +19,11 @@ suite it prints the per-member cost of
 and the speed-ups, plus the largest difference between the two paths on the per-member members. Warm batch and
 product are the best of ``--repeat`` runs.
 
-    .venv/bin/python benchmarks/linear_batch.py [--members 200] [--per-member 5] [--variants qsnap pod]
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/linear_batch.py [--members 200] [--per-member 5] \
+        [--variants qsnap pod] [--repeat 20]
+
+One BLAS thread is what the run's workers use (:mod:`mlipscope.runner.threads`), and it keeps the products'
+timings steady on a machine that is busy with something else (a threaded product waits for its slowest core).
 """
 
 from __future__ import annotations
