@@ -71,6 +71,17 @@ def child_pid() -> int:
     return os.getpid()
 
 
+def counts_to(n: int, pause_s: float) -> str:
+    """Report ``n`` steps of progress, printing to stdout between them (the result channel must not see it)."""
+    from mlipscope.properties.progress import report_progress
+
+    for done in range(1, n + 1):
+        print(f"step {done}", flush=True)
+        time.sleep(pause_s)
+        report_progress("frames", done, n)
+    return "counted"
+
+
 @pytest.fixture
 def logs(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "logs"
@@ -206,5 +217,23 @@ def test_the_child_ignores_ctrl_c(logs):
         time.sleep(0.3)
         assert box.call("test_sandbox:child_pid", (), timeout_s=60) == pid
         assert "KeyboardInterrupt" not in box.log_path.read_text()
+    finally:
+        box.close()
+
+
+def test_progress_reported_in_the_child_reaches_the_parent_while_it_runs(logs):
+    box = Sandbox()
+    try:
+        seen, at = [], []
+
+        def listen(*report) -> None:
+            seen.append(report)
+            at.append(time.monotonic())
+
+        # the child forwards at most every 0.5 s: steps of 0.6 s all arrive, the first long before the result
+        assert box.call("test_sandbox:counts_to", (3, 0.6), timeout_s=60, on_progress=listen) == "counted"
+        assert seen == [("frames", 1, 3), ("frames", 2, 3), ("frames", 3, 3)]
+        assert time.monotonic() - at[0] > 1.0
+        assert box.call("test_sandbox:counts_to", (2, 0.0), timeout_s=60) == "counted"  # nobody listens: not sent
     finally:
         box.close()
