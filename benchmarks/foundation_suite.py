@@ -10,6 +10,7 @@ computed) and prints the whole command's wall time and each property's time from
 - ``--source DIR``: run the mlipscope package under ``DIR`` (e.g. an older checkout's ``src``) instead of this one.
 
     python benchmarks/foundation_suite.py [--calculator chgnet] [--suite quick] [--per-frame] [--threads 1]
+                                          [--source DIR] [--properties re_vacancy ...]
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ def _seconds(match: re.Match) -> float:
     return 3600.0 * int(h) + 60.0 * int(hm)
 
 
-def run(calculator: str, suite: str, per_frame_variant: bool, threads: int | None, source: Path) -> dict:
+def run(
+    calculator: str, suite: str, per_frame_variant: bool, threads: int | None, source: Path, labels: list[str]
+) -> dict:
     """Run the command once; its wall time (s), each property's (label -> (status, s)) and the load average."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(source)])
@@ -60,7 +63,7 @@ def run(calculator: str, suite: str, per_frame_variant: bool, threads: int | Non
     spec = "foundation_suite:per_frame" if per_frame_variant else calculator
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "mlipscope", "benchmark", "--calculator", spec, "--suite", suite]
-        command += ["--db", str(Path(tmp) / "bench.duckdb"), "--json"]
+        command += ["--db", str(Path(tmp) / "bench.duckdb"), "--json"] + (["--properties", *labels] if labels else [])
         load_before = os.getloadavg()[0]
         start = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp)
@@ -78,8 +81,9 @@ def main() -> None:
     parser.add_argument("--per-frame", action="store_true", help="hide the model's batched prediction")
     parser.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS for the command")
     parser.add_argument("--source", type=Path, default=SOURCE, help="folder holding the mlipscope package to run")
+    parser.add_argument("--properties", nargs="*", default=[], help="a subset of the suite's labels")
     args = parser.parse_args()
-    result = run(args.calculator, args.suite, args.per_frame, args.threads, args.source)
+    result = run(args.calculator, args.suite, args.per_frame, args.threads, args.source, args.properties)
     variant = "frame by frame" if args.per_frame else "batched where the model offers it"
     title = f"mlipscope benchmark --calculator {args.calculator} --suite {args.suite}: {variant}"
     table = Table(title=title + (f", OMP_NUM_THREADS={args.threads}" if args.threads else ""))

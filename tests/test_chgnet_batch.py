@@ -1,6 +1,7 @@
 """CHGNet's batched prediction equals its per-frame ASE path: energies within 1e-4 eV/atom, forces within
 1e-3 eV/Å, stresses within 1e-4 eV/Å³ (in practice equal to round-off: CHGNet concatenates a batch's graphs),
-for frames of different sizes batched together, with and without stress."""
+for frames of different sizes batched together, with and without stress. Its calls run on one torch thread and
+leave the caller's thread count as it was."""
 
 from __future__ import annotations
 
@@ -14,14 +15,9 @@ from mlipscope.properties.frames import batch_predictor, predict_frames
 @pytest.fixture(scope="module")
 def chgnet():
     pytest.importorskip("chgnet", reason="CHGNet needs its extra: pip install 'mlipscope[chgnet]'")
-    import torch
-
     from mlipscope.calculators import make_calculator
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a few frames: one thread is fastest on a shared machine
-    yield make_calculator("chgnet")
-    torch.set_num_threads(threads)
+    return make_calculator("chgnet")
 
 
 def _per_frame(calc, atoms, with_stress: bool):
@@ -50,3 +46,30 @@ def test_batches_equal_the_per_frame_path(chgnet, with_stress):
             assert np.abs(predicted.stress_ev_a3 - stress).max() < 1e-4
         else:
             assert predicted.stress_ev_a3 is None
+
+
+def test_calls_run_on_one_torch_thread_and_restore_the_callers(chgnet, monkeypatch):
+    import torch
+    from ase.build import bulk
+
+    from mlipscope.chgnet_batch import TORCH_THREADS
+
+    seen = []
+    original = chgnet.model.predict_graph
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(chgnet.model, "predict_graph", spy)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        atoms = bulk("Si", "diamond", 5.43)
+        atoms.calc = chgnet
+        atoms.get_forces()
+        chgnet.predict_batch([bulk("Si", "diamond", 5.43)], ["energy", "forces"])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert seen == [TORCH_THREADS, TORCH_THREADS] and TORCH_THREADS == 1

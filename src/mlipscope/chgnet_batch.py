@@ -6,14 +6,21 @@ The values are those of ``CHGNetCalculator.calculate`` (the same graph converter
 float32 products): CHGNet concatenates the graphs of a batch (no padding), so a frame's energy and forces do not
 depend on its batch (tested against the per-frame path). This module imports chgnet: only
 :func:`mlipscope.foundation_models.chgnet_calculator` loads it, where chgnet is installed.
+
+Every call runs on :data:`TORCH_THREADS` torch threads (the caller's count restored after it), as the NNP family
+does: on a busy 2-core machine torch's default of one thread per core made CHGNet 10 to 60 times slower (a 63-atom
+force call 4.1 s instead of 0.42 s; the Si quick suite 6.4 min instead of 1.2 min with another process on one
+core), while on an idle one a single thread costs about 20 % (48 s instead of 40 s; ``benchmarks/foundation_suite.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from ase import Atoms
 from ase.stress import full_3x3_to_voigt_6_stress
 from chgnet.model.dynamics import CHGNetCalculator
@@ -21,6 +28,22 @@ from pymatgen.io.ase import AseAtomsAdaptor
 
 #: frames per ``predict_graph`` call: CHGNet's own default; memory grows with it (graphs of 64 atoms: a few MB)
 BATCH_SIZE = 16
+#: torch intra-op threads of each call (see the module doc)
+TORCH_THREADS = 1
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block on ``n`` torch threads, then restore the caller's count."""
+    threads = torch.get_num_threads()
+    if threads == n:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class BatchedCHGNetCalculator(CHGNetCalculator):
@@ -28,13 +51,19 @@ class BatchedCHGNetCalculator(CHGNetCalculator):
 
     batch_size = BATCH_SIZE
 
+    def calculate(self, *args: Any, **kwargs: Any) -> None:
+        with torch_threads(TORCH_THREADS):
+            super().calculate(*args, **kwargs)
+
     def predict_batch(self, frames: Sequence[Atoms], properties: Sequence[str]) -> list[dict[str, Any]]:
         """Energy (eV), forces (eV/Å) and, when asked, stress (eV/Å³, Voigt) of each frame, as ``calculate``
         gives them."""
         structures = [AseAtomsAdaptor.get_structure(atoms) for atoms in frames]
-        graphs = [self.model.graph_converter(structure) for structure in structures]
         with_stress = "stress" in properties
-        predictions = self.model.predict_graph(graphs, task="efs" if with_stress else "ef", batch_size=self.batch_size)
+        with torch_threads(TORCH_THREADS):
+            graphs = [self.model.graph_converter(structure) for structure in structures]
+            task = "efs" if with_stress else "ef"
+            predictions = self.model.predict_graph(graphs, task=task, batch_size=self.batch_size)
         if isinstance(predictions, dict):  # chgnet returns a lone dict for a single graph
             predictions = [predictions]
         out = []
