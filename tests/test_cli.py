@@ -1,6 +1,11 @@
 """The command line: the SW benchmark table end to end, JSON output, and clear errors for bad input."""
 
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -94,3 +99,57 @@ def test_python_dash_m_runs_the_same_cli():
     assert "si" in done.stdout and "mo" in done.stdout
     bad = subprocess.run([sys.executable, "-m", "mlipscope", "run", "missing.toml"], capture_output=True, text=True)
     assert bad.returncode == 2 and "missing.toml" in bad.stderr
+
+
+LOUD_FACTORY = """
+import os
+import sys
+
+print("LOUD banner at import")
+
+
+def make():
+    print("LOUD banner in the factory")  # as CHGNet's 'CHGNet v0.3.0 initialized with ...'
+    os.write(1, b"LOUD banner from C\\n")
+    from mlipscope.calculators import make_calculator
+
+    return make_calculator("sw")
+"""
+
+
+def test_benchmark_json_parses_with_a_calculator_that_prints(tmp_path):
+    """Whatever a model prints (Python or C level) stays off stdout: ``--json`` output parses; stderr shows a line
+    per finished property with its time."""
+    (tmp_path / "loud.py").write_text(LOUD_FACTORY)
+    command = [sys.executable, "-m", "mlipscope", "benchmark", "--calculator", "loud:make", "--json"]
+    command += ["--properties", "eos", "--db", str(tmp_path / "r.duckdb")]
+    import mlipscope
+
+    source = Path(mlipscope.__file__).parents[1]  # this checkout's package, also where it is not installed
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(source)])}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout)
+    assert "LOUD" not in done.stdout and out["calculator"] == "loud:make"
+    assert {r["property_label"] for r in out["results"]} == {"eos"}
+    assert re.search(r"eos: ok in \d+\.\d s", done.stderr)
+
+
+def test_benchmark_has_a_default_time_limit(monkeypatch, capsys):
+    from mlipscope.cli import BENCHMARK_TIME_LIMIT_S
+    from mlipscope.errors import MlipscopeError
+    from mlipscope.runner import benchmark
+
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--help"])
+    assert "default: 1800" in " ".join(capsys.readouterr().out.split())
+    used = []
+
+    def record(*args, **kwargs):
+        used.append(kwargs["time_limit_s"])
+        raise MlipscopeError("recorded")
+
+    monkeypatch.setattr(benchmark, "benchmark_calculator", record)
+    assert main(["benchmark", "--calculator", "sw", "--properties", "eos"]) == 2
+    assert main(["benchmark", "--calculator", "sw", "--properties", "eos", "--time-limit", "60"]) == 2
+    assert used == [BENCHMARK_TIME_LIMIT_S, 60.0] and BENCHMARK_TIME_LIMIT_S == 1800.0

@@ -13,6 +13,10 @@ from mlipscope import __version__
 from mlipscope.cli_help import MLIP_FAMILIES, NAMED_CALCULATORS, finish_help
 from mlipscope.errors import MlipscopeError
 
+#: ``benchmark``'s per-property time limit when --time-limit is not given: a foundation model's suite takes
+#: minutes, so a property past half an hour is hung or far too slow for this machine
+BENCHMARK_TIME_LIMIT_S = 1800.0
+
 
 def _add_benchmark(sub) -> None:
     p = sub.add_parser("benchmark", help="evaluate one potential on a property suite")
@@ -35,7 +39,13 @@ def _add_benchmark(sub) -> None:
         help="material (the material's DFT values) | <material>-dft | a YAML/JSON file | calc:<spec> | none",
     )
     p.add_argument("--db", default="results.duckdb", help="results database (DuckDB file)")
-    p.add_argument("--time-limit", type=float, default=None, help="per-property time limit, s")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        help=f"per-property time limit, s (default: {BENCHMARK_TIME_LIMIT_S:g}; a property past it is stored as a "
+        "timeout failure)",
+    )
     p.add_argument("--retry-failed", action="store_true", help="evaluate stored failures again")
     p.add_argument(
         "--set",
@@ -185,12 +195,12 @@ def cmd_benchmark(args) -> int:
 
     worker_sandbox().start()  # the evaluation child starts and imports while this process imports and reads inputs
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from mlipscope.calculators import calculator_species, check_species
     from mlipscope.runner.benchmark import benchmark_calculator, load_reference, setting_overrides, suite_properties
     from mlipscope.runner.calculator_probe import PROBE_TIME_LIMIT_S, probe_calculator
     from mlipscope.runner.engine import retry_hint
+    from mlipscope.runner.progress import BenchmarkProgress
     from mlipscope.store.duckdb_store import ResultsStore
 
     console = Console(stderr=True)
@@ -198,6 +208,7 @@ def cmd_benchmark(args) -> int:
         from mlipscope.validation import check_seconds
 
         check_seconds(args.time_limit, "mlipscope benchmark", "--time-limit")
+    time_limit_s = BENCHMARK_TIME_LIMIT_S if args.time_limit is None else args.time_limit
     overrides = setting_overrides(args.suite, args.properties, args.material, args.set)
     properties = suite_properties(args.suite, args.properties, material=args.material, overrides=overrides)
     material = properties[0].material if properties else None
@@ -206,30 +217,16 @@ def cmd_benchmark(args) -> int:
     reference = load_reference(args.reference, material)
     # bad specs fail here, before any output; built in the sandbox child: a factory that crashes or hangs stops nothing
     probe_calculator(args.calculator, args.time_limit or PROBE_TIME_LIMIT_S)
-    with (
-        ResultsStore(args.db) as store,
-        Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=args.json,
-        ) as progress,
-    ):
-        task = progress.add_task("benchmark", total=len(properties))
-
-        def on_progress(label, outcome) -> None:
-            state = "stored" if outcome is None else outcome.status
-            progress.update(task, advance=1, description=f"{label}: {state}")
-
+    # progress on stderr (bars in a terminal; a line per finished property, also with --json: stdout is the JSON)
+    with ResultsStore(args.db) as store, BenchmarkProgress(len(properties), console) as progress:
         run = benchmark_calculator(
             args.calculator,
             properties,
             reference,
             store,
-            time_limit_s=args.time_limit,
-            on_progress=on_progress,
+            time_limit_s=time_limit_s,
+            on_progress=lambda label, outcome: progress.finished(label, None if outcome is None else outcome.status),
+            on_property_progress=progress.inside,
             isolate_with_reference=args.reference,
             retry_failed=args.retry_failed,
             settings=overrides,

@@ -3,7 +3,8 @@
 Specs (``@cpu`` / ``@cuda`` / ``@auto`` at the end picks the device; default ``cpu``, reproducible everywhere):
 
 - ``chgnet`` / ``chgnet:<version>`` (e.g. ``chgnet:0.3.0``): CHGNet (Deng et al. 2023), weights in the ``chgnet``
-  wheel, loaded offline; ``pip install 'mlipscope[chgnet]'``.
+  wheel, loaded offline; ``pip install 'mlipscope[chgnet]'``. Test and rare-event sets are evaluated through
+  CHGNet's batched prediction (:mod:`mlipscope.chgnet_batch`), the same values as frame by frame.
 - ``sevennet`` / ``sevennet:<model>`` (default ``7net-0``; ``7net-l3i5``, ``7net-omat``, ... whatever the installed
   ``sevenn`` ships): SevenNet (Park et al. 2024). ``sevenn`` needs e3nn >= 0.5 and mace-torch pins e3nn 0.4.4, so
   it runs in the isolated ``sevennet`` environment behind a long-lived
@@ -79,14 +80,16 @@ def chgnet_calculator(version: str | None, device: str, spec: str) -> Calculator
     if importlib.util.find_spec("chgnet") is None:
         raise _missing(spec, "chgnet", "chgnet")
     from chgnet.model import CHGNet
-    from chgnet.model.dynamics import CHGNetCalculator
+
+    from mlipscope.chgnet_batch import BatchedCHGNetCalculator
 
     try:
         kwargs = {"model_name": version} if version else {}
         model = CHGNet.load(**kwargs, use_device=device, verbose=False)
     except Exception as exc:  # noqa: BLE001 - an unknown version is the user's spec, not a traceback
         raise InputError(None, "calculator", f"a CHGNet version the chgnet wheel ships ({exc})", got=spec) from None
-    return CHGNetCalculator(model=model, use_device=device, on_isolated_atoms="ignore")
+    # batched prediction for fixed-geometry sets (mlipscope.properties.frames): most of a suite's cost
+    return BatchedCHGNetCalculator(model=model, use_device=device, on_isolated_atoms="ignore")
 
 
 def mace_calculator(model_file: str, device: str, spec: str) -> Calculator:

@@ -125,3 +125,28 @@ def test_parity_figure(sw_result, raw_frames, tmp_path):
     assert (tmp_path / "parity.png").stat().st_size > 10_000
     n_points = sum(len(c.get_offsets()) for c in fig.axes[1].collections)
     assert n_points == sum(3 * len(a) for a in raw_frames)
+
+
+class _TimesOutAfter(_ZeroOnSmallCells):
+    """Zero output for ``n`` frames, then the per-task time limit (as the runner's guard raises it)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        from mlipscope.errors import TaskTimeout
+
+        Calculator.calculate(self, atoms, properties, system_changes)
+        if self.n <= 0:
+            raise TaskTimeout("per-task time limit reached")
+        self.n -= 1
+        self.results = {"energy": 0.0, "forces": np.zeros((len(self.atoms), 3))}
+
+
+def test_the_time_limit_stops_the_set_instead_of_failing_its_frames():
+    """Past the limit the evaluation is a timeout; before, the frames left were stored as failed frames."""
+    from mlipscope.errors import TaskTimeout
+
+    with pytest.raises(TaskTimeout):
+        DatasetErrors("si_mlearn_test").compute(_TimesOutAfter(3))

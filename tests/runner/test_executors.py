@@ -99,3 +99,37 @@ def test_a_crash_in_the_sandbox_is_a_failed_record_and_the_run_goes_on(models):
     assert crashed.failure_kind is FailureKind.CRASHED and crashed.failure_kind.transient
     assert ok.failure_kind is None and ok.values
     assert executor.n_tasks == {"single": 2}
+
+
+PRINTING = """
+import os
+from mlipscope.calculators import make_calculator
+
+print("banner at import")
+
+
+def loud():
+    print("banner in the factory")
+    return make_calculator("sw")
+
+
+def louder():
+    os.write(1, b"banner from C-level stdout")
+    return loud()
+"""
+
+
+@pytest.mark.parametrize("executor, factory", [(InProcessExecutor, "loud"), (SandboxedExecutor, "louder")])
+def test_progress_inside_a_property_and_nothing_printed_on_stdout(executor, factory, tmp_path, monkeypatch, capfd):
+    """Each evaluation says it starts, then its frames done / total; what the model prints goes to stderr (the
+    child's log in the sandbox, where C-level prints are redirected too), not to stdout, where ``--json`` goes."""
+    (tmp_path / "loud_models.py").write_text(PRINTING)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    (prop,) = build_suite("si-quick", ["re_vacancy"], material="si")
+    seen = []
+    run = executor(60.0, on_progress=lambda *event: seen.append(event))
+    (result,) = run.run([Evaluation.of("loud", f"loud_models:{factory}", prop, "none")])
+    assert result.record().failure_kind is None
+    assert seen[0] == ("re_vacancy", "", 0, 0) and seen[-1] == ("re_vacancy", "frames", 100, 100)
+    assert "banner" not in capfd.readouterr().out

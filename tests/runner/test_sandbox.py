@@ -83,6 +83,17 @@ def blas_threads() -> tuple[dict[str, str | None], list[tuple[str, int]]]:
     return {name: os.environ.get(name) for name in THREAD_ENV}, pools
 
 
+def counts_to(n: int, pause_s: float) -> str:
+    """Report ``n`` steps of progress, printing to stdout between them (the result channel must not see it)."""
+    from mlipscope.properties.progress import report_progress
+
+    for done in range(1, n + 1):
+        print(f"step {done}", flush=True)
+        time.sleep(pause_s)
+        report_progress("frames", done, n)
+    return "counted"
+
+
 @pytest.fixture
 def logs(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "logs"
@@ -269,3 +280,21 @@ def test_a_started_child_serves_the_first_call_with_the_evaluation_modules_loade
         box.close()
     # imported before the first request (the test module itself imports neither), and no database library
     assert seen == {"ase.optimize": True, "mlipscope.properties.context": True, "pandas": False}
+
+
+def test_progress_reported_in_the_child_reaches_the_parent_while_it_runs(logs):
+    box = Sandbox()
+    try:
+        seen, at = [], []
+
+        def listen(*report) -> None:
+            seen.append(report)
+            at.append(time.monotonic())
+
+        # the child forwards at most every 0.5 s: steps of 0.6 s all arrive, the first long before the result
+        assert box.call("test_sandbox:counts_to", (3, 0.6), timeout_s=60, on_progress=listen) == "counted"
+        assert seen == [("frames", 1, 3), ("frames", 2, 3), ("frames", 3, 3)]
+        assert time.monotonic() - at[0] > 1.0
+        assert box.call("test_sandbox:counts_to", (2, 0.0), timeout_s=60) == "counted"  # nobody listens: not sent
+    finally:
+        box.close()

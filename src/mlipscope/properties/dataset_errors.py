@@ -33,13 +33,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import Calculator, PropertyNotImplementedError
+from ase.calculators.calculator import Calculator
 
 from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, STRESS_KEY, Dataset
 from mlipscope.errors import EvaluationError, InputError
 from mlipscope.materials.material import Material
 from mlipscope.properties.base import Property, PropertyResult
 from mlipscope.properties.frame_data import HASH_CHARS, FrameErrors, dataset_locator, frame_predictions
+from mlipscope.properties.frames import predict_frames
 from mlipscope.properties.registry import SuiteEntry
 from mlipscope.units import EV_PER_A3_TO_GPA
 
@@ -142,14 +143,20 @@ class DatasetErrors(Property):
         return out
 
     def compute(self, calculator: Calculator, context=None) -> PropertyResult:
-        from tqdm.auto import tqdm  # imported where it shows progress: listing a suite imports this module
-
         data = load_dataset(self.dataset)
+        want_stress = [STRESS_KEY in atoms.info for atoms in data.frames]
+        predictions = predict_frames(
+            calculator, data.frames, stress=want_stress, label=self.label, show_bar=self.progress
+        )
         frames, failures = [], []
-        for index, atoms in enumerate(tqdm(data.frames, desc=self.label, disable=not self.progress)):
+        for index, (atoms, predicted) in enumerate(zip(data.frames, predictions, strict=True)):
+            if isinstance(predicted, Exception):  # a model failing on a frame is data, not a crash
+                failures.append(frame_failure(index, predicted))
+                continue
+            energy, forces, stress = predicted.energy_ev, predicted.forces_ev_a, predicted.stress_ev_a3
             try:
-                frames.append(_predict(index, atoms, calculator))
-            except Exception as exc:  # noqa: BLE001 - a model failing on a frame is data, not a crash
+                frames.append(frame_prediction(index, atoms, energy, forces, stress))
+            except EvaluationError as exc:  # non-finite output on this frame
                 failures.append(frame_failure(index, exc))
         return self.result_from_frames(data, frames, failures)
 
@@ -198,21 +205,6 @@ class DatasetErrors(Property):
 def frame_failure(index: int, exc: BaseException) -> dict[str, Any]:
     """The record of a frame the model failed on (kept in ``details["failures"]``)."""
     return {"index": index, "reason": f"{type(exc).__name__}: {exc}"[:300]}
-
-
-def _predict(index: int, atoms: Atoms, calculator: Calculator) -> dict[str, Any]:
-    """Model predictions next to the DFT labels of one frame (plain lists, JSON-able)."""
-    work = atoms.copy()
-    work.calc = calculator
-    energy = float(work.get_potential_energy())
-    forces = np.asarray(work.get_forces(), dtype=float)
-    stress = None
-    if STRESS_KEY in atoms.info and math.isfinite(energy) and np.isfinite(forces).all():
-        try:
-            stress = np.asarray(work.get_stress(voigt=True), dtype=float)
-        except PropertyNotImplementedError:
-            stress = None  # the model has no stress: stress metrics become NaN, energy/forces still count
-    return frame_prediction(index, atoms, energy, forces, stress)
 
 
 def frame_prediction(

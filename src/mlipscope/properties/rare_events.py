@@ -33,6 +33,7 @@ from mlipscope.errors import InputError
 from mlipscope.materials.material import Material
 from mlipscope.properties.base import Property, PropertyResult
 from mlipscope.properties.frame_data import HASH_CHARS, FrameErrors
+from mlipscope.properties.frames import predict_frames
 from mlipscope.properties.md import nearest_site
 from mlipscope.properties.registry import SuiteEntry
 
@@ -226,14 +227,12 @@ class RareEventForces(Property):
     def compute(self, calculator: Calculator, context=None) -> PropertyResult:
         data, frames = self.selected_frames()
         with_energy = "energy" in getattr(calculator, "implemented_properties", ["energy"])
-        forces, energies = [], []
-        for atoms in frames:
-            probe = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-            probe.calc = calculator
-            forces.append(np.asarray(probe.get_forces(), dtype=float))
-            if with_energy:
-                energies.append(float(probe.get_potential_energy()))
-        return self.result_from_predictions(data, frames, forces, energies if with_energy else None)
+        properties = ("energy", "forces") if with_energy else ("forces",)
+        # batched where the model offers it (a foundation model: most of the cost); a failing frame fails the set
+        predictions = predict_frames(calculator, frames, properties, raise_errors=True, label=self.label)
+        forces = [p.forces_ev_a for p in predictions]  # type: ignore[union-attr]
+        energies = [p.energy_ev for p in predictions] if with_energy else None  # type: ignore[union-attr]
+        return self.result_from_predictions(data, frames, forces, energies)
 
     @staticmethod
     def reference_forces(data: Dataset, frames: Sequence[Atoms]) -> Reference:

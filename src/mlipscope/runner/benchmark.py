@@ -74,6 +74,7 @@ def benchmark_calculator(
     calculator: Calculator | None = None,
     time_limit_s: float | None = None,
     on_progress: Callable[[str, EvaluationOutcome | None], None] | None = None,
+    on_property_progress: Callable[[str, str, int, int], None] | None = None,
     isolate_with_reference: str | None = None,
     retry_failed: bool = False,
     max_attempts: int = 2,
@@ -84,7 +85,9 @@ def benchmark_calculator(
     already has it (else built on first need). ``isolate_with_reference``: a reference spec; evaluations then run
     in a sandbox child (:mod:`.sandbox`), so a crash or hang of the calculator is a stored failure and a hard time
     limit holds. ``settings``: the property settings changed from the suite's (:func:`setting_overrides`), part of
-    the model's identity (:func:`model_identity`)."""
+    the model's identity (:func:`model_identity`). ``on_progress(label, outcome)``: each property as it is stored
+    (None: stored before); ``on_property_progress(label, unit, done, total)``: inside the running property (see
+    :class:`~mlipscope.runner.executors.InProcessExecutor`)."""
     from mlipscope.store.provenance import model_id_for
 
     hyperparameters = model_identity(calculator_spec, properties[0].material if properties else None, settings)
@@ -96,9 +99,11 @@ def benchmark_calculator(
     record_model_context(store, model_id, properties[0].material if properties else None, reference_spec)
     evaluations = [Evaluation.of(model_id, calculator_spec, prop, reference_spec) for prop in properties]
     if isolate_with_reference is not None:
-        executor: InProcessExecutor = SandboxedExecutor(time_limit_s)
+        executor: InProcessExecutor = SandboxedExecutor(time_limit_s, on_progress=on_property_progress)
     else:
-        executor = InProcessExecutor(time_limit_s, calculator=calculator, reference=reference)
+        executor = InProcessExecutor(
+            time_limit_s, calculator=calculator, reference=reference, on_progress=on_property_progress
+        )
     listener = _BenchmarkListener(on_progress)
     engine = Engine(store, executor, max_attempts=max_attempts, retry_failed=retry_failed, listener=listener)
     engine.run(evaluations)

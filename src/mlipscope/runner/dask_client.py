@@ -35,7 +35,7 @@ def make_client(
     ``memory_limit`` each (Dask pauses a worker at 80 % of it and restarts one at 95 %: its tasks then run again
     elsewhere) and, with ``dashboard`` (a port; 0 for any free one), the Dask dashboard, whose address is printed.
     ``memory_limit`` also binds the sandbox child that runs the model in each worker (its own process, which Dask's
-    limit never counted: :func:`mlipscope.runner.sandbox.set_child_memory_limit`, inherited by the workers).
+    limit never counted: :func:`mlipscope.runner.child_memory.set_child_memory_limit`, inherited by the workers).
     The workers' BLAS / OpenMP pools have one thread (:func:`worker_thread_environ`)."""
     import warnings
 
@@ -43,7 +43,7 @@ def make_client(
     from dask.distributed import Client, LocalCluster
 
     from mlipscope.errors import InputError
-    from mlipscope.runner.sandbox import set_child_memory_limit
+    from mlipscope.runner.child_memory import set_child_memory_limit
     from mlipscope.runner.scheduler_address import check_scheduler_address
 
     if scheduler:

@@ -12,7 +12,10 @@ to ``submit`` while that iterator runs (the evaluations of a model just fitted) 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -55,7 +58,9 @@ class InProcessExecutor:
     """One task after another in this process; with ``isolate`` each evaluation in the sandbox child.
 
     ``calculator`` / ``reference``: objects the caller built already (``mlipscope benchmark`` without a sandbox):
-    then every evaluation uses them instead of loading its model and reference from their specs."""
+    then every evaluation uses them instead of loading its model and reference from their specs.
+    ``on_progress(label, unit, done, total)``: the running evaluation's progress, ``(label, "", 0, 0)`` as it
+    starts, then what its property reports (e.g. frames done / total)."""
 
     def __init__(
         self,
@@ -64,11 +69,13 @@ class InProcessExecutor:
         isolate: bool = False,
         calculator: Calculator | None = None,
         reference: Reference | None = None,
+        on_progress: Callable[[str, str, int, int], None] | None = None,
     ) -> None:
         self.time_limit_s = time_limit_s
         self.isolate = isolate
         self.calculator = calculator
         self.reference = reference
+        self.on_progress = on_progress
         self.n_tasks: dict[str, int] = {}
         self._queue: deque[Task] = deque()
         self._contexts: dict[str, Any] = {}
@@ -82,25 +89,38 @@ class InProcessExecutor:
             task = self._queue.popleft()
             kind = "fit" if isinstance(task, Fit) else "single"
             self.n_tasks[kind] = self.n_tasks.get(kind, 0) + 1
-            yield _fit_planned(task) if isinstance(task, Fit) else self._evaluate(task)
+            if isinstance(task, Fit):
+                yield _fit_planned(task)
+                continue
+            # what a model prints as it loads or runs (CHGNet's banner) must not reach stdout (``--json``); the
+            # sandbox child points its own stdout at its log, this covers models loaded here
+            with contextlib.redirect_stdout(sys.stderr):
+                evaluated = self._evaluate(task)
+            yield evaluated
 
     def _evaluate(self, evaluation: Evaluation) -> Evaluated:
+        on_progress = None
+        if self.on_progress is not None:
+            on_progress = functools.partial(self.on_progress, evaluation.prop.label)
+            on_progress("", 0, 0)
         if self.calculator is None and self.reference is None:
             # the worker-side tasks module is imported on first use: the sandboxed path needs none of it here
             from mlipscope.runner.tasks import evaluate_task
 
-            return evaluate_task(evaluation, self.time_limit_s, self.isolate)
+            return evaluate_task(evaluation, self.time_limit_s, self.isolate, on_progress=on_progress)
         from mlipscope.calculators import make_calculator
         from mlipscope.properties.context import MaterialContext
+        from mlipscope.properties.progress import progress_reporter
         from mlipscope.runner.evaluate import evaluate_property
 
         if self.calculator is None:
             self.calculator = make_calculator(evaluation.model)
         material = evaluation.material  # one context per material: its relaxed bulk is shared by its properties
         context = self._contexts.setdefault(material.fingerprint(), MaterialContext(material))
-        outcome = evaluate_property(
-            evaluation.prop, self.calculator, self.reference, time_limit_s=self.time_limit_s, context=context
-        )
+        with progress_reporter(on_progress):
+            outcome = evaluate_property(
+                evaluation.prop, self.calculator, self.reference, time_limit_s=self.time_limit_s, context=context
+            )
         return Evaluated(evaluation.key, outcome)
 
 
@@ -114,8 +134,10 @@ class SandboxedExecutor(InProcessExecutor):
     """:class:`InProcessExecutor` with each evaluation in the sandbox child (a crash or hang is a stored failure and
     a hard time limit holds)."""
 
-    def __init__(self, time_limit_s: float | None = None) -> None:
-        super().__init__(time_limit_s, isolate=True)
+    def __init__(
+        self, time_limit_s: float | None = None, on_progress: Callable[[str, str, int, int], None] | None = None
+    ) -> None:
+        super().__init__(time_limit_s, isolate=True, on_progress=on_progress)
 
 
 class DaskExecutor:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
 from mlipscope.errors import EvaluationError, TaskTimeout
@@ -40,8 +43,7 @@ class GuardedCalculator(Calculator):
         self.n_calls = 0
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            raise TaskTimeout("per-task time limit reached")
+        self._check_deadline()
         super().calculate(atoms, properties, system_changes)
         start = time.perf_counter()
         try:
@@ -51,14 +53,50 @@ class GuardedCalculator(Calculator):
         finally:
             self.seconds_inside += time.perf_counter() - start
             self.n_calls += 1
-        _check_shapes(results, len(self.atoms))
+        self.results = self._checked(results, len(self.atoms))
+
+    @property
+    def predict_batch(self) -> Callable[[Sequence[Atoms], Sequence[str]], list[dict[str, Any]]] | None:
+        """The inner calculator's batched prediction (:class:`~mlipscope.properties.frames.BatchPredictor`) with
+        this wrapper's deadline and checks; None when it has none (fixed-frame properties then go frame by frame)."""
+        return self._predict_batch if callable(getattr(self.inner, "predict_batch", None)) else None
+
+    @property
+    def batch_size(self) -> int:
+        return int(getattr(self.inner, "batch_size", 1) or 1)
+
+    def _predict_batch(self, frames: Sequence[Atoms], properties: Sequence[str]) -> list[dict[str, Any]]:
+        """A batch is all or nothing: one frame with non-finite output fails the call (the caller then goes frame
+        by frame, which says which frame failed)."""
+        self._check_deadline()
+        wanted = ["energy"] + [p for p in ("forces", "stress") if p in properties]  # as calculate: energy always
+        start = time.perf_counter()
+        try:
+            batch = list(self.inner.predict_batch(frames, wanted))
+        finally:
+            self.seconds_inside += time.perf_counter() - start
+            self.n_calls += len(frames)
+        if len(batch) != len(frames):
+            raise EvaluationError(f"calculator returned {len(batch)} batch results for {len(frames)} frames")
+        out = []
+        for atoms, results in zip(frames, batch, strict=True):
+            arrays = {k: np.array(v, dtype=float) for k, v in results.items() if k in wanted and v is not None}
+            out.append(self._checked(arrays, len(atoms)) | ({"stress": None} if "stress" not in arrays else {}))
+        return out
+
+    def _check_deadline(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise TaskTimeout("per-task time limit reached")
+
+    def _checked(self, results: dict[str, np.ndarray], n_atoms: int) -> dict[str, Any]:
+        """``results`` with the energy as a float, after the shape and sanity checks."""
+        _check_shapes(results, n_atoms)
         energy = float(results["energy"])
         if not math.isfinite(energy) or any(not np.all(np.isfinite(v)) for v in results.values()):
             raise EvaluationError("calculator returned non-finite energy, forces or stress")
-        if abs(energy) / max(len(self.atoms), 1) > self.max_abs_energy_per_atom_ev:
-            raise EvaluationError(f"exploding energy: {energy / len(self.atoms):.3g} eV/atom")
-        results["energy"] = results["free_energy"] = energy
-        self.results = results
+        if abs(energy) / max(n_atoms, 1) > self.max_abs_energy_per_atom_ev:
+            raise EvaluationError(f"exploding energy: {energy / n_atoms:.3g} eV/atom")
+        return {**results, "energy": energy, "free_energy": energy}
 
 
 def _check_shapes(results: dict[str, np.ndarray], n_atoms: int) -> None:

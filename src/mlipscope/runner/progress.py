@@ -151,3 +151,68 @@ def run_log(path: Path) -> Iterator[None]:
         package_log.removeHandler(handler)
         package_log.setLevel(old_level)
         handler.close()
+
+
+class BenchmarkProgress:
+    """``mlipscope benchmark``'s progress on stderr: a bar over the properties and one inside the running property
+    (e.g. frames done / total), and a line per finished property with its elapsed time (also to the log). When
+    stderr is not a terminal the bars are left out and a long property gets a plain line every ``interval_s``."""
+
+    def __init__(
+        self, n_properties: int, console: Console | None = None, interval_s: float = DEFAULT_INTERVAL_S
+    ) -> None:
+        self.console = console or Console(stderr=True)
+        self.plain = not self.console.is_terminal
+        self.interval_s = interval_s
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[count]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            disable=self.plain,
+        )
+        self._n_properties = n_properties
+        self._overall = self.progress.add_task("benchmark", total=max(n_properties, 1), count="")
+        self._inside = self.progress.add_task("", total=None, count="", visible=False)
+        self._finished = 0
+        self._label = ""
+        self._started = self._last_line = time.monotonic()
+
+    def __enter__(self) -> BenchmarkProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def inside(self, label: str, unit: str, done: int, total: int) -> None:
+        """Progress of the running property ``label`` (``done == total == 0``: it starts)."""
+        now = time.monotonic()
+        if label != self._label:  # it starts: its bar's clock too
+            self._label, self._started, self._last_line = label, now, now
+            self.progress.reset(self._inside, total=None, description=label, count="", visible=True)
+        shown = total > 0
+        count = f"{done}/{total} {unit}" if shown else ""
+        self.progress.update(
+            self._inside, description=label, completed=done, total=total if shown else None, count=count, visible=True
+        )
+        if shown and now - self._last_line >= self.interval_s:
+            self._last_line = now
+            text = f"{label}: {done}/{total} {unit} · {_duration(now - self._started)} elapsed"
+            log.info(text)
+            if self.plain:
+                self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def finished(self, label: str, status: str | None) -> None:
+        """``label`` is stored (``status`` "ok" / "failed"), or was stored before (None): one line, bar advanced."""
+        now = time.monotonic()
+        elapsed = now - self._started  # since it started, or since the one before it finished
+        took = f"{elapsed:.1f} s" if elapsed < 60 else _duration(elapsed)
+        text = f"{label}: already stored" if status is None else f"{label}: {status} in {took}"
+        log.info(text)
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        self._finished += 1
+        self.progress.update(self._overall, advance=1, count=f"{self._finished}/{self._n_properties} properties")
+        self.progress.update(self._inside, visible=False)
+        self._label, self._started = "", now

@@ -5,18 +5,19 @@ call (a long LAMMPS command), where no check between calls can stop it, or alloc
 has. So each Dask worker (and ``mlipscope benchmark``) runs evaluations in one long-lived child interpreter of the
 same environment, started on first use and kept between tasks so calculators stay loaded:
 
-- requests and results travel as length-prefixed pickles over the child's stdin and a private copy of its
-  stdout (the child points its own stdout at stderr, so whatever a calculator prints cannot corrupt the channel);
+- requests and results (and, when asked for, progress reports before a result) travel as length-prefixed pickles
+  over the child's stdin and a private copy of its stdout (the child points its own stdout at stderr, so whatever
+  a calculator prints, CHGNet's banner or LAMMPS's log, reaches neither the channel nor the CLI's stdout);
 - the parent waits at most the task's hard deadline (``time_limit_s`` plus a grace period for the child's own,
   softer deadline check); past it, the child and every process it started (also those in a session of their own)
   are killed and the evaluation is recorded as ``timeout``; a child that dies is recorded as
   ``crashed (signal N)`` or ``crashed (exit code N)``;
 - memory: the child's writable memory is limited (``RLIMIT_DATA``, inherited by what it starts) to
-  :func:`child_memory_bytes` (``MLIPSCOPE_CHILD_MEMORY_BYTES``; default 80 % of the machine's memory; the runner sets
-  it with :func:`set_child_memory_limit`), so an oversized allocation fails at once inside the model; the parent
-  also kills the child when its processes together hold more than that. Both are recorded as ``out of memory: ...``
-  (kind ``out_of_memory``). ``RLIMIT_DATA`` rather than ``RLIMIT_AS``: address space that torch, CUDA or MPI only
-  reserve is not memory, and limiting it breaks them;
+  :func:`~mlipscope.runner.child_memory.child_memory_bytes` (``MLIPSCOPE_CHILD_MEMORY_BYTES``; default 80 % of the
+  machine's memory; the runner sets it with :func:`~mlipscope.runner.child_memory.set_child_memory_limit`), so an
+  oversized allocation fails at once inside the model; the parent also kills the child when its processes together
+  hold more than that. Both are recorded as ``out of memory: ...`` (kind ``out_of_memory``). ``RLIMIT_DATA`` rather
+  than ``RLIMIT_AS``: address space that torch, CUDA or MPI only reserve is not memory, and limiting it breaks them;
 - after a kill or a crash, the next evaluation starts a fresh child;
 - start-up: the child imports what evaluations need (:data:`PRELOAD`) as soon as it starts, before it reads its
   first request; :meth:`Sandbox.start` starts it ahead of the first call, so that a caller that knows it will need
@@ -50,14 +51,13 @@ from typing import Any
 
 import psutil
 
-from mlipscope.errors import InputError
 from mlipscope.failures import FailureKind, is_out_of_memory, kind_of_exception, out_of_memory_reason
+from mlipscope.runner.child_memory import MEMORY_ENV, child_memory_bytes
+from mlipscope.runner.child_memory import set_child_memory_limit as set_child_memory_limit  # re-exported
 from mlipscope.runner.threads import single_thread_env
 
 #: seconds the child may run past its own (soft) deadline before the parent kills it
 GRACE_S = 10.0
-#: environment variable holding the memory limit of sandbox children, in bytes
-MEMORY_ENV = "MLIPSCOPE_CHILD_MEMORY_BYTES"
 #: a child's log is cut to its last :data:`LOG_KEEP_BYTES` when it grows past this
 LOG_MAX_BYTES = 4 << 20
 LOG_KEEP_BYTES = 1 << 20
@@ -80,47 +80,6 @@ class SandboxCrash(RuntimeError):
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
-
-
-def default_child_memory_bytes() -> int:
-    """80 % of the machine's memory: one runaway model must leave room for the rest of the machine."""
-    return int(0.8 * psutil.virtual_memory().total)
-
-
-def child_memory_bytes() -> int:
-    """The memory limit of sandbox children started from now on (see the module docstring)."""
-    value = os.environ.get(MEMORY_ENV, "").strip()
-    if not value:
-        return default_child_memory_bytes()
-    try:
-        limit = int(value)
-    except ValueError:
-        limit = 0
-    if limit <= 0:
-        raise InputError(None, f"environment variable {MEMORY_ENV}", "a positive number of bytes", got=value)
-    return limit
-
-
-def set_child_memory_limit(limit: int | str | None) -> int:
-    """Limit the memory of the sandbox children this process (and the processes it starts from now on, e.g. Dask
-    workers) runs: a number of bytes or a size such as ``"2GiB"``; None for the default. Returns the limit in bytes.
-    A child already running is replaced at its next call."""
-    if limit is None:
-        os.environ.pop(MEMORY_ENV, None)
-        return child_memory_bytes()
-    if isinstance(limit, str):
-        from dask.utils import parse_bytes
-
-        try:
-            limit = parse_bytes(limit)
-        except (ValueError, TypeError):
-            raise InputError(
-                None, "memory limit", "a memory size such as '4GiB' or a number of bytes", got=limit
-            ) from None
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
-        raise InputError(None, "memory limit", "a positive number of bytes", got=limit)
-    os.environ[MEMORY_ENV] = str(limit)
-    return limit
 
 
 def _write_message(stream, obj: Any) -> None:
@@ -235,8 +194,17 @@ class Sandbox:
         self._descendants = []
         return self._proc
 
-    def call(self, function: str, args: tuple, *, timeout_s: float | None) -> Any:
-        """Run ``function(*args)`` in the child; its return value, or :class:`SandboxCrash` with the reason."""
+    def call(
+        self,
+        function: str,
+        args: tuple,
+        *,
+        timeout_s: float | None,
+        on_progress: Callable[[str, int, int], None] | None = None,
+    ) -> Any:
+        """Run ``function(*args)`` in the child; its return value, or :class:`SandboxCrash` with the reason.
+        ``on_progress``: gets what the function reports (:func:`mlipscope.properties.progress.report_progress`)
+        while it runs."""
         if self._proc is not None and (
             self._import_path != _import_path() or self._memory_bytes != child_memory_bytes()
         ):
@@ -245,26 +213,34 @@ class Sandbox:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         fd = proc.stdout.fileno()
         try:
-            _write_message(proc.stdin, (function, args))
-            header = _read_exact(fd, _HEADER.size, deadline, self._watch)
-            body = None if header is None else _read_exact(fd, _HEADER.unpack(header)[0], deadline, self._watch)
+            _write_message(proc.stdin, (function, args, on_progress is not None))
+            message = self._receive(fd, deadline)
+            while message is not None and message[0] == "progress":  # sent only when asked for
+                on_progress(*message[1])
+                message = self._receive(fd, deadline)
         except TimeoutError:
             self.kill()
             reason = f"timeout: killed after the hard limit of {timeout_s:g} s"
             raise SandboxCrash(FailureKind.TIMEOUT, reason) from None
         except (BrokenPipeError, OSError):
-            body = None
+            message = None
         except BaseException:  # stopped mid-call (Ctrl-C, a memory kill): what the child is doing is unknown
             self.kill()
             raise
-        if body is None:
+        if message is None:
             raise self._crashed(proc)
         trim_log(self._log_path)
-        status, payload = pickle.loads(body)
+        status, payload = message
         if status != "ok":
             kind, reason = payload
             raise SandboxCrash(FailureKind(kind), reason)
         return payload
+
+    def _receive(self, fd: int, deadline: float | None) -> tuple[str, Any] | None:
+        """The child's next message (status, payload); None when its output ended."""
+        header = _read_exact(fd, _HEADER.size, deadline, self._watch)
+        body = None if header is None else _read_exact(fd, _HEADER.unpack(header)[0], deadline, self._watch)
+        return None if body is None else pickle.loads(body)
 
     def _watch(self) -> None:
         """While waiting: cut the log, note the child's descendants, and kill the child when its processes together
@@ -382,18 +358,23 @@ def run_isolated(
     time_limit_s: float | None,
     on_crash: Callable[[FailureKind, str, float], Any],
     isolate: bool = True,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> Any:
     """``function`` ("module:name") applied to ``args`` in this worker's sandbox child, with the task's hard limit;
     a crash, kill, timeout or memory overrun gives ``on_crash(kind, reason, elapsed_s)`` instead (the failed
-    evaluations to store). ``isolate=False`` runs it in this process."""
+    evaluations to store). ``isolate=False`` runs it in this process. ``on_progress(unit, done, total)``: what the
+    function reports while it runs (:mod:`mlipscope.properties.progress`)."""
     import importlib
 
     if not isolate:
+        from mlipscope.properties.progress import progress_reporter
+
         module_name, _, name = function.partition(":")
-        return getattr(importlib.import_module(module_name), name)(*args)
+        with progress_reporter(on_progress):
+            return getattr(importlib.import_module(module_name), name)(*args)
     start = time.perf_counter()
     try:
-        return worker_sandbox().call(function, args, timeout_s=hard_limit_s(time_limit_s))
+        return worker_sandbox().call(function, args, timeout_s=hard_limit_s(time_limit_s), on_progress=on_progress)
     except SandboxCrash as crash:
         return on_crash(crash.kind, crash.reason, time.perf_counter() - start)
 
@@ -438,13 +419,17 @@ def _adopt_orphans() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_child_subreaper, 1, 0, 0, 0)
 
 
-def _run_request(request: bytes) -> tuple[str, Any]:
+def _run_request(request: bytes, channel) -> tuple[str, Any]:
     import importlib
 
+    from mlipscope.properties.progress import progress_reporter
+
     try:
-        function, args = pickle.loads(request)
+        function, args, wants_progress = pickle.loads(request)
         module_name, _, name = function.partition(":")
-        return "ok", getattr(importlib.import_module(module_name), name)(*args)
+        report = (lambda *progress: _write_message(channel, ("progress", progress))) if wants_progress else None
+        with progress_reporter(report):
+            return "ok", getattr(importlib.import_module(module_name), name)(*args)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, the child stays up
         kind = kind_of_exception(exc)
         reason = f"{type(exc).__name__} in the evaluation child: {exc}"
@@ -475,7 +460,7 @@ def serve() -> None:
         header = stdin.read(_HEADER.size)
         if len(header) < _HEADER.size:
             return
-        result = _run_request(stdin.read(_HEADER.unpack(header)[0]))
+        result = _run_request(stdin.read(_HEADER.unpack(header)[0]), channel)
         try:
             _write_message(channel, result)
         except MemoryError:  # the result itself does not fit: say so instead

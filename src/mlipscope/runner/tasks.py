@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from mlipscope.failures import FailureKind
@@ -136,17 +137,23 @@ def _fit_and_measure(planned: Fit, measured: dict[str, float] | None = None) -> 
     )
 
 
-def evaluate_task(evaluation: Evaluation, time_limit_s: float | None, isolate: bool = True) -> Evaluated:
+def evaluate_task(
+    evaluation: Evaluation,
+    time_limit_s: float | None,
+    isolate: bool = True,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> Evaluated:
     """Evaluate one (model, property) pair in a worker: in the worker's sandbox child (:mod:`.sandbox`), so that
     a crash or a hang inside a calculator call is recorded as a failed evaluation; ``isolate=False`` runs it in
-    this process."""
+    this process. ``on_progress(unit, done, total)``: the property's progress while it runs."""
     from mlipscope.runner.sandbox import run_isolated
 
     def crashed(kind: FailureKind, reason: str, elapsed_s: float) -> Evaluated:
         return Evaluated.failed(evaluation, kind, reason, elapsed_s)
 
     args = (evaluation, time_limit_s)
-    return run_isolated("mlipscope.runner.tasks:evaluate_in_process", args, time_limit_s, crashed, isolate)
+    function = "mlipscope.runner.tasks:evaluate_in_process"
+    return run_isolated(function, args, time_limit_s, crashed, isolate, on_progress=on_progress)
 
 
 def evaluate_in_process(evaluation: Evaluation, time_limit_s: float | None) -> Evaluated:
