@@ -164,3 +164,20 @@ def get_prototype(name: str, source: object = None) -> Prototype:
     if name not in PROTOTYPES:
         raise InputError(source, "structure.prototype", f"one of {sorted(PROTOTYPES)}", got=name)
     return PROTOTYPES[name]
+
+
+#: Slip systems of the stacking-fault property (:mod:`mlipscope.properties.stacking_faults`):
+#: - diamond {111} shuffle set: the fault between widely spaced layers, along a/2<110> (a full lattice vector);
+#: - diamond {111} glide set: between narrowly spaced layers, along a/6<112> (the Shockley partial);
+#: - fcc {111}<112>: along a/6<112>; bcc {110}<111>: along a/2<111>.
+#: prototype -> slip systems: name -> (lattice builder: the name of a class of :mod:`ase.lattice.cubic`, (x, y, z)
+#: directions, fault gap ("wide", "narrow" or "any"), the path vector in units of the lattice constant along x or y
+#: (axis, length / a)). Names, not classes: ``ase.lattice`` loads scipy, and listing a suite imports this module.
+SLIP_SYSTEMS: dict[str, dict[str, tuple[str, tuple, str, tuple[int, float]]]] = {
+    "diamond": {
+        "shuffle": ("Diamond", ([1, -1, 0], [1, 1, -2], [1, 1, 1]), "wide", (0, math.sqrt(2) / 2)),
+        "glide": ("Diamond", ([1, -1, 0], [1, 1, -2], [1, 1, 1]), "narrow", (1, math.sqrt(6) / 6)),
+    },
+    "fcc": {"": ("FaceCenteredCubic", ([1, -1, 0], [1, 1, -2], [1, 1, 1]), "any", (1, math.sqrt(6) / 6))},
+    "bcc": {"": ("BodyCenteredCubic", ([1, 1, 1], [1, 1, -2], [-1, 1, 0]), "any", (0, math.sqrt(3) / 2))},
+}

@@ -28,12 +28,10 @@ from ase.calculators.calculator import Calculator
 
 from mlipscope._lammps import new_lammps
 from mlipscope.errors import EvaluationError, InputError
+from mlipscope.materials.elements import experimental_melting_point_k
 from mlipscope.properties.base import Property, PropertyResult
 from mlipscope.properties.md import lammps_setup
 from mlipscope.properties.registry import SuiteEntry
-
-#: experimental melting points (K) at 1 atm, CRC Handbook of Chemistry and Physics: the bracket of the search
-EXPERIMENTAL_MELTING_K = {"Si": 1687.0, "Ge": 1211.4, "Cu": 1357.8, "Ni": 1728.0, "Mo": 2896.0, "Li": 453.7}
 
 _SETUP = ["units metal", "atom_style atomic", "atom_modify map array sort 0 0.0", "boundary p p p"]
 
@@ -131,7 +129,7 @@ class MeltingPoint(Property):
     def suite_entries(cls, material) -> list[SuiteEntry]:
         """``melting_point`` for a one-element crystal whose experimental melting point is known here: the bracket
         is 0.75-1.2 times it (wide enough for a DFT-like model: PW91 Si melts 12 % below experiment)."""
-        t_exp = EXPERIMENTAL_MELTING_K.get(material.species[0]) if len(material.species) == 1 else None
+        t_exp = experimental_melting_point_k(material)
         if t_exp is None or material.structure.prototype is None:
             return []
         return [cls.suite_entry("melting_point", temperatures_k=[round(t_exp * f) for f in (0.75, 0.9, 1.05, 1.2)],

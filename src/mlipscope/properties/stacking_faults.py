@@ -3,18 +3,11 @@
 A slab of the model's relaxed crystal, oriented with the slip plane normal along z and periodic in all three
 directions, is faulted by tilting its third cell vector by the displacement (one fault per cell, at the periodic
 boundary, no free surfaces). At each displacement the atoms relax along z only (ASE ``FixCartesian``), the cell
-stays fixed, and γ(u) = (E(u) - E(0)) / A. Slip systems (path: the displacement from 0 to its end):
-
-- diamond {111} shuffle set: the fault between widely spaced layers, along a/2<110> (a full lattice vector:
-  γ(0) = γ(1) = 0), value ``shuffle_usf_j_m2`` (the maximum, the unstable stacking-fault energy);
-- diamond {111} glide set: between narrowly spaced layers, along a/6<112> (the Shockley partial: the end is the
-  intrinsic stacking fault), values ``glide_usf_j_m2`` and ``isf_j_m2``;
-- fcc {111}<112>: along a/6<112>, ``usf_j_m2`` and ``isf_j_m2``;
-- bcc {110}<111>: along a/2<111>, ``usf_j_m2``.
-
-Stillinger–Weber Si has an intrinsic stacking-fault energy of zero (its cutoff sees only first neighbours, which
-the fault keeps). The DFT reference of Si (CASTEP PW91) is the libAtoms silicon testing framework's stacking-fault
-test (Bartók et al., PRX 8, 041048, 2018), relaxed along the same paths.
+stays fixed, and γ(u) = (E(u) - E(0)) / A. The slip systems of each prototype (the path: the displacement from 0
+to its end) are material-layer data, :data:`mlipscope.materials.prototypes.SLIP_SYSTEMS`. A path that is a full
+lattice vector gives the unstable stacking-fault energy (``<system>_usf_j_m2``, the maximum); a Shockley partial
+also ends at the intrinsic stacking fault (``isf_j_m2``). Each material's reference file names the source of its
+values.
 """
 
 from __future__ import annotations
@@ -26,23 +19,12 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 
 from mlipscope.errors import EvaluationError, InputError
+from mlipscope.materials.prototypes import SLIP_SYSTEMS
 from mlipscope.properties.base import Property, PropertyResult
 from mlipscope.properties.registry import SuiteEntry
 from mlipscope.properties.settings import RelaxationSettings
 from mlipscope.properties.structures import OPTIMIZERS
 from mlipscope.units import EV_PER_A2_TO_J_PER_M2
-
-#: prototype -> slip systems: name -> (lattice builder: a class of :mod:`ase.lattice.cubic` or its name, (x, y, z)
-#: directions, fault gap ("wide", "narrow" or "any"), the path vector in units of the lattice constant along x or y
-#: (axis, length / a)). Names, not classes: ``ase.lattice`` loads scipy, and listing a suite imports this module.
-SLIP_SYSTEMS: dict[str, dict[str, tuple[Any, tuple, str, tuple[int, float]]]] = {
-    "diamond": {
-        "shuffle": ("Diamond", ([1, -1, 0], [1, 1, -2], [1, 1, 1]), "wide", (0, np.sqrt(2) / 2)),
-        "glide": ("Diamond", ([1, -1, 0], [1, 1, -2], [1, 1, 1]), "narrow", (1, np.sqrt(6) / 6)),
-    },
-    "fcc": {"": ("FaceCenteredCubic", ([1, -1, 0], [1, 1, -2], [1, 1, 1]), "any", (1, np.sqrt(6) / 6))},
-    "bcc": {"": ("BodyCenteredCubic", ([1, 1, 1], [1, 1, -2], [-1, 1, 0]), "any", (0, np.sqrt(3) / 2))},
-}
 
 
 def oriented_slab(builder: Any, directions: tuple, symbol: str, a: float, repeats_z: int, gap: str) -> Atoms:
