@@ -353,14 +353,19 @@ def _figures(
             for n, v, r in zip(rows["name"], rows["value"], rows["reference"], strict=True)
         }
         for key, caption, figure in property_figures(details, values, title=f"{label} — {model_id}"):
-            safe_label = re.sub(r"[^A-Za-z0-9._-]", "_", str(label))
-            path = f"figures/{stem}__{safe_label}__{key}.png"
-            figure.savefig(folder / path, dpi=90)
-            out.append(
-                f'<figure><img src="{html.escape(path)}" alt="{html.escape(f"{label} {key}")}">'
-                f"<figcaption>{html.escape(f'{caption} ({label})')}</figcaption></figure>"
-            )
+            out.append(saved_figure_html(figure, folder, stem, str(label), key, caption))
     return "\n".join(out) if out else "<p>(no stored details of a property family with a figure)</p>"
+
+
+def saved_figure_html(figure: Any, folder: Path, stem: str, label: str, key: str, caption: str) -> str:
+    """Save one property figure of a model page under ``folder/figures`` and return its ``<figure>`` element."""
+    safe_label = re.sub(r"[^A-Za-z0-9._-]", "_", label)
+    path = f"figures/{stem}__{safe_label}__{key}.png"
+    figure.savefig(folder / path, dpi=90)
+    return (
+        f'<figure><img src="{html.escape(path)}" alt="{html.escape(f"{label} {key}")}">'
+        f"<figcaption>{html.escape(f'{caption} ({label})')}</figcaption></figure>"
+    )
 
 
 def _kv(values: Mapping[str, Any]) -> str:

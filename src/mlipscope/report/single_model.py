@@ -19,7 +19,6 @@ import hashlib
 import html
 import logging
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mlipscope.report.figures_properties import property_figures
-from mlipscope.report.model_pages import MODELS_DIR, page_filename
+from mlipscope.report.model_pages import MODELS_DIR, page_filename, saved_figure_html
 from mlipscope.report.tables import format_cell, html_page, html_table
 from mlipscope.report.verdict import Verdict, VerdictRow, row_dict
 
@@ -246,13 +245,7 @@ def _figures(model: ModelVerdict, folder: Path, stem: str) -> str:
     for label, details in model.details.items():
         rows = [r for r in model.verdict.rows if (r.property_label or r.name.split(".", 1)[0]) == label]
         for key, caption, figure in model_figures(label, details, rows, f"{label} — {model.model_id}"):
-            safe_label = re.sub(r"[^A-Za-z0-9._-]", "_", label)
-            path = f"figures/{stem}__{safe_label}__{key}.png"
-            figure.savefig(folder / path, dpi=90)
-            out.append(
-                f'<figure><img src="{html.escape(path)}" alt="{html.escape(f"{label} {key}")}">'
-                f"<figcaption>{html.escape(f'{caption} ({label})')}</figcaption></figure>"
-            )
+            out.append(saved_figure_html(figure, folder, stem, label, key, caption))
     return "\n".join(out) if out else "<p>(no stored details of a property with a figure)</p>"
 
 
