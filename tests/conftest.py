@@ -67,3 +67,29 @@ def _tables_of(text: str) -> list[list[dict[str, str]]]:
 def html_tables():
     """A function: each table of an HTML page as a list of {header: cell text} rows."""
     return _tables_of
+
+
+BROKEN_CALCULATOR = """
+from ase.calculators.calculator import Calculator
+
+
+class Broken(Calculator):
+    implemented_properties = ["energy", "forces", "stress"]
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+        raise RuntimeError("broken on purpose")
+
+
+def make():
+    return Broken()
+"""
+
+
+@pytest.fixture
+def broken(tmp_path, monkeypatch) -> str:
+    """The spec of a calculator factory whose every calculation raises; importable here, by Dask workers and by
+    sandbox children (PYTHONPATH)."""
+    (tmp_path / "broken_calc.py").write_text(BROKEN_CALCULATOR)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    return "broken_calc:make"

@@ -20,21 +20,6 @@ from mlipscope.store.provenance import model_id_for
 
 EMT_SPEC = "ase.calculators.emt:EMT"
 
-BROKEN = """
-from ase.calculators.calculator import Calculator
-
-
-class Broken(Calculator):
-    implemented_properties = ["energy", "forces", "stress"]
-
-    def calculate(self, atoms=None, properties=("energy",), system_changes=()):
-        raise RuntimeError("broken on purpose")
-
-
-def make():
-    return Broken()
-"""
-
 
 def _emt_lattice_constant(element: str) -> float:
     """EMT's fcc lattice constant, by minimising the energy of the primitive cell over a (not mlipscope's EOS)."""
@@ -115,14 +100,6 @@ def test_bad_set_assignments_are_errors_before_any_work(tmp_path, capsys, assign
     err = capsys.readouterr().err
     assert err.startswith("mlipscope: error: mlipscope benchmark --set:") and fragment in err, err
     assert not db.exists()
-
-
-@pytest.fixture
-def broken(tmp_path, monkeypatch):
-    (tmp_path / "broken_calc.py").write_text(BROKEN)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the sandbox child imports it too
-    return "broken_calc:make"
 
 
 def test_a_rerun_that_replays_stored_failures_suggests_retry_failed(tmp_path, capsys, broken):

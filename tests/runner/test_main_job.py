@@ -146,29 +146,13 @@ calculator = "sw"
 name = "si-quick"
 properties = ["eos", "surface_100"]
 """
-BROKEN_CALCULATOR = """
-from ase.calculators.calculator import Calculator
-
-
-class Broken(Calculator):
-    implemented_properties = ["energy", "forces", "stress"]
-
-    def calculate(self, atoms=None, properties=("energy",), system_changes=()):
-        raise RuntimeError("broken on purpose")
-
-
-def make():
-    return Broken()
-"""
 
 
 @pytest.mark.slow
-def test_a_rerun_that_replays_stored_failures_suggests_retry_failed(tmp_path, capsys, monkeypatch):
+def test_a_rerun_that_replays_stored_failures_suggests_retry_failed(tmp_path, capsys, broken):
     from mlipscope.cli import main
 
-    (tmp_path / "broken_calc.py").write_text(BROKEN_CALCULATOR)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # Dask workers and sandbox children import it too
+    assert broken == "broken_calc:make"  # the spec BROKEN_RUN names
     (tmp_path / "run.toml").write_text(BROKEN_RUN)
     args = ["run", str(tmp_path / "run.toml"), "--quiet"]
     assert main(args) == 0
