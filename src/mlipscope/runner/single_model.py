@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from mlipscope.errors import InputError
 from mlipscope.store.protocol import ResultStore
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from mlipscope.analysis import AnalysisConfig
     from mlipscope.materials import Material
 

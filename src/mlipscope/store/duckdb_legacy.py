@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
 
 from mlipscope.data.dataset import Dataset
 from mlipscope.errors import InputError
@@ -28,6 +27,8 @@ from mlipscope.store.provenance import model_id_for
 from mlipscope.store.status import RunStatus, compute_status
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from mlipscope.store.protocol import StoredState
 
 STATUSES = ("ok", "failed")

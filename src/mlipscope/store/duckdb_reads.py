@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
 
 from mlipscope.errors import InputError
 from mlipscope.failures import stored_or_legacy_kind
 from mlipscope.store.details_arrays import join_arrays
 from mlipscope.store.protocol import PLAN_COLUMNS, RECORD_COLUMNS, EvaluationKey
 from mlipscope.store.status import failures_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 METRICS = ("absolute_error", "relative_error", "value")
 JSON_FIELDS = ("hyperparameters", "software_versions", "details")
@@ -94,6 +96,8 @@ class DuckDBReads:
 
     def plan(self) -> pd.DataFrame:
         """The recorded run plan (:data:`~mlipscope.store.protocol.PLAN_COLUMNS`), in the order it was recorded."""
+        import pandas as pd
+
         found = self._con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'run_plan'"
         ).fetchall()[0][0]
@@ -135,6 +139,8 @@ def sql_error_table(
 ) -> pd.DataFrame:
     """The wide table as SQL built it before ``analysis.table.wide_error_table`` (kept as the reference the tests
     compare that function with)."""
+    import pandas as pd
+
     if metric not in METRICS:
         raise InputError(None, "metric", f"one of {list(METRICS)}", got=metric)
     store._flush()

@@ -15,12 +15,13 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from mlipscope.failures import kind_of_legacy_reason, stored_or_legacy_kind
 from mlipscope.store.protocol import ResultStore, Status, StoredState, needs_evaluation
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: the columns that key an evaluation
 KEY_COLUMNS = ("model_id", "property_label", "config_hash")
@@ -91,6 +92,8 @@ def compute_status(
 ) -> RunStatus:
     """The status of ``store`` (any :class:`~mlipscope.store.protocol.ResultStore`), from its records, models,
     plan and the ``plan_*`` meta entries; ``source`` (default: the store's path) names it in the report."""
+    import pandas as pd
+
     status = RunStatus(source=str(store.path if source is None else source), note=note, snapshot_age_s=snapshot_age_s)
     evaluations = _evaluation_rows(store.records())
     models = store.models()
@@ -167,6 +170,8 @@ def _plan_models(
     plan: pd.DataFrame, by_model: pd.DataFrame | None, reasons: dict[tuple[str, str, str], int]
 ) -> dict[str, int]:
     """Models of the plan: ready (fitted or external), fit failed, still to fit; fit failures into ``reasons``."""
+    import pandas as pd
+
     ids = pd.unique(plan["model_id"])
     known = (
         by_model.reindex(ids)
@@ -183,6 +188,8 @@ def _plan_models(
 
 def _planned_with_stored(plan: pd.DataFrame, evaluations: pd.DataFrame) -> pd.DataFrame:
     """Each plan row with the fields of the stored evaluation it counts (none: null fields)."""
+    import pandas as pd
+
     by_hash = plan["config_hash"].notna()
     exact = plan[by_hash].merge(evaluations, on=list(KEY_COLUMNS), how="left")
     loose = plan[~by_hash].drop(columns="config_hash")
@@ -228,6 +235,8 @@ def _stored_only(evaluations: pd.DataFrame, models: pd.DataFrame, status: RunSta
 def failures_table(records: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
     """Failed evaluations (from a store's ``records()``) with their model's family, kinds, reasons and attempts,
     oldest first (failed fits are the ``models`` with status ``failed``)."""
+    import pandas as pd
+
     failed = _evaluation_rows(records)
     failed = failed[failed["status"] == "failed"].drop(columns="status")
     families = models[["model_id", "family"]] if len(models) else pd.DataFrame({"model_id": [], "family": []})
