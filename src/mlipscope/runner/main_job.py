@@ -105,6 +105,7 @@ class MainJob:
         self.config = config
         self.dashboard = dashboard
         self._dask: tuple | None = None  # (client, LocalCluster or None), started on the first stage that needs it
+        self._checked_datasets: dict[str, Any] | None = None  # what check_run gave the first stage
         self.log_file = log_file
         self.scheduler = scheduler
         if n_workers is not None and n_workers < 1:
@@ -221,7 +222,9 @@ class MainJob:
         """Fit what is missing and evaluate every (model, property) not stored yet. ``dynamics``: (model ids,
         properties) of the dynamics stage instead of the suite (the models are fitted already)."""
         cfg = self.config
-        datasets = check_run(cfg)  # every check first, then the writes: a config error leaves the store untouched
+        if self._checked_datasets is None:  # every check first, then the writes: a config error leaves the store as is
+            self._checked_datasets = check_run(cfg)  # once: the dynamics stage runs on what the suite stage checked
+        datasets = self._checked_datasets
         if not getattr(self, "_warned_size", False):
             self._warn_if_large()
             self._warned_size = True
