@@ -3,12 +3,16 @@
 ``--members`` synthetic linear members, each with the four evaluations of ``examples/si-scale.toml``: the test-set
 errors (``errors_mlearn_test``: 25 frames, 1525 atoms), both rare-event sets (``re_vacancy``, ``re_interstitial``:
 100 frames of 63-65 atoms each) and the equation of state. Predictions are the DFT labels plus an error shared by
-the ensemble and one of each member (normal, eV/Å and eV/atom, full float64 mantissas), turned into results by
-the properties' own code (``DatasetErrors.result_from_frames``, ``RareEventForces.result_from_predictions``, as
-the batched linear path does), so the details have whatever layout the code in this tree stores. The records are
-written like a run writes them: in batches, with a CHECKPOINT (a published snapshot) every ``--checkpoint-every``
-members. Printed: the file's bytes per member, the bytes a compacted copy holds per member, the extrapolation to
-2006 members (the scale example), and the time to read every member's frames and compute the calibration table
+the ensemble and one of each member (normal, eV/Å, eV/atom and GPa, full float64 mantissas; per dataset the
+sizes of the scale example's SNAP and POD members, :data:`ERRORS`), turned into results by the properties' own code
+(``DatasetErrors.result_from_frames``, ``RareEventForces.result_from_predictions``, as the batched linear path does),
+so the details have whatever layout the code in this tree stores. As in the real run, the test set's frames have
+stress errors, every model has hyperparameters, a model file and software versions, every evaluation its software
+versions, and the run plan lists every evaluation. The records are written like a run writes them: in batches, with
+a CHECKPOINT (a published snapshot) every ``--checkpoint-every`` members, then the store is closed (which compacts
+a file with enough free blocks). Printed: the file's bytes per member, the bytes a compacted copy holds per member,
+the extrapolation to 2006 members (the scale example; run ``--members 2006`` for the real figure: a small store's
+blocks are partly empty), and the time to read every member's frames and compute the calibration table
 (:func:`mlipscope.report.uncertainty_section.read_ensemble_frames` and
 :func:`mlipscope.analysis.frame_uncertainty.frame_uncertainty_table`).
 
@@ -26,7 +30,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY
+from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, STRESS_KEY
 from mlipscope.data.examples import load_example
 from mlipscope.properties.base import PropertyResult
 from mlipscope.properties.dataset_errors import DatasetErrors, frame_prediction
@@ -34,11 +38,20 @@ from mlipscope.properties.rare_events import RareEventForces, load_re_dataset
 from mlipscope.properties.references import compare
 from mlipscope.store.duckdb_store import ResultsStore
 from mlipscope.store.protocol import EvaluationKey, ModelRecord, Record, Status
+from mlipscope.store.provenance import software_versions
+from mlipscope.units import EV_PER_A3_TO_GPA
 
 SCALE_MEMBERS = 2006
 GOAL_MB = 30.0
-FORCE_SHARED_EV_A, FORCE_MEMBER_EV_A = 0.08, 0.02  # error of the ensemble, spread of the members
-ENERGY_SHARED_EV_ATOM, ENERGY_MEMBER_EV_ATOM = 0.004, 0.001
+#: per dataset: the error of the ensemble and the spread of its members, energy (eV/atom) and force (eV/Å) errors,
+#: as the scale example's SNAP and POD members have them. The test set's real force errors are larger (0.3 eV/Å)
+#: but heavy-tailed and repeated on symmetric atoms: these normal ones pack to the same bytes per member (~5 kB).
+ERRORS = {
+    "errors_mlearn_test": (0.010, 0.017, 0.08, 0.02),
+    "re_vacancy": (0.0055, 0.0063, 0.19, 0.18),
+    "re_interstitial": (0.0049, 0.0102, 0.28, 0.235),
+}
+STRESS_SHARED_GPA, STRESS_MEMBER_GPA = 0.78, 0.95  # the test set's stress errors
 
 
 class Synthetic:
@@ -55,7 +68,11 @@ class Synthetic:
         self.re_data = {label: load_re_dataset(p.dataset) for label, p in self.re.items()}
         self.shared = {
             label: [
-                (self.rng.normal(0, ENERGY_SHARED_EV_ATOM), self.rng.normal(0, FORCE_SHARED_EV_A, (len(a), 3)))
+                (
+                    self.rng.normal(0, ERRORS[label][0]),
+                    self.rng.normal(0, ERRORS[label][2], (len(a), 3)),
+                    self.rng.normal(0, STRESS_SHARED_GPA, 6),
+                )
                 for a in data.frames
             ]
             for label, data in (("errors_mlearn_test", self.test_data), *self.re_data.items())
@@ -63,25 +80,32 @@ class Synthetic:
         self.references = {label: p.reference_forces(self.re_data[label], self.re_data[label].frames)
                            for label, p in self.re.items()}  # fmt: skip
 
-    def _predicted(self, label: str, frames) -> tuple[list[float], list[np.ndarray]]:
-        energies, forces = [], []
-        for atoms, (e_shared, f_shared) in zip(frames, self.shared[label], strict=True):
+    def _predicted(self, label: str, frames) -> tuple[list[float], list[np.ndarray], list[np.ndarray | None]]:
+        """Energies (eV), forces (eV/Å) and stresses (eV/Å³, None without a DFT stress) of one member."""
+        energies, forces, stresses = [], [], []
+        _, energy_member, _, force_member = ERRORS[label]
+        for atoms, (e_shared, f_shared, s_shared) in zip(frames, self.shared[label], strict=True):
             e = float(atoms.info[ENERGY_KEY])
-            per_atom = e_shared + self.rng.normal(0, ENERGY_MEMBER_EV_ATOM)
+            per_atom = e_shared + self.rng.normal(0, energy_member)
             energies.append(e + per_atom * len(atoms))
             dft = np.asarray(atoms.arrays[FORCES_KEY], dtype=float)
-            forces.append(dft + f_shared + self.rng.normal(0, FORCE_MEMBER_EV_A, f_shared.shape))
-        return energies, forces
+            forces.append(dft + f_shared + self.rng.normal(0, force_member, f_shared.shape))
+            stress = None
+            if STRESS_KEY in atoms.info:
+                error_gpa = s_shared + self.rng.normal(0, STRESS_MEMBER_GPA, 6)
+                stress = np.asarray(atoms.info[STRESS_KEY], dtype=float) + error_gpa / EV_PER_A3_TO_GPA
+            stresses.append(stress)
+        return energies, forces, stresses
 
     def results(self) -> list[PropertyResult]:
         data = self.test_data
-        energies, forces = self._predicted("errors_mlearn_test", data.frames)
-        frames = [frame_prediction(k, a, e, f, None)
-                  for k, (a, e, f) in enumerate(zip(data.frames, energies, forces, strict=True))]  # fmt: skip
+        energies, forces, stresses = self._predicted("errors_mlearn_test", data.frames)
+        predicted = zip(data.frames, energies, forces, stresses, strict=True)
+        frames = [frame_prediction(k, a, e, f, s) for k, (a, e, f, s) in enumerate(predicted)]
         out = [self.test.result_from_frames(data, frames, [])]
         for label, prop in self.re.items():
             re_data = self.re_data[label]
-            energies, forces = self._predicted(label, re_data.frames)
+            energies, forces, _ = self._predicted(label, re_data.frames)
             out.append(prop.result_from_predictions(re_data, re_data.frames, forces, energies, self.references[label]))
         out.append(self._eos())
         return out
@@ -115,20 +139,41 @@ def write_store(path: Path, n_members: int, checkpoint_every: int, seed: int = 0
     """Write ``n_members`` members' evaluations to a new store at ``path``; returns the seconds it took."""
     synthetic = Synthetic(seed)
     reference = {"eos.lattice_constant_a": (5.43, "DFT"), "eos.bulk_modulus_gpa": (98.0, "DFT")}
+    versions = software_versions()
+    labels = ("errors_mlearn_test", "re_vacancy", "re_interstitial", "eos")
     start = time.perf_counter()
     with ResultsStore(path) as store:
+        store.put_plan((f"snap-{_hex(f'member {m}', 12)}", label, None) for m in range(n_members) for label in labels)
         for first in range(0, n_members, checkpoint_every):
             with store.batch():
                 for m in range(first, min(first + checkpoint_every, n_members)):
                     model_id = f"snap-{_hex(f'member {m}', 12)}"
-                    store.put_model(ModelRecord(model_id, "snap", {"member": m}, seed=m))
+                    store.put_model(_model(model_id, m, synthetic.rng, versions))
                     store.put_records(
                         Record(EvaluationKey(model_id, r.label, _hex(f"{m} {r.label}", 16)), Status.OK,
-                               values=tuple(compare(r, reference)), wall_time_s=0.1, details=r.details)
+                               values=tuple(compare(r, reference)), wall_time_s=0.1, details=r.details,
+                               software_versions=versions)
                         for r in synthetic.results()
                     )  # fmt: skip
             store._con.execute("CHECKPOINT")  # what a published snapshot does
     return time.perf_counter() - start
+
+
+def _model(model_id: str, m: int, rng: np.random.Generator, versions: dict[str, str]) -> ModelRecord:
+    """A SNAP member as a run registers it (hyperparameters as the scale example samples them)."""
+    hyperparameters = {
+        "twojmax": 6,
+        "rcutfac": 4.5 + m % 6 * 0.2,
+        "rfac0": 0.99363,
+        "quadratic": False,
+        "energy_weight": float(10 ** rng.uniform(0, 5)),
+        "stress_weight": float(10 ** rng.uniform(-4, -1)),
+        "ridge": float(10 ** rng.uniform(-12, -6)),
+    }
+    return ModelRecord(model_id, "snap", hyperparameters, seed=0, training_set_hash=_hex("train", 64),
+                       training_set_name="si_original_train", fit_wall_time_s=float(rng.uniform(0.002, 0.01)),
+                       path=f"/tmp/si-scale-models/snap/{model_id}", model_file_hash=_hex(model_id, 64),
+                       software_versions=versions)  # fmt: skip
 
 
 def compacted_bytes(path: Path) -> int:

@@ -21,7 +21,7 @@ from mlipscope.models.pod import PODFamily
 from mlipscope.models.snap import SNAPFamily
 from mlipscope.properties.dataset_errors import DatasetErrors
 from mlipscope.properties.eos import EquationOfState
-from mlipscope.properties.frame_data import ENERGY_QUANTUM_EV_ATOM, FORCE_QUANTUM_EV_A, FrameErrors
+from mlipscope.properties.frame_data import ENERGY_QUANTUM_EV_ATOM, FORCE_QUANTUM_EV_A, STRESS_QUANTUM_GPA, FrameErrors
 from mlipscope.properties.rare_events import RareEventForces
 
 SNAP_DESCRIPTORS = {"twojmax": 4, "quadratic": False, "rcutfac": 4.6}
@@ -122,7 +122,7 @@ def assert_same_frames(expected: dict, got: dict) -> None:
     np.testing.assert_allclose(b.energy_error_ev_atom, a.energy_error_ev_atom, rtol=0, atol=ENERGY_QUANTUM_EV_ATOM)
     np.testing.assert_allclose(b.force_error_ev_a, a.force_error_ev_a, rtol=0, atol=FORCE_QUANTUM_EV_A * 1.0001)
     if a.stress_error_gpa is not None:
-        np.testing.assert_allclose(b.stress_error_gpa, a.stress_error_gpa, rtol=1e-6, atol=TOL)
+        np.testing.assert_allclose(b.stress_error_gpa, a.stress_error_gpa, rtol=1e-6, atol=STRESS_QUANTUM_GPA * 1.0001)
 
 
 def _all(members):

@@ -88,6 +88,22 @@ def test_every_member_gets_what_to_details_gives_it(partial):
     assert stored_frames.of_member(3)["force_error_ev_a"].dtype == np.float32
 
 
+def test_stress_errors_of_every_frame_are_the_same_quanta():
+    rng = np.random.default_rng(13)
+    frames = _frames(False)
+    m, n_frames, n_components = 3, len(N_ATOMS), 3 * int(N_ATOMS.sum())
+    energy, forces = rng.normal(scale=0.01, size=(m, n_frames)), rng.normal(scale=0.2, size=(m, n_components))
+    stress = rng.normal(scale=2.0, size=(m, n_frames, 6))
+    stress[2, 1, 0] = 1e7  # beyond int32 quanta: float32 stress errors for this member
+    stored_frames = StoredFrames(frames, energy, forces, np.zeros(n_components), np.ones((m, n_frames), bool), stress)
+    for k in range(m):
+        _assert_identical(
+            _own(frames, energy[k], forces[k], np.ones(n_frames, bool), stress[k]), stored_frames.of_member(k)
+        )
+    assert stored_frames.of_member(0)["stress_error_quanta"].dtype == np.int16
+    assert stored_frames.of_member(2)["stress_error_gpa"].dtype == np.float32
+
+
 def test_members_never_share_arrays():
     rng = np.random.default_rng(12)
     frames = _frames(True)

@@ -14,6 +14,7 @@ from mlipscope.properties.frame_data import (
     ENERGY_QUANTUM_EV_ATOM,
     FORCE_QUANTUM_EV_A,
     LAYOUT,
+    STRESS_QUANTUM_GPA,
     FrameErrors,
     frame_predictions,
 )
@@ -81,6 +82,26 @@ def test_compact_layout_round_trips_to_its_rounding(test_set):
     again = FrameErrors.from_details(json.loads(to_json(stored)))
     np.testing.assert_array_equal(again.force_error_ev_a, back.force_error_ev_a)
     np.testing.assert_array_equal(again.energy_error_ev_atom, back.energy_error_ev_atom)
+
+
+def test_stress_errors_are_quanta_where_every_frame_has_one(test_set):
+    records = _records(test_set)
+    rng = np.random.default_rng(3)
+    for record in records:  # every frame with a stress: ~1 GPa errors
+        record["stress_dft_gpa"] = rng.normal(0, 5, 6).tolist()
+        record["stress_model_gpa"] = (np.array(record["stress_dft_gpa"]) + rng.normal(0, 1, 6)).tolist()
+    stored = FrameErrors.from_records(records).to_details()
+    assert "stress_error_gpa" not in stored and stored["stress_error_quanta"].dtype == np.int16
+    assert stored["stress_error_quanta"].shape == (6, 6) and stored["stress_error_quantum_gpa"] == 2.0**-10
+    expected = np.array([np.subtract(r["stress_model_gpa"], r["stress_dft_gpa"]) for r in records])
+    back = FrameErrors.from_details(stored).stress_error_gpa
+    np.testing.assert_allclose(back, expected, rtol=0, atol=STRESS_QUANTUM_GPA / 2)
+    assert np.abs(back - expected).max() > STRESS_QUANTUM_GPA / 10  # really rounded
+    np.testing.assert_array_equal(FrameErrors.from_details(json.loads(to_json(stored))).stress_error_gpa, back)
+    # layout errors/2 (float32 stresses, before the quanta) reads as it did
+    old = {k: v for k, v in stored.items() if not k.startswith("stress_error_")}
+    old.update(layout="errors/2", stress_error_gpa=expected.astype(np.float32))
+    np.testing.assert_allclose(FrameErrors.from_details(old).stress_error_gpa, expected, rtol=1e-6)
 
 
 def test_large_and_non_finite_errors_are_kept(test_set):

@@ -104,6 +104,29 @@ def test_figures_of_the_stored_details_eos_and_parity(tmp_path):
         assert (tmp_path / "models" / "figures" / name).read_bytes().startswith(PNG_MAGIC)
 
 
+@pytest.mark.parametrize(("layout", "drawn"), [("errors/3", True), ("errors/2", True), ("errors/9", False)])
+def test_a_parity_figure_from_the_compact_layouts(tmp_path, layout, drawn):
+    import numpy as np
+
+    from mlipscope.data.examples import load_example
+    from mlipscope.properties.frame_data import FrameErrors
+
+    data = load_example("si_mlearn_test")
+    n_atoms = np.array([len(a) for a in data.frames[:3]])
+    errors = FrameErrors(
+        index=np.arange(3),
+        n_atoms=n_atoms,
+        energy_error_ev_atom=np.array([0.01, -0.02, 0.005]),
+        force_error_ev_a=np.full(3 * int(n_atoms.sum()), 0.1),
+        stress_error_gpa=np.full((3, 6), 0.5),
+        dataset="si_mlearn_test",
+        dataset_hash=data.content_hash[:16],
+    ).to_details()
+    details = {"errors_x": {"frames": dict(errors, layout=layout)}}
+    write_single_model_report([_model("m1", _rows(), details=details)], tmp_path, title="t", why="w")
+    assert (tmp_path / "models" / "figures" / "m1__errors_x__parity.png").is_file() == drawn
+
+
 @pytest.mark.parametrize("frames", [[], [{"config_type": "bulk"}], "not a list"])
 def test_no_parity_figure_from_incomplete_frames(tmp_path, frames):
     write_single_model_report([_model("m1", _rows(), details={"x": {"frames": frames}})], tmp_path, title="t", why="")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mlipscope.properties.frame_data import ENERGY_QUANTUM_EV_ATOM, FORCE_QUANTUM_EV_A, FrameErrors
+from mlipscope.properties.frame_data import ENERGY_QUANTUM_EV_ATOM, FORCE_QUANTUM_EV_A, FrameErrors, stress_details
 
 _INT16_MAX = float(np.iinfo(np.int16).max)
 #: float64 elements of a chunk of errors worked on at once (a fraction of a CPU's cache)
@@ -72,7 +72,6 @@ class StoredFrames:
         self.force_quanta, force_fast, self.force_int16 = _quanta(forces_ev_a, FORCE_QUANTUM_EV_A, forces_dft_ev_a)
         self.fast = stored.all(axis=1) & energy_fast & force_fast
         self.stress = stress_gpa
-        self.stress_float32 = None if stress_gpa is None else stress_gpa.astype(np.float32)
         self.has_stress = np.zeros(len(stored), dtype=bool)
         if stress_gpa is not None:
             self.has_stress = (stored & np.isfinite(stress_gpa).all(axis=2)).any(axis=1)
@@ -92,8 +91,8 @@ class StoredFrames:
         out["force_error_quanta"] = self.force_quanta[m].astype(np.int16 if self.force_int16[m] else np.int32)
         out["force_error_quantum_ev_a"] = FORCE_QUANTUM_EV_A
         out.update({k: v.copy() for k, v in self.after.items()})
-        if self.stress_float32 is not None and self.has_stress[m]:
-            out["stress_error_gpa"] = self.stress_float32[m].copy()
+        if self.stress is not None and self.has_stress[m]:  # 150 numbers or so: per member, as to_details does
+            out.update(stress_details(self.stress[m]))
         return out
 
     def _per_frame(self, m: int) -> dict[str, Any]:

@@ -5,7 +5,7 @@ analysis and the parity figures.
 Stored are the model's *errors* against the dataset's DFT labels, not its predictions next to a copy of the labels:
 the labels are in the dataset already (a prediction is label + error, :meth:`FrameErrors.predictions`), and the
 ensemble analysis needs no labels at all (members' spread of predictions = spread of errors; error of the ensemble
-mean = mean of the errors). Layout ``"errors/2"`` (numpy arrays, which a store may keep in binary):
+mean = mean of the errors). Layout ``"errors/3"`` (numpy arrays, which a store may keep in binary):
 
 - ``index``, ``n_atoms``: the frames' positions in the dataset and their atom counts;
 - ``energy_error_quanta``: model − DFT energy per atom in units of ``energy_error_quantum_ev_atom`` = 2⁻²⁰ eV/atom
@@ -19,13 +19,16 @@ mean = mean of the errors). Layout ``"errors/2"`` (numpy arrays, which a store m
 - ``stored_atoms``, ``stored_counts``: only where not every atom is stored (the rare-event sets keep their RE atoms
   and as many of the atoms farthest from them, :func:`~mlipscope.properties.rare_events.stored_re_atoms`): per
   stored atom its index in its frame, and per frame how many;
-- ``stress_error_gpa``: float32 (n_frames, 6), NaN where the frame or the model has no stress; only when a frame
-  has a DFT stress;
+- ``stress_error_quanta``: only when a frame has a DFT stress: the stress errors (n_frames, 6) in units of
+  ``stress_error_quantum_gpa`` = 2⁻¹⁰ GPa ≈ 0.001 GPa (0.01 kbar, below the DFT labels' convergence), rounded, int16
+  or int32 (0.27 kB per member of the scale example's test set, 0.6 kB as float32); where one is NaN (a frame or the
+  model without stress) or too large, float32 ``stress_error_gpa`` instead (all that layout ``"errors/2"`` stored);
 - ``dataset``, ``dataset_hash``: what :func:`~mlipscope.properties.dataset_errors.load_dataset` reads to get the
   labels back, and the start of its content hash (a changed file is refused rather than mixed with old errors).
 
-The old layout (before issue 23), a list of records with the model's and the DFT values as full-precision lists
-(:func:`~mlipscope.properties.dataset_errors.frame_prediction`), is read too (:meth:`FrameErrors.from_details`).
+:meth:`FrameErrors.from_details` reads layout ``"errors/2"`` too (float32 stresses always), and the old layout (before
+issue 23), a list of records with the model's and the DFT values as full-precision lists
+(:func:`~mlipscope.properties.dataset_errors.frame_prediction`).
 """
 
 from __future__ import annotations
@@ -41,9 +44,12 @@ from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, STRESS_KEY, Dataset
 from mlipscope.errors import InputError
 from mlipscope.units import EV_PER_A3_TO_GPA
 
-LAYOUT = "errors/2"
+LAYOUT = "errors/3"
+#: the layouts :meth:`FrameErrors.from_details` reads (besides the old list of records)
+LAYOUTS = ("errors/2", LAYOUT)
 FORCE_QUANTUM_EV_A = 2.0**-10
 ENERGY_QUANTUM_EV_ATOM = 2.0**-20
+STRESS_QUANTUM_GPA = 2.0**-10
 HASH_CHARS = 16
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -65,6 +71,11 @@ def _quantized(name: str, unit: str, values: np.ndarray, quantum: float) -> dict
     if values.size and not (np.isfinite(values).all() and np.abs(values).max() / quantum < _INT32_MAX):
         return {f"{name}_{unit}": values.astype(np.float32)}
     return {f"{name}_quanta": _smallest_int(np.rint(values / quantum)), f"{name}_quantum_{unit}": quantum}
+
+
+def stress_details(stress_error_gpa: np.ndarray) -> dict[str, Any]:
+    """The stored stress errors (module doc): quanta of :data:`STRESS_QUANTUM_GPA`, or float32 where NaN."""
+    return _quantized("stress_error", "gpa", stress_error_gpa, STRESS_QUANTUM_GPA)
 
 
 def _dequantized(frames: Mapping[str, Any], name: str, unit: str) -> np.ndarray:
@@ -139,10 +150,10 @@ class FrameErrors:
         on anything else."""
         if isinstance(frames, Sequence) and not isinstance(frames, str | bytes):
             return cls.from_records(frames)
-        if not isinstance(frames, Mapping) or frames.get("layout") != LAYOUT:
+        if not isinstance(frames, Mapping) or frames.get("layout") not in LAYOUTS:
             raise ValueError(f"not a stored frame layout: {type(frames).__name__}")
         partial = frames.get("stored_atoms") is not None
-        stress = frames.get("stress_error_gpa")
+        has_stress = frames.get("stress_error_gpa") is not None or frames.get("stress_error_quanta") is not None
         return cls(
             index=_ints(frames["index"]),
             n_atoms=_ints(frames["n_atoms"]),
@@ -150,13 +161,13 @@ class FrameErrors:
             force_error_ev_a=_dequantized(frames, "force_error", "ev_a"),
             stored_atoms=_ints(frames["stored_atoms"]) if partial else None,
             stored_counts=_ints(frames["stored_counts"]) if partial else None,
-            stress_error_gpa=None if stress is None else np.asarray(stress, dtype=float).reshape(-1, 6),
+            stress_error_gpa=_dequantized(frames, "stress_error", "gpa").reshape(-1, 6) if has_stress else None,
             dataset=str(frames.get("dataset", "")),
             dataset_hash=str(frames.get("dataset_hash", "")),
         )
 
     def to_details(self) -> dict[str, Any]:
-        """The compact layout (module doc): numpy arrays of rounded errors (float32 stresses)."""
+        """The compact layout (module doc): numpy arrays of rounded errors."""
         out: dict[str, Any] = {
             "layout": LAYOUT,
             "dataset": self.dataset,
@@ -170,7 +181,7 @@ class FrameErrors:
             out["stored_atoms"] = _smallest_int(self.stored_atoms)
             out["stored_counts"] = _smallest_int(self.stored_counts)
         if self.stress_error_gpa is not None:
-            out["stress_error_gpa"] = self.stress_error_gpa.astype(np.float32)
+            out.update(stress_details(self.stress_error_gpa))
         return out
 
     # -- reading -------------------------------------------------------------------------------------------------

@@ -220,11 +220,11 @@ def model_figures(label: str, details: Mapping[str, Any], rows: list[VerdictRow]
 def _parity(label: str, details: Mapping[str, Any], values: Mapping[str, tuple[float, float]]) -> Figure | None:
     from mlipscope.properties.base import PropertyResult
     from mlipscope.properties.dataset_errors import parity_figure
-    from mlipscope.properties.frame_data import LAYOUT
+    from mlipscope.properties.frame_data import LAYOUTS
 
     frames = details.get("frames")
     if isinstance(frames, Mapping):  # the compact layout: errors, the DFT labels read from the dataset file
-        if frames.get("layout") != LAYOUT:
+        if frames.get("layout") not in LAYOUTS:
             return None
     elif (
         not isinstance(frames, list)

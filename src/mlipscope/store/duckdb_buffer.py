@@ -21,7 +21,7 @@ import pyarrow as pa
 from mlipscope.errors import InputError
 from mlipscope.failures import stored_or_legacy_kind
 from mlipscope.store.database_file import KEY_COLUMNS
-from mlipscope.store.details_arrays import join_arrays, split_arrays
+from mlipscope.store.details_arrays import SharedArrays, join_arrays, split_arrays
 from mlipscope.store.protocol import EvaluationKey, Record, Status, StoredState
 from mlipscope.store.provenance import to_json
 
@@ -43,8 +43,9 @@ def as_float(x: Any) -> float:
     return math.nan if x is None else float(x)
 
 
-def evaluation_rows(record: Record) -> tuple[list[Any], list[list[Any]]]:
-    """A record as its ``evaluations`` row (:data:`_EVALUATION_COLUMNS`) and its ``property_values`` rows."""
+def evaluation_rows(record: Record, shared: SharedArrays | None = None) -> tuple[list[Any], list[list[Any]]]:
+    """A record as its ``evaluations`` row (:data:`_EVALUATION_COLUMNS`) and its ``property_values`` rows; with
+    ``shared``, the arrays it has seen before are referred to (:mod:`mlipscope.store.details_arrays`)."""
     key = list(record.key)
     values = [
         [*key, r.name, as_float(r.value), as_float(r.reference), r.unit]
@@ -53,14 +54,14 @@ def evaluation_rows(record: Record) -> tuple[list[Any], list[list[Any]]]:
     ]
     kind = None if record.failure_kind is None else record.failure_kind.value
     evaluation = [*key, record.status.value, str(record.reason), as_float(record.wall_time_s)]
-    details, arrays = split_arrays(record.details or {})  # numpy arrays in binary (mlipscope.store.details_arrays)
+    details, arrays = split_arrays(record.details or {}, shared)  # numpy arrays in binary (store.details_arrays)
     evaluation += [to_json(record.software_versions or {}), to_json(details), kind, arrays]
     return evaluation, values
 
 
-def pending_details(evaluation: list[Any]) -> dict[str, Any]:
+def pending_details(evaluation: list[Any], shared: SharedArrays) -> dict[str, Any]:
     """The details of a buffered ``evaluations`` row."""
-    return join_arrays(json.loads(evaluation[_DETAILS] or "{}"), evaluation[_ARRAYS])
+    return join_arrays(json.loads(evaluation[_DETAILS] or "{}"), evaluation[_ARRAYS], shared.payloads())
 
 
 def stored_state(status: str, kind: str | None, reason: str | None, attempts: Any) -> StoredState:
@@ -102,6 +103,8 @@ class BufferedWrites:
 
         def _kind_sql(self, table: str = "") -> str: ...
 
+        def _shared_arrays(self) -> SharedArrays: ...
+
     @contextlib.contextmanager
     def batch(self, *, max_rows: int = 2000, max_delay_s: float = 5.0) -> Iterator[Any]:
         """Buffer stored evaluations (:meth:`put_records`, ``add_evaluation``, ``add_failed_evaluation``) and commit
@@ -135,7 +138,7 @@ class BufferedWrites:
             for record in records:
                 if not isinstance(record, Record):
                     raise InputError(self.path, "put_records", "mlipscope.store.protocol.Record items", got=record)
-                self._write_evaluation(*evaluation_rows(record))
+                self._write_evaluation(*evaluation_rows(record, self._shared_arrays()))
                 n += 1
         return n
 
@@ -202,14 +205,21 @@ class BufferedWrites:
 
     def _flush(self, *, publish: bool = True) -> None:
         """Write every buffered evaluation in one transaction: replaced ones deleted first, then the new rows (two
-        Arrow inserts for many). On an error nothing of the buffer is written and the buffer is dropped."""
+        Arrow inserts for many, and the shared arrays they were the first to refer to). On an error nothing of the
+        buffer is written and the buffer is dropped."""
         if not self._pending or self._con is None:
             return
         pending, self._pending = self._pending, {}
-        if len(pending) == 1:
-            self._write_one(*pending.items())
-        else:
-            self._write_many(pending)
+        shared = self._shared_arrays()
+        try:
+            if len(pending) == 1:
+                self._write_one(*pending.items())
+            else:
+                self._write_many(pending)
+        except BaseException:
+            shared.dropped()
+            raise
+        shared.written()
         self._dirty = True
         if publish and self._publishing:  # a publishing writer keeps its snapshot fresh in a long stream of results
             self.publish_snapshot()
@@ -228,6 +238,7 @@ class BufferedWrites:
                 f"VALUES ({', '.join('?' * (len(_EVALUATION_COLUMNS) + 2))})",
                 [*p.evaluation, p.created, attempts],
             )
+            self._insert_shared(con)
             if p.values:  # one multi-row statement: much cheaper than executemany for a few rows
                 rows = ", ".join([f"({', '.join('?' * len(_VALUE_COLUMNS))})"] * len(p.values))
                 con.execute(
@@ -254,6 +265,7 @@ class BufferedWrites:
                 }
             )
             self._insert_arrow(con, "evaluations", evaluations)
+            self._insert_shared(con)
             values = [row for p in items for row in p.values]
             if values:
                 value_columns = zip(_VALUE_COLUMNS, zip(*values, strict=True), strict=True)
@@ -264,6 +276,19 @@ class BufferedWrites:
                     }
                 )
                 self._insert_arrow(con, "property_values", table)
+
+    def _insert_shared(self, con: duckdb.DuckDBPyConnection) -> None:
+        """The shared arrays the buffered rows were the first to refer to (in their transaction)."""
+        pending = self._shared_arrays().pending
+        if pending:
+            table = pa.table(
+                {"hash": pa.array(list(pending), pa.string()), "payload": pa.array(list(pending.values()), pa.binary())}
+            )
+            con.register("_mlipscope_shared", table)
+            try:
+                con.execute("INSERT OR IGNORE INTO shared_arrays BY NAME SELECT * FROM _mlipscope_shared")
+            finally:
+                con.unregister("_mlipscope_shared")
 
     @staticmethod
     def _delete_keys(con: duckdb.DuckDBPyConnection, keys: list[tuple[str, str, str]]) -> None:

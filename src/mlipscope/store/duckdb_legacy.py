@@ -20,7 +20,7 @@ from mlipscope.errors import InputError
 from mlipscope.failures import FailureKind
 from mlipscope.properties.base import ErrorRecord
 from mlipscope.store import protocol
-from mlipscope.store.details_arrays import join_arrays
+from mlipscope.store.details_arrays import SharedArrays, join_arrays
 from mlipscope.store.duckdb_buffer import pending_details
 from mlipscope.store.protocol import EvaluationKey, ModelRecord, Record, Status
 from mlipscope.store.provenance import model_id_for
@@ -108,6 +108,8 @@ class LegacyAPI:
         def _flush(self, *, publish: bool = True) -> None: ...
 
         def _arrays_sql(self) -> str: ...
+
+        def _shared_arrays(self) -> SharedArrays: ...
 
     # -- models and datasets ---------------------------------------------------------------------------------
     def register_model(
@@ -244,13 +246,13 @@ class LegacyAPI:
         """The ``details`` (curves, spectra) stored with an evaluation, or None when it is not stored."""
         pending = self._pending.get((model_id, property_label, config_hash))
         if pending is not None:
-            return pending_details(pending.evaluation)
+            return pending_details(pending.evaluation, self._shared_arrays())
         row = self._con.execute(
             f"SELECT details, {self._arrays_sql()} FROM evaluations "
             "WHERE model_id = ? AND property_label = ? AND config_hash = ?",
             [model_id, property_label, config_hash],
         ).fetchall()
-        return join_arrays(json.loads(row[0][0] or "{}"), row[0][1]) if row else None
+        return join_arrays(json.loads(row[0][0] or "{}"), row[0][1], self._shared_arrays().payloads()) if row else None
 
     # -- run plan and status ---------------------------------------------------------------------------------
     def record_run_plan(

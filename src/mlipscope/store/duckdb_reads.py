@@ -15,7 +15,7 @@ import duckdb
 
 from mlipscope.errors import InputError
 from mlipscope.failures import stored_or_legacy_kind
-from mlipscope.store.details_arrays import join_arrays
+from mlipscope.store.details_arrays import SharedArrays, join_arrays
 from mlipscope.store.protocol import PLAN_COLUMNS, RECORD_COLUMNS, EvaluationKey
 from mlipscope.store.status import failures_table
 
@@ -32,6 +32,7 @@ class DuckDBReads:
     path: Path
     _con: duckdb.DuckDBPyConnection | None
     _evaluation_columns: set[str] | None
+    _shared: SharedArrays | None
 
     if TYPE_CHECKING:  # the buffer's (declared here for type checkers only)
 
@@ -57,6 +58,17 @@ class DuckDBReads:
     def _arrays_sql(self) -> str:
         """SQL for ``evaluations.arrays`` (the binary arrays of the details), NULL in a file of schema 1 or 2."""
         return "arrays" if self._has_column("arrays") else "NULL::BLOB"
+
+    def _shared_arrays(self) -> SharedArrays:
+        """The shared arrays of the details (:mod:`~mlipscope.store.details_arrays`), read from the file once (none
+        in a file of schema 1 to 3 read as it is); a writer keeps them up to date as it writes."""
+        if self._shared is None:
+            (found,) = self._con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'shared_arrays'"
+            ).fetchall()[0]
+            rows = self._con.execute("SELECT hash, payload FROM shared_arrays").fetchall() if found else []
+            self._shared = SharedArrays({key: bytes(payload) for key, payload in rows})
+        return self._shared
 
     # -- the protocol's reads --------------------------------------------------------------------------------
     def models(self) -> pd.DataFrame:
@@ -92,7 +104,8 @@ class DuckDBReads:
             "WHERE list_contains(?, model_id)",
             [list(model_ids)],
         ).fetchall()
-        return {EvaluationKey(m, p, h): join_arrays(json.loads(d or "{}"), a) for m, p, h, d, a in rows}
+        shared = self._shared_arrays().payloads()
+        return {EvaluationKey(m, p, h): join_arrays(json.loads(d or "{}"), a, shared) for m, p, h, d, a in rows}
 
     def plan(self) -> pd.DataFrame:
         """The recorded run plan (:data:`~mlipscope.store.protocol.PLAN_COLUMNS`), in the order it was recorded."""

@@ -54,6 +54,7 @@ from mlipscope.store.database_file import (
     replace_with_compacted,
     snapshot_path_for,
 )
+from mlipscope.store.details_arrays import SharedArrays
 from mlipscope.store.duckdb_buffer import BufferedWrites, _Pending, as_float
 from mlipscope.store.duckdb_legacy import STATUSES, EvaluationResult, LegacyAPI
 from mlipscope.store.duckdb_reads import JSON_FIELDS, METRICS, DuckDBReads
@@ -104,6 +105,7 @@ class ResultsStore(BufferedWrites, LegacyAPI, DuckDBReads):
         self._con: duckdb.DuckDBPyConnection | None = None
         self._evaluation_columns: set[str] | None = None  # asked once: a file of an older schema lacks some
         self._known_models: set[str] = set()  # ids seen registered: checked once, not per stored result
+        self._shared: SharedArrays | None = None  # the shared arrays of the details, read once when first needed
         self._pending: dict[tuple[str, str, str], _Pending] = {}
         self._batch_depth = 0
         self._batch_max_rows = 0
