@@ -222,12 +222,10 @@ class MainJob:
         """Fit what is missing and evaluate every (model, property) not stored yet. ``dynamics``: (model ids,
         properties) of the dynamics stage instead of the suite (the models are fitted already)."""
         cfg = self.config
-        if self._checked_datasets is None:  # every check first, then the writes: a config error leaves the store as is
-            self._checked_datasets = check_run(cfg)  # once: the dynamics stage runs on what the suite stage checked
-        datasets = self._checked_datasets
-        if not getattr(self, "_warned_size", False):
+        if self._checked_datasets is None:  # the first stage (the dynamics stage runs on what it checked and warned)
+            self._checked_datasets = check_run(cfg)  # every check first, then the writes: a bad config leaves the store
             self._warn_if_large()
-            self._warned_size = True
+        datasets = self._checked_datasets
         plan = plan_run(cfg, store, datasets)
         props_of = {m: self.properties(m) for m in cfg.materials()}
         if dynamics is not None:

@@ -50,6 +50,11 @@ class DuckDBReads:
             }
         return column in self._evaluation_columns
 
+    def _has_table(self, table: str) -> bool:
+        """Whether the file has ``table`` (a file of an older schema read as it is may not)."""
+        query = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
+        return self._con.execute(query, [table]).fetchall()[0][0] > 0
+
     def _kind_sql(self, table: str = "") -> str:
         """SQL for ``evaluations.failure_kind`` (``table``: its alias in the query), or NULL in a schema-1 file read
         as it is (no such column: :func:`~mlipscope.failures.stored_or_legacy_kind` then reads the reason)."""
@@ -63,9 +68,7 @@ class DuckDBReads:
         """The shared arrays of the details (:mod:`~mlipscope.store.details_arrays`), read from the file once (none
         in a file of schema 1 to 3 read as it is); a writer keeps them up to date as it writes."""
         if self._shared is None:
-            (found,) = self._con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'shared_arrays'"
-            ).fetchall()[0]
+            found = self._has_table("shared_arrays")
             rows = self._con.execute("SELECT hash, payload FROM shared_arrays").fetchall() if found else []
             self._shared = SharedArrays({key: bytes(payload) for key, payload in rows})
         return self._shared
@@ -111,10 +114,7 @@ class DuckDBReads:
         """The recorded run plan (:data:`~mlipscope.store.protocol.PLAN_COLUMNS`), in the order it was recorded."""
         import pandas as pd
 
-        found = self._con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'run_plan'"
-        ).fetchall()[0][0]
-        if not found:  # an old file read as it is
+        if not self._has_table("run_plan"):  # an old file read as it is
             return pd.DataFrame({c: pd.Series([], dtype=object) for c in PLAN_COLUMNS})
         return self._con.execute(f"SELECT {', '.join(PLAN_COLUMNS)} FROM run_plan ORDER BY rowid").df()
 
