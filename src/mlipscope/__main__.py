@@ -1,7 +1,5 @@
 """``python -m mlipscope ...``: the same command line as the ``mlipscope`` script."""
 
-import sys
+from mlipscope.cli import script_main
 
-from mlipscope.cli import main
-
-sys.exit(main())
+script_main()

@@ -17,12 +17,11 @@ strict, so ``"no"`` is not read as true nor ``"3"`` as 3 (an int is still accept
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import math
 import types
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, TypeVar
 
@@ -31,6 +30,8 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError, PydanticUndefined
 
 from mlipscope.errors import InputError
+from mlipscope.plain_input import did_you_mean as did_you_mean  # re-exported
+from mlipscope.plain_input import load_yaml as load_yaml  # re-exported
 
 T = TypeVar("T")
 
@@ -50,14 +51,6 @@ class Schema(BaseModel):
 #: a stdlib dataclass used as a schema sets ``__pydantic_config__ = DATACLASS_CONFIG`` and strict field types
 #: (``StrictInt``, ...): strict mode for the whole dataclass would refuse a mapping for the dataclass itself
 DATACLASS_CONFIG = ConfigDict(extra="forbid")
-
-
-def load_yaml(text: str) -> Any:
-    """``yaml.safe_load`` through libyaml where PyYAML has it (the same data, ~10x faster: a command reads the
-    material and reference files in each of its processes); raises ``yaml.YAMLError`` as ``safe_load`` does."""
-    import yaml
-
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def expect(expected: str, default: Any = PydanticUndefined, **kwargs: Any) -> Any:
@@ -182,12 +175,6 @@ def type_text(annotation: Any) -> str:
     if typing.get_origin(annotation) is dict:
         return "a mapping"
     return f"a {getattr(annotation, '__name__', str(annotation))}"
-
-
-def did_you_mean(word: Any, choices: Iterable[str]) -> str:
-    """``"; did you mean 'x'?"`` with the closest of ``choices`` to ``word``, or "" when none is close."""
-    close = difflib.get_close_matches(str(word), list(choices), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def field_path(prefix: str, loc: tuple[Any, ...]) -> str:

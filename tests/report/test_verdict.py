@@ -38,6 +38,15 @@ def test_values_are_judged_against_their_acceptable_errors():
     assert line.startswith("1 of 3 values within") and "1 without an acceptable error" in line and "failed" in line
 
 
+def test_rows_as_dicts_give_the_verdict_of_the_frame():
+    acceptable = {"eos.lattice_constant_a": (0.02, "s"), "errors_x.force_rmse_ev_a": (0.1, "s")}
+    records = [{k: (None if isinstance(x, float) and math.isnan(x) else x) for k, x in row.items()}
+               for row in _rows().to_dict("records")]  # fmt: skip
+    from_dicts, from_frame = verdict(records, acceptable), verdict(_rows(), acceptable)
+    assert from_dicts.as_dict() == from_frame.as_dict()
+    assert [(r.name, r.within) for r in from_dicts.rows] == [(r.name, r.within) for r in from_frame.rows]
+
+
 def test_benchmark_says_mo_snap_force_rmse_is_outside_its_acceptable_error(tmp_path, capsys):
     """The issue's case: mlearn-snap:Mo's force RMSE against its own 0.12 eV/Å threshold was printed as 'ok'."""
     args = ["benchmark", "--calculator", "mlearn-snap:Mo", "--material", "mo", "--properties", "errors_mlearn_test"]

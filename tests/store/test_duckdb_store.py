@@ -153,6 +153,21 @@ def filled(store):
     return store, ids
 
 
+def test_one_models_rows_without_pandas_equal_the_long_table(filled):
+    store, ids = filled
+    rows = store.evaluation_rows(ids["B"], ["e1", "p1"])
+    frame = store.evaluations()
+    frame = frame[frame["model_id"] == ids["B"]]
+    assert [(r["property_label"], r["status"], r["name"], r["value"]) for r in rows] == [
+        ("elastic", "ok", "elastic.c11_gpa", 155.0), ("elastic", "ok", "elastic.c44_gpa", 73.0),
+        ("phonons", "failed", None, None)]  # fmt: skip
+    assert [r["name"] for r in rows] == [None if pd.isna(n) else n for n in frame["name"]]
+    assert rows[-1]["reason"] == "imaginary modes"
+    assert isinstance(rows[0]["created"], int)  # milliseconds since the epoch, as in pandas' JSON
+    assert store.evaluation_rows(ids["B"], ["e1"]) == rows[:2]  # only the given configurations
+    assert store.evaluation_rows(ids["A"], []) == []
+
+
 def test_error_table_shape_and_values(filled):
     store, ids = filled
     table = _wide(store)

@@ -13,11 +13,8 @@ import re
 from importlib.resources import files
 from pathlib import Path
 
-import yaml
-
 from mlipscope.errors import InputError
 from mlipscope.materials.material import Material, material_from_dict
-from mlipscope.validation import load_yaml
 
 #: the seed study's material, used when nothing else is named
 DEFAULT_MATERIAL = "si"
@@ -60,6 +57,10 @@ def load_material(spec: str | Path | Material | None = None) -> Material:
 
 @functools.lru_cache(maxsize=32)
 def _load_file(path: str, mtime_ns: int) -> Material:
+    import yaml
+
+    from mlipscope.plain_input import load_yaml
+
     source = Path(path)
     try:
         data = load_yaml(source.read_text())

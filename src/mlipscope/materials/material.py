@@ -41,14 +41,15 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ase import Atoms
 
 from mlipscope.errors import InputError
 from mlipscope.materials.prototypes import Prototype, get_prototype
-from mlipscope.materials.schema import DATASET_ROLES, Crystal, MaterialFile, RankingSet
-from mlipscope.validation import validate
+
+if TYPE_CHECKING:  # the file schema (pydantic) is imported where a file is read: an evaluation child only unpickles
+    from mlipscope.materials.schema import Crystal, RankingSet
 
 
 def bulk(*args: Any, **kwargs: Any) -> Atoms:
@@ -210,6 +211,9 @@ def _expect(cond: bool, source: Path, key: str, expected: str, got: object = Non
 def material_from_dict(data: Any, source: Path, shipped_dir: Path | None = None) -> Material:
     """Build and validate a :class:`Material` from the parsed file ``source`` (see the module docstring): the form by
     :class:`~mlipscope.materials.schema.MaterialFile`, then what needs more than the file."""
+    from mlipscope.materials.schema import DATASET_ROLES, MaterialFile
+    from mlipscope.validation import validate
+
     spec = validate(MaterialFile, data, source)
     from ase.data import atomic_numbers
 

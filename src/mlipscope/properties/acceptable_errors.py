@@ -18,22 +18,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from mlipscope.properties.base import Property
 from mlipscope.properties.references import Reference
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: values of a dataset property that are counts or bookkeeping, not errors with an acceptable size
 NOT_ERRORS = ("n_re_atoms", "failed_frame_fraction")
 
 
-def cheaper_dft_errors(properties: Sequence[Property], reference: Reference | None) -> pd.DataFrame:
-    """One row per (value name, cheaper DFT setting): the setting's error against the reference labels.
-
-    Columns: ``value``, ``setting``, ``error``, ``threshold`` (the setting is the one used as threshold),
-    ``source``. Empty when the reference names no cheaper setting or no property's frames carry its arrays.
-    """
+def _cheaper_rows(properties: Sequence[Property], reference: Reference | None) -> list[dict]:
+    """The rows of :func:`cheaper_dft_errors`, as dicts."""
     rows = []
     for setting in getattr(reference, "cheaper_dft", []):
         for prop in properties:
@@ -54,7 +52,42 @@ def cheaper_dft_errors(properties: Sequence[Property], reference: Reference | No
                         " (computed from the data)",
                     }
                 )
-    return pd.DataFrame(rows, columns=["value", "setting", "error", "threshold", "source"])
+    return rows
+
+
+def cheaper_dft_errors(properties: Sequence[Property], reference: Reference | None) -> pd.DataFrame:
+    """One row per (value name, cheaper DFT setting): the setting's error against the reference labels.
+
+    Columns: ``value``, ``setting``, ``error``, ``threshold`` (the setting is the one used as threshold),
+    ``source``. Empty when the reference names no cheaper setting or no property's frames carry its arrays.
+    """
+    import pandas as pd
+
+    return pd.DataFrame(
+        _cheaper_rows(properties, reference), columns=["value", "setting", "error", "threshold", "source"]
+    )
+
+
+def acceptable_error_map(
+    properties: Sequence[Property], reference: Reference | None, overrides: dict[str, float] | None = None
+) -> dict[str, tuple[float, str]]:
+    """The first element of :func:`acceptable_errors`, without its table (and without pandas)."""
+    return _chosen(properties, reference, _cheaper_rows(properties, reference), overrides)
+
+
+def _chosen(
+    properties: Sequence[Property], reference: Reference | None, rows: list[dict], overrides: dict[str, float] | None
+) -> dict[str, tuple[float, str]]:
+    labels = {prop.label for prop in properties}
+    thresholds = getattr(reference, "thresholds", {})
+    published = getattr(reference, "published_thresholds", frozenset())
+    chosen = {k: v for k, v in thresholds.items() if k.split(".", 1)[0] in labels}
+    for row in rows:
+        if row["threshold"] and row["error"] > 0 and row["value"] not in published:
+            chosen[row["value"]] = (row["error"], row["source"])
+    for name, value in (overrides or {}).items():
+        chosen[name] = (float(value), "run config [analysis] thresholds")
+    return chosen
 
 
 def acceptable_errors(
@@ -68,15 +101,12 @@ def acceptable_errors(
     A cheaper setting that reproduces a value exactly (error 0, e.g. no atom with δF > 0.5 eV/Å) gives no threshold:
     no model could meet a zero tolerance, so the file default (if any) stays.
     """
-    labels = {prop.label for prop in properties}
+    import pandas as pd
+
+    rows = _cheaper_rows(properties, reference)
     thresholds = getattr(reference, "thresholds", {})
     published = getattr(reference, "published_thresholds", frozenset())
-    chosen = {k: v for k, v in thresholds.items() if k.split(".", 1)[0] in labels}
-    table = cheaper_dft_errors(properties, reference)
+    table = pd.DataFrame(rows, columns=["value", "setting", "error", "threshold", "source"])
     table["published_error"] = [thresholds[v][0] if v in published else math.nan for v in table["value"]]
     table["threshold"] = table["threshold"] & (table["error"] > 0) & ~table["value"].isin(published)
-    for row in table[table["threshold"]].itertuples():
-        chosen[row.value] = (row.error, row.source)
-    for name, value in (overrides or {}).items():
-        chosen[name] = (float(value), "run config [analysis] thresholds")
-    return chosen, table
+    return _chosen(properties, reference, rows, overrides), table

@@ -49,12 +49,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from ase.calculators.calculator import Calculator
 
 from mlipscope.errors import InputError
+from mlipscope.plain_input import did_you_mean, load_yaml
 from mlipscope.properties.base import ErrorRecord, Property, PropertyResult
-from mlipscope.validation import did_you_mean, load_yaml
 
 #: the top-level keys of a reference file (see the module docstring)
 FILE_KEYS = ("name", "source", "notes", "values", "thresholds", "not_available", "cheaper_dft", "study_thresholds")
@@ -95,6 +94,8 @@ class TabulatedReference(Reference):
     @classmethod
     def from_file(cls, path: str | Path, labels: Iterable[str] | None = None) -> TabulatedReference:
         """The reference of a file; ``labels``: the property labels its value names may use (None: not checked)."""
+        import yaml
+
         path = Path(path)
         if not path.is_file():
             raise InputError(path, "reference file", "an existing YAML or JSON file")
@@ -260,6 +261,8 @@ def load_study_mapping(path: str | Path) -> list[StudyAcceptableError]:
 
 
 def _yaml_mapping(path: Path, what: str) -> dict:
+    import yaml
+
     if not path.is_file():
         raise InputError(path, what, f"an existing YAML file of the {what}")
     try:

@@ -11,11 +11,12 @@ within. ``mlipscope benchmark`` prints the verdict, ``analyze --db`` on a few mo
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -113,21 +114,26 @@ class Verdict:
         }
 
 
-def verdict(rows: pd.DataFrame, acceptable: Mapping[str, tuple[float, str]]) -> Verdict:
-    """The verdict of one model's stored rows (columns of ``store.evaluations()`` or ``store.records()``; the
-    latest evaluation of each property only). A value without a reference is not judged: its error is unknown."""
+def verdict(rows: pd.DataFrame | Iterable[Mapping[str, Any]], acceptable: Mapping[str, tuple[float, str]]) -> Verdict:
+    """The verdict of one model's stored rows (columns of ``store.evaluations()`` or ``store.records()``, as a frame
+    or as dicts: :meth:`~mlipscope.store.duckdb_reads.DuckDBReads.evaluation_rows`; the latest evaluation of each
+    property only). A value without a reference is not judged: its error is unknown."""
+    records = rows.to_dict("records") if hasattr(rows, "to_dict") else list(rows)
     judged: list[VerdictRow] = []
-    ok = rows[(rows["status"] == "ok") & rows["name"].notna()]
-    for r in ok.itertuples(index=False):
-        threshold, source = acceptable.get(str(r.name), (math.nan, ""))
-        error, reference = _float(r.absolute_error), _float(r.reference)
+    for r in records:
+        if r["status"] != "ok" or not _text(r.get("name")):
+            continue
+        threshold, source = acceptable.get(str(r["name"]), (math.nan, ""))
+        error, reference = _float(r["absolute_error"]), _float(r["reference"])
         known = math.isfinite(threshold) and math.isfinite(reference)
         within = bool(math.isfinite(error) and error <= threshold) if known else None
-        extra = (_text(getattr(r, "reference_source", "")), _text(getattr(r, "property_label", "")))
+        extra = (_text(r.get("reference_source", "")), _text(r.get("property_label", "")))
         judged.append(
-            VerdictRow(str(r.name), _float(r.value), reference, str(r.unit), error, threshold, source, within, *extra)
+            VerdictRow(
+                str(r["name"]), _float(r["value"]), reference, str(r["unit"]), error, threshold, source, within, *extra
+            )  # fmt: skip
         )
-    n_failed = int(rows.loc[rows["status"] != "ok", "property_label"].nunique())
+    n_failed = len({r["property_label"] for r in records if r["status"] != "ok"})
     return Verdict(judged, n_failed)
 
 
