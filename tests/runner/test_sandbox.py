@@ -22,6 +22,13 @@ from mlipscope.runner.threads import THREAD_ENV
 MIB = 1 << 20
 
 
+def material_as_loaded(material_or_none, source: str) -> tuple[str, bool]:
+    """In the child: the fingerprint of what ``source`` loads to, and whether pydantic was imported for it."""
+    from mlipscope.materials import load_material
+
+    return load_material(source).fingerprint(), "pydantic" in sys.modules
+
+
 def allocate(nbytes: int) -> int:
     import numpy as np
 
@@ -298,3 +305,22 @@ def test_progress_reported_in_the_child_reaches_the_parent_while_it_runs(logs):
         assert box.call("test_sandbox:counts_to", (2, 0.0), timeout_s=60) == "counted"  # nobody listens: not sent
     finally:
         box.close()
+
+
+def test_a_material_sent_to_the_child_is_not_read_again(tmp_path):
+    """A request pickles its materials whole: the child loads them by their file without reading it (here the file
+    is gone by the second call) and without pydantic (the file's validation is the parent's)."""
+    from mlipscope.materials import load_material, shipped_dir
+
+    path = tmp_path / "si_copy.yaml"
+    path.write_text((shipped_dir() / "si.yaml").read_text().replace("name: si", "name: si_copy", 1))
+    material = load_material(path)
+    box = Sandbox()
+    try:
+        fingerprint, imported = box.call("test_sandbox:material_as_loaded", (material, str(path)), timeout_s=60)
+        path.unlink()
+        again, _ = box.call("test_sandbox:material_as_loaded", (None, str(path)), timeout_s=60)
+    finally:
+        box.close()
+    assert fingerprint == again == material.fingerprint()
+    assert not imported

@@ -35,12 +35,27 @@ def shipped_material_names() -> list[str]:
     return sorted(p.stem for p in shipped_dir().glob("*.yaml"))
 
 
+#: materials this process was sent whole by its parent (an evaluation child: :meth:`Material.reduce_whole`), by the
+#: resolved path of their file: loading one by its file returns it without reading the file again
+_SENT: dict[str, Material] = {}
+
+
+def remember_sent(material: Material) -> None:
+    """Keep ``material`` (sent whole by the parent process) as what its file loads to in this process."""
+    if material.source:
+        _SENT[str(Path(material.source).resolve())] = material
+
+
 def load_material(spec: str | Path | Material | None = None) -> Material:
     """A shipped material by name, or a material file (YAML); None gives the default material."""
     if isinstance(spec, Material):
         return spec
     spec = DEFAULT_MATERIAL if spec is None else str(spec)
     path = Path(spec)
+    if _SENT:
+        sent = _SENT.get(str(path.resolve())) or _SENT.get(str((shipped_dir() / f"{spec}.yaml").resolve()))
+        if sent is not None:
+            return sent
     if is_structure_file(path):
         if not path.is_file():
             raise InputError(path, "material file", "an existing structure file (CIF, POSCAR, extxyz)")

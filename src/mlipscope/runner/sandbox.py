@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import copyreg
+import io
 import os
 import pickle
 import re
@@ -82,10 +84,23 @@ class SandboxCrash(RuntimeError):
         self.reason = reason
 
 
-def _write_message(stream, obj: Any) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+def _write_message(stream, obj: Any, dispatch_table: dict | None = None) -> None:
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    if dispatch_table is not None:
+        pickler.dispatch_table = dispatch_table
+    pickler.dump(obj)
+    data = buffer.getvalue()
     stream.write(_HEADER.pack(len(data)) + data)
     stream.flush()
+
+
+def _request_dispatch_table() -> dict:
+    """How a request to the child pickles: materials whole, so the child need not read and validate their files
+    again (Dask transports keep sending a material's path: :meth:`Material.__reduce__`)."""
+    from mlipscope.materials.material import Material
+
+    return {**copyreg.dispatch_table, Material: Material.reduce_whole}
 
 
 def _read_exact(fd: int, n: int, deadline: float | None, on_wait: Callable[[], None]) -> bytes | None:
@@ -213,7 +228,7 @@ class Sandbox:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         fd = proc.stdout.fileno()
         try:
-            _write_message(proc.stdin, (function, args, on_progress is not None))
+            _write_message(proc.stdin, (function, args, on_progress is not None), _request_dispatch_table())
             message = self._receive(fd, deadline)
             while message is not None and message[0] == "progress":  # sent only when asked for
                 on_progress(*message[1])
