@@ -190,7 +190,11 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=str(Path(__file__).parents[1] / "examples" / "si.toml"))
     parser.add_argument("--quick", action="store_true", help="the config's [quick] profile")
-    parser.add_argument("--families", default="", help="ensemble families to measure (default: all of the config)")
+    parser.add_argument(
+        "--families",
+        default="",
+        help="ensembles to measure: a family, or <family>#2 for its second [[ensemble]] (default: all of the config)",
+    )
     parser.add_argument("--properties", default="", help="suite labels to evaluate (default: the config's suite)")
     parser.add_argument("--timeout-s", type=float, default=None, help="per-property limit (default: the config's)")
     parser.add_argument("--fit-timeout-s", type=float, default=3600.0, help="hard limit of one fit task")
@@ -205,8 +209,9 @@ def main() -> None:
     cfg = load_config(args.config, quick=args.quick)
     args.timeout_s = cfg.task_timeout_s if args.timeout_s is None else args.timeout_s
     specs: dict = {}
-    for spec in cfg.ensembles:
-        specs.setdefault(spec.family, spec)  # the first ensemble of a family
+    for spec in cfg.ensembles:  # a family's later ensembles (another DeePMD descriptor): <family>#2, #3, ...
+        n = sum(1 for name in specs if name.split("#")[0] == spec.family)
+        specs[spec.family if n == 0 else f"{spec.family}#{n + 1}"] = spec
     families = [f for f in args.families.split(",") if f] or list(specs)
     labels = [p for p in args.properties.split(",") if p] or None
     suite = [p.label for p in cfg.properties_for()]
