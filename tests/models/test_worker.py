@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -166,3 +167,34 @@ def test_subprocess_calculator_broken_model_is_a_clear_error(jobs):
     with pytest.raises(WorkerError, match="did not start: RuntimeError: model file is corrupt") as info:
         atoms.get_potential_energy()
     assert "Traceback" in info.value.log_tail
+
+
+#: calculators a sandbox child keeps, as its calculator cache does
+_KEPT: list = []
+
+
+def keep_a_calculator(jobs_file: str) -> tuple[int, str]:
+    """In a sandbox child: a long-lived calculator that has answered once, kept; its child's pid and log."""
+    calc = SubprocessCalculator(sys.executable, entry_of(Path(jobs_file), "noisy_emt"))
+    atoms = structures()[0]
+    atoms.calc = calc
+    atoms.get_potential_energy()
+    _KEPT.append(calc)
+    return calc.child_pid, str(calc._log_path)
+
+
+def test_a_sandbox_child_ends_its_calculators_children_and_their_logs(jobs):
+    """The sandbox child exits without the interpreter's teardown: its exit handlers must still end a kept
+    calculator's child and remove its log (a finalizer, not ``__del__``, which that exit never runs)."""
+    import psutil
+
+    from mlipscope.runner.sandbox import Sandbox
+
+    box = Sandbox()
+    try:
+        pid, log = box.call("test_worker:keep_a_calculator", (str(jobs),), timeout_s=120)
+        assert psutil.pid_exists(pid) and Path(log).is_file()
+    finally:
+        box.close()
+    assert not Path(log).exists()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

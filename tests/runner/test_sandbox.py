@@ -324,3 +324,31 @@ def test_a_material_sent_to_the_child_is_not_read_again(tmp_path):
         box.close()
     assert fingerprint == again == material.fingerprint()
     assert not imported
+
+
+PARENT = """
+import sys, time
+sys.path.insert(0, sys.argv[2])
+from mlipscope.runner.sandbox import Sandbox
+box = Sandbox()
+print(box.call("test_sandbox:start_detached", (sys.argv[1], "return"), timeout_s=60), flush=True)
+time.sleep(300)
+"""
+
+
+def test_a_grandchild_does_not_outlive_a_killed_parent(logs, tmp_path):
+    """The parent dies without closing its sandbox (SIGKILL, the kernel's OOM killer): the child notices, and ends
+    what it started (here a grandchild in a session of its own, as a trainer in its own environment) with itself."""
+    pid_file = tmp_path / "grandchild.pid"
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(pid_file), str(Path(__file__).parent)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        grandchild = int(parent.stdout.readline())
+        assert not _gone(grandchild)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while not _gone(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _gone(grandchild)

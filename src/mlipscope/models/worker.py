@@ -14,13 +14,13 @@ A child that fails raises :class:`WorkerError` carrying the child's error and th
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import select
 import subprocess
 import tempfile
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -141,6 +141,21 @@ def evaluate_frames(
     return results
 
 
+def _end_child(proc: subprocess.Popen | None, log_path: Path | None) -> None:
+    """Ask a calculator child to exit (kill it if it does not within 10 s), then remove its log."""
+    if proc is not None and proc.poll() is None:
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps({"command": "exit"}) + "\n")
+            proc.stdin.close()
+            proc.wait(timeout=10)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+    if log_path is not None:
+        log_path.unlink(missing_ok=True)
+
+
 class SubprocessCalculator(Calculator):
     """ASE calculator whose model lives in a long-lived child interpreter (one child per calculator instance).
 
@@ -167,6 +182,9 @@ class SubprocessCalculator(Calculator):
         self.call_timeout_s = call_timeout_s
         self._proc: subprocess.Popen | None = None
         self._log_path: Path | None = None
+        # ends the child and removes its log when this calculator is collected or at interpreter exit (also an exit
+        # that runs only the exit handlers, as the sandbox child's does), without a reference to the calculator
+        self._finalizer: weakref.finalize | None = None
 
     # --- child management -----------------------------------------------------------------------------------------
     def _start(self) -> subprocess.Popen:
@@ -188,6 +206,9 @@ class SubprocessCalculator(Calculator):
         finally:
             os.close(handle)
         self._proc = proc
+        if self._finalizer is not None:
+            self._finalizer.detach()  # its child is gone (a failed call): the new one replaces it
+        self._finalizer = weakref.finalize(self, _end_child, proc, self._log_path)
         ready = self._read_line(self.startup_timeout_s)
         if not ready.get("ready"):
             tail = self._tail()
@@ -219,22 +240,11 @@ class SubprocessCalculator(Calculator):
     def close(self) -> None:
         """End the child (if running) and remove its log."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            try:
-                assert proc.stdin is not None
-                proc.stdin.write(json.dumps({"command": "exit"}) + "\n")
-                proc.stdin.close()
-                proc.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                proc.kill()
-                proc.wait()
-        if self._log_path is not None:
-            self._log_path.unlink(missing_ok=True)
-            self._log_path = None
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):  # interpreter shutdown: nothing sensible left to do
-            self.close()
+        log_path, self._log_path = self._log_path, None
+        if self._finalizer is not None:
+            self._finalizer.detach()  # done here instead
+            self._finalizer = None
+        _end_child(proc, log_path)
 
     @property
     def child_pid(self) -> int | None:

@@ -399,7 +399,9 @@ def run_isolated(
 
 def _exit_with_parent(poll_s: float = 1.0) -> None:
     """End this child when its parent dies (it runs in its own session, so a kill of the parent's process group
-    does not reach it, and a hung calculator would never read the closed stdin)."""
+    does not reach it, and a hung calculator would never read the closed stdin), and with it every process it
+    started: a fit's trainer in an environment of its own would otherwise train on for an hour with no one to
+    read its result."""
     import threading
 
     parent = os.getppid()
@@ -408,6 +410,7 @@ def _exit_with_parent(poll_s: float = 1.0) -> None:
         while True:
             time.sleep(poll_s)
             if os.getppid() != parent:
+                _end_started_processes()
                 os._exit(0)
 
     threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
@@ -482,9 +485,21 @@ def serve() -> None:
             _write_message(channel, ("error", (FailureKind.OUT_OF_MEMORY.value, out_of_memory_reason("the result"))))
 
 
+def _end_started_processes() -> None:
+    """Kill every process this child started that still runs (also those in a session of their own, and orphans
+    it adopted): its parent may be dead and unable to do it."""
+    with contextlib.suppress(psutil.Error):
+        _kill_processes(psutil.Process().children(recursive=True))
+
+
 def _exit_now() -> None:
-    """End the child without the interpreter's teardown (unloading numpy, ASE, LAMMPS: ~0.1 s the parent waits
-    for at its own exit): the results went out with each request, and the log is flushed here."""
+    """End the child, and what it started, without the interpreter's teardown (unloading numpy, ASE, LAMMPS:
+    ~0.1 s the parent waits for at its own exit): the results went out with each request, and the log is flushed
+    here. Its stdin closed: the parent closed the sandbox, or died. The exit handlers run first: they end the
+    calculators' own children cleanly (:class:`~mlipscope.models.worker.SubprocessCalculator`) and remove their
+    logs; whatever is left is killed."""
+    atexit._run_exitfuncs()
+    _end_started_processes()
     for stream in (sys.stdout, sys.stderr):  # both point at the log here
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
