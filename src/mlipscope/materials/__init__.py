@@ -52,10 +52,8 @@ def load_material(spec: str | Path | Material | None = None) -> Material:
         return spec
     spec = DEFAULT_MATERIAL if spec is None else str(spec)
     path = Path(spec)
-    if _SENT:
-        sent = _SENT.get(str(path.resolve())) or _SENT.get(str((shipped_dir() / f"{spec}.yaml").resolve()))
-        if sent is not None:
-            return sent
+    if _SENT and (sent := _SENT.get(str(path.resolve()))) is not None:  # a material file sent whole to this process
+        return sent
     if is_structure_file(path):
         if not path.is_file():
             raise InputError(path, "material file", "an existing structure file (CIF, POSCAR, extxyz)")

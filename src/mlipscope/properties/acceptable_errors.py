@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 #: values of a dataset property that are counts or bookkeeping, not errors with an acceptable size
 NOT_ERRORS = ("n_re_atoms", "failed_frame_fraction")
+#: the columns of :func:`cheaper_dft_errors`
+CHEAPER_COLUMNS = ["value", "setting", "error", "threshold", "source"]
 
 
 def _cheaper_rows(properties: Sequence[Property], reference: Reference | None) -> list[dict]:
@@ -63,9 +65,7 @@ def cheaper_dft_errors(properties: Sequence[Property], reference: Reference | No
     """
     import pandas as pd
 
-    return pd.DataFrame(
-        _cheaper_rows(properties, reference), columns=["value", "setting", "error", "threshold", "source"]
-    )
+    return pd.DataFrame(_cheaper_rows(properties, reference), columns=CHEAPER_COLUMNS)
 
 
 def acceptable_error_map(
@@ -106,7 +106,7 @@ def acceptable_errors(
     rows = _cheaper_rows(properties, reference)
     thresholds = getattr(reference, "thresholds", {})
     published = getattr(reference, "published_thresholds", frozenset())
-    table = pd.DataFrame(rows, columns=["value", "setting", "error", "threshold", "source"])
+    table = pd.DataFrame(rows, columns=CHEAPER_COLUMNS)
     table["published_error"] = [thresholds[v][0] if v in published else math.nan for v in table["value"]]
     table["threshold"] = table["threshold"] & (table["error"] > 0) & ~table["value"].isin(published)
     return _chosen(properties, reference, rows, overrides), table

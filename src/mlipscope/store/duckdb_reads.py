@@ -131,32 +131,15 @@ class DuckDBReads:
         """Long form with each model's family and training set: a row per value of each ok evaluation and one per
         failed evaluation (values null)."""
         self._flush()
-        return self._con.execute(
-            """SELECT e.model_id, m.family, m.training_set_name, e.property_label, e.config_hash, e.status,
-                      e.reason, e.wall_time_s, v.name, v.value, v.reference, v.unit, v.absolute_error,
-                      v.relative_error, v.reference_source, e.created
-               FROM evaluations e
-               LEFT JOIN models m USING (model_id)
-               LEFT JOIN property_values v USING (model_id, property_label, config_hash)
-               ORDER BY e.created, e.model_id, e.property_label, v.rowid"""
-        ).df()
+        return self._con.execute(_long_form_sql("e.created")).df()
 
     def evaluation_rows(self, model_id: str, config_hashes: Sequence[str]) -> list[dict[str, Any]]:
         """The rows of :meth:`evaluations` for one model's evaluations with these config hashes, as dicts (no pandas:
         a one-property ``benchmark`` does not import it); ``created`` in milliseconds since the epoch and a missing
         number as None, as pandas' JSON has them."""
         self._flush()
-        cursor = self._con.execute(
-            """SELECT e.model_id, m.family, m.training_set_name, e.property_label, e.config_hash, e.status,
-                      e.reason, e.wall_time_s, v.name, v.value, v.reference, v.unit, v.absolute_error,
-                      v.relative_error, v.reference_source, epoch_ms(e.created) AS created
-               FROM evaluations e
-               LEFT JOIN models m USING (model_id)
-               LEFT JOIN property_values v USING (model_id, property_label, config_hash)
-               WHERE e.model_id = ? AND list_contains(?, e.config_hash)
-               ORDER BY e.created, e.model_id, e.property_label, v.rowid""",
-            [model_id, list(config_hashes)],
-        )
+        where = "WHERE e.model_id = ? AND list_contains(?, e.config_hash)"
+        cursor = self._con.execute(_long_form_sql("epoch_ms(e.created)", where), [model_id, list(config_hashes)])
         columns = [c[0] for c in cursor.description]
         return [
             {c: (None if isinstance(v, float) and v != v else v) for c, v in zip(columns, row, strict=True)}
@@ -167,6 +150,18 @@ class DuckDBReads:
         """Failed evaluations with their kinds and reasons (failed fits are in :meth:`models`, status ``failed``):
         :func:`mlipscope.store.status.failures_table` of the records."""
         return failures_table(self.records(), self.models())
+
+
+def _long_form_sql(created: str, where: str = "") -> str:
+    """The query of :meth:`DuckDBReads.evaluations` with ``created`` as the SQL expression given and a WHERE clause."""
+    return f"""SELECT e.model_id, m.family, m.training_set_name, e.property_label, e.config_hash, e.status,
+                      e.reason, e.wall_time_s, v.name, v.value, v.reference, v.unit, v.absolute_error,
+                      v.relative_error, v.reference_source, {created} AS created
+               FROM evaluations e
+               LEFT JOIN models m USING (model_id)
+               LEFT JOIN property_values v USING (model_id, property_label, config_hash)
+               {where}
+               ORDER BY e.created, e.model_id, e.property_label, v.rowid"""
 
 
 def sql_error_table(
