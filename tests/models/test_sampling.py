@@ -166,3 +166,35 @@ def test_descriptor_points_are_checked():
         ensemble_plan("snap", 10, ["t"], [0], descriptor_points=0)
     with pytest.raises(InputError, match="descriptor hyperparameters"):
         ensemble_plan("gap", 4, ["t"], [0], descriptor_points=2)
+
+
+def test_narrowed_space_samples_inside_the_given_ranges_only():
+    narrow = SPACE.narrowed({"a": [0.25, 0.5], "c": [2, 3], "d": ["y"]})
+    points = sample(narrow, 64, "sobol", seed=2)
+    a = np.array([p["a"] for p in points])
+    assert a.min() >= 0.25 and a.max() <= 0.5 and np.ptp(a) > 0.2  # fills the range, never leaves it
+    assert {p["c"] for p in points} == {2, 3} and {p["d"] for p in points} == {"y"}
+    assert [p["b"] for p in points] == [p["b"] for p in sample(SPACE, 64, "sobol", seed=2)]  # the rest unchanged
+
+
+@pytest.mark.parametrize(
+    "ranges, field",
+    [
+        ({"a": [0.5, 1.5]}, "ranges.a"),  # beyond the declared bound
+        ({"a": [0.6, 0.4]}, "ranges.a"),  # low above high
+        ({"c": [1.5, 3]}, "ranges.c"),  # not an integer
+        ({"d": ["z"]}, "ranges.d"),  # not a choice
+        ({"d": []}, "ranges.d"),
+        ({"e": [0, 1]}, "ranges.e"),  # no such hyperparameter
+    ],
+)
+def test_narrowed_space_refuses_ranges_outside_the_family_space(ranges, field):
+    with pytest.raises(InputError) as info:
+        SPACE.narrowed(ranges)
+    assert info.value.field == field
+
+
+def test_ensemble_plan_with_ranges():
+    plan = ensemble_plan("mtp", 8, ["t"], [0], ranges={"min_dist_a": [1.5, 1.9], "level": [6, 8]})
+    assert {m.hyperparameters["level"] for m in plan} == {6, 8}
+    assert all(1.5 <= m.hyperparameters["min_dist_a"] <= 1.9 for m in plan)

@@ -86,3 +86,19 @@ def test_ensemble_descriptor_points(tmp_path):
     )
     with pytest.raises(InputError, match="descriptor hyperparameters"):
         load_config(path)
+
+
+def test_ensemble_ranges_are_checked_against_the_family_space(tmp_path):
+    ranged = GOOD.replace("n = 4", "n = 4\nranges = { rcutfac = [4.2, 4.8] }")
+    assert load_config(_write(tmp_path, ranged)).ensembles[0].ranges == {"rcutfac": [4.2, 4.8]}
+    for text, field in [
+        (GOOD.replace("n = 4", "n = 4\nranges = { rcutfac = [4.2, 9.0] }"), "ensemble[0].ranges.rcutfac"),
+        (GOOD.replace("n = 4", "n = 4\nranges = { colour = [1, 2] }"), "ensemble[0].ranges.colour"),
+        (
+            GOOD.replace("n = 4", "n = 4\nfixed = { rcutfac = 4.5 }\nranges = { rcutfac = [4.2, 4.8] }"),
+            "ensemble[0].ranges.rcutfac",
+        ),
+    ]:
+        with pytest.raises(InputError) as info:
+            load_config(_write(tmp_path, text))
+        assert info.value.field == field and str(info.value.source) == str(tmp_path / "run.toml")

@@ -13,13 +13,14 @@ from __future__ import annotations
 import math
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from ase.calculators.calculator import Calculator
 
 from mlipscope.data.dataset import Dataset
+from mlipscope.errors import InputError
 from mlipscope.models.fit_support import check_labelled, resolve_hyperparameters, write_model_json
 
 Scale = Literal["linear", "log", "int", "categorical"]
@@ -76,6 +77,33 @@ class HyperparameterSpace:
     def from_unit(self, point) -> dict[str, Any]:
         return {p.name: p.from_unit(u) for p, u in zip(self.parameters, point, strict=True)}
 
+    def narrowed(self, ranges: dict[str, Any]) -> HyperparameterSpace:
+        """This space with some hyperparameters sampled over a part of their range: ``[low, high]`` inside the
+        declared bounds for a numeric one, a list of its choices for a categorical one (an ensemble's ``ranges``:
+        a study samples where its members stay affordable and physical). InputError names the offending key."""
+        unknown = sorted(set(ranges) - set(self.names))
+        if unknown:
+            raise InputError(None, f"ranges.{unknown[0]}", f"a hyperparameter of this family: {self.names}")
+        return HyperparameterSpace(
+            tuple(_narrow(p, ranges[p.name]) if p.name in ranges else p for p in self.parameters)
+        )
+
+
+def _narrow(parameter: Hyperparameter, wanted: Any) -> Hyperparameter:
+    """``parameter`` restricted to ``wanted`` (see :meth:`HyperparameterSpace.narrowed`)."""
+    field_name = f"ranges.{parameter.name}"
+    if parameter.scale == "categorical":
+        values = list(wanted) if isinstance(wanted, list | tuple) else None
+        if not values or any(parameter.type_error(v) or v not in parameter.choices for v in values):
+            raise InputError(None, field_name, f"a non-empty list of its choices {list(parameter.choices)}", got=wanted)
+        return replace(parameter, choices=tuple(values))
+    numeric = isinstance(wanted, list | tuple) and len(wanted) == 2 and not any(map(parameter.type_error, wanted))
+    assert parameter.low is not None and parameter.high is not None
+    if not numeric or not parameter.low <= wanted[0] <= wanted[1] <= parameter.high:
+        expected = f"[low, high] with {parameter.low:g} <= low <= high <= {parameter.high:g}"
+        raise InputError(None, field_name, expected, got=wanted)
+    return replace(parameter, low=wanted[0], high=wanted[1])
+
 
 @dataclass
 class FittedModel:
@@ -120,9 +148,21 @@ class MLIPFamily(ABC):
     #: :mod:`mlipscope.models.linear_batch` evaluates fixed-geometry properties of many members in one task
     #: (and their fits can be grouped per descriptor setting)
     offers_batch_evaluation: ClassVar[bool] = False
+    #: a categorical hyperparameter whose choices are MLIP types of their own in an analysis (DeePMD's descriptor:
+    #: the seed study compares se_e2_a and se_e3 models as two types), or None: one type, the family
+    variant_hyperparameter: ClassVar[str | None] = None
 
     @abstractmethod
     def hyperparameter_space(self) -> HyperparameterSpace: ...
+
+    def type_name(self, hyperparameters: dict[str, Any]) -> str:
+        """The MLIP type of a member with ``hyperparameters`` (the analysis compares types): the family name, with
+        the value of :attr:`variant_hyperparameter` where the family has one (``deepmd-se_e3``)."""
+        variant = self.variant_hyperparameter
+        if variant is None:
+            return self.name
+        value = hyperparameters.get(variant, self.hyperparameter_space().defaults()[variant])
+        return f"{self.name}-{value}"
 
     def available(self) -> tuple[bool, str]:
         """(True, "") when the fitting code can run here, else (False, why + how to install)."""

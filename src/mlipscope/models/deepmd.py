@@ -157,6 +157,7 @@ class DeePMDFamily(MLIPFamily):
     name = "deepmd"
     extra = "deepmd"
     fit_packages = ("deepmd-kit",)
+    variant_hyperparameter = "descriptor"
 
     def hyperparameter_space(self) -> HyperparameterSpace:
         return HyperparameterSpace(

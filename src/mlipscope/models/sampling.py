@@ -126,6 +126,7 @@ def ensemble_plan(
     method: Method = "sobol",
     seed: int = 0,
     descriptor_points: int | None = None,
+    ranges: dict[str, Any] | None = None,
 ) -> list[MemberSpec]:
     """``n`` hyperparameter points x training sets x seeds, in a deterministic order.
 
@@ -136,6 +137,8 @@ def ensemble_plan(
     ``descriptor_points``: draw the n points in two levels (:func:`sample_two_level`), ``descriptor_points``
     settings of the family's descriptor hyperparameters (:meth:`MLIPFamily.descriptor_hyperparameters`) times
     ``n / descriptor_points`` regression settings each; n must be a multiple of it. None: one level.
+    ``ranges``: hyperparameters sampled over a part of their declared range
+    (:meth:`~mlipscope.models.base.HyperparameterSpace.narrowed`).
     """
     if isinstance(family, str):
         from mlipscope.models.registry import get_family
@@ -146,12 +149,13 @@ def ensemble_plan(
     if not seeds:
         raise InputError(None, "seeds", "at least one integer seed")
     repair = getattr(family, "repair_hyperparameters", None)
+    space = family.hyperparameter_space().narrowed(ranges or {})
     if descriptor_points is None:
-        points = sample(family.hyperparameter_space(), n, method, seed, repair=repair)
+        points = sample(space, n, method, seed, repair=repair)
     else:
         check_descriptor_points(family, n, descriptor_points)
         points = sample_two_level(
-            family.hyperparameter_space(),
+            space,
             family.descriptor_hyperparameters(),
             descriptor_points,
             n // descriptor_points,

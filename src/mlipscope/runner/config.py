@@ -35,6 +35,8 @@ class EnsembleSpec:
     material: str | None = None  # material name or file (None: the run's material)
     #: two-level sampling: this many descriptor settings x n / descriptor_points regression settings (None: one level)
     descriptor_points: int | None = None
+    #: hyperparameters sampled over part of their range: name -> [low, high] or a list of choices
+    ranges: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -168,6 +170,7 @@ class _EnsembleTable(Schema):
     fixed: dict[str, Any] = {}
     material: str | None = None
     descriptor_points: int | None = None
+    ranges: dict[str, Any] = {}
 
 
 class _PotentialTable(Schema):
@@ -335,6 +338,13 @@ def _ensemble(path: Path, i: int, table: _EnsembleTable, default_sets: list[str]
         expected = space.parameters[space.names.index(key)].type_error(value)
         if expected:
             raise InputError(path, f"{where}.fixed.{key}", expected, got=value)
+    both = sorted(set(table.fixed) & set(table.ranges))
+    if both:
+        raise InputError(path, f"{where}.ranges.{both[0]}", "a hyperparameter that is not also in fixed")
+    try:
+        space.narrowed(table.ranges)
+    except InputError as exc:
+        raise InputError(path, f"{where}.{exc.field}", exc.expected, got=exc.got) from None
     if table.descriptor_points is not None:
         from mlipscope.models.sampling import check_descriptor_points
 
@@ -358,6 +368,7 @@ def _ensemble(path: Path, i: int, table: _EnsembleTable, default_sets: list[str]
         fixed=dict(table.fixed),
         material=material,
         descriptor_points=table.descriptor_points,
+        ranges=dict(table.ranges),
     )
 
 

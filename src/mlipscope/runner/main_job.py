@@ -35,6 +35,7 @@ from mlipscope.runner.reporting import (
     cross_material_report,
     dynamic_columns,
     dynamics_report,
+    with_mlip_types,
     with_survival_columns,
     write_analysis_report,
 )
@@ -314,6 +315,7 @@ class MainJob:
             "stored_failed_evaluations_by_property": dict(Counter(failures["property_label"])) if len(failures) else {},
         }
         table = with_survival_columns(store, wide_error_table(records, models, include_hyperparameters=True))
+        table = with_mlip_types(table, models)
         try:
             from mlipscope.report.model_pages import ModelReportData
 

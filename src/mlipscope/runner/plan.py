@@ -76,6 +76,7 @@ def plan_models(
         spec.sampler,
         spec.sampler_seed,
         descriptor_points=spec.descriptor_points,
+        ranges=spec.ranges,
     )
     for member in plan:
         hps = {**member.hyperparameters, **spec.fixed}

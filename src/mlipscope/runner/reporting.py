@@ -41,6 +41,30 @@ def with_survival_columns(store, table):
     return table.join(survival[[SURVIVAL_METRIC]], how="left")
 
 
+def with_mlip_types(table, models):
+    """``table`` (a wide error table) with its ``family`` column holding each model's MLIP type
+    (:meth:`~mlipscope.models.base.MLIPFamily.type_name`): a family's variants, such as DeePMD's se_e2_a and se_e3
+    descriptors, are types of their own in the analysis, as in the seed study. Unknown families keep their name."""
+    from mlipscope.models.registry import FAMILIES, get_family
+
+    if "family" not in table.columns or not len(models):
+        return table
+    types = {}
+    for model_id, family, hyperparameters in zip(
+        models["model_id"], models["family"], models["hyperparameters"], strict=True
+    ):
+        if family in FAMILIES and get_family(family).variant_hyperparameter is not None:
+            hps = json.loads(hyperparameters or "{}") if isinstance(hyperparameters, str) else hyperparameters or {}
+            types[model_id] = get_family(family).type_name(hps)
+    if not types:
+        return table
+    table = table.copy()
+    table["family"] = [
+        types.get(model_id, family) for model_id, family in zip(table.index, table["family"], strict=True)
+    ]
+    return table
+
+
 def dynamic_columns(table, dynamics) -> list[str]:
     """Columns of the dynamics stage's properties: analysed in their own section (they exist for the few models
     chosen for MD, so the main analysis would drop them as mostly missing)."""
@@ -127,7 +151,9 @@ def analyze_command(
 
         with ResultsStore(db_path, read_only=True) as store:  # analysing never writes to the database
             records = store.records()
-            table = wide_error_table(records, store.models(), include_hyperparameters=True)
+            table = with_mlip_types(
+                wide_error_table(records, store.models(), include_hyperparameters=True), store.models()
+            )
             if single.use_single_model_report(len(table), AnalysisConfig.from_dict(settings, source=config_path)):
                 return single.single_model_report(
                     store, settings, out_dir, title=title, config_path=config_path, reference=reference,
