@@ -6,7 +6,8 @@ fitting net [16], 300 steps, 16 training frames, seed 7) on every other frame of
 force RMSE 0.47 eV/Å = 0.51 x the DFT force RMS (0.91 eV/Å, what a zero-force model scores), energy RMSE
 0.42 eV/atom (300 steps with DeePMD's force-first loss schedule barely fit energies). Every DeePMD process pays
 ~10-20 s of torch/DeePMD import on a loaded 2-core machine (training itself ~0.05 s/step at one thread); the
-conformance class took ~6 min there (two fits, four calculator children).
+conformance class took ~6 min there (two fits, then four calculator children, before the frozen model ran in this
+process: :mod:`test_deepmd_torchscript`).
 """
 
 from __future__ import annotations
