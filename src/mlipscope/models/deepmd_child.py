@@ -24,6 +24,8 @@ from pathlib import Path
 
 TRAIN_LOG = "dp_train.log"
 LCURVE = "lcurve.out"
+#: written by the training process: whether it used DeePMD's compiled ops
+OPS_FILE = "customized_ops.json"
 #: learning-curve columns whose non-finite final value means the training diverged
 DIVERGENCE_KEYS = ("deepmd_rmse_trn", "deepmd_rmse_e_trn", "deepmd_rmse_f_trn")
 
@@ -97,8 +99,10 @@ THREAD_DEFAULTS = {
 
 
 def train_and_freeze(input_json: str, output: str) -> None:
-    """``dp --pt train input_json`` then ``dp --pt freeze -o output``, in this process (one DeePMD import)."""
-    prepare_deepmd()
+    """``dp --pt train input_json`` then ``dp --pt freeze -o output``, in this process (one DeePMD import).
+
+    Whether DeePMD's compiled ops were used goes to :data:`OPS_FILE`, so the job need not import torch to tell."""
+    Path(OPS_FILE).write_text(json.dumps({"customized_ops": prepare_deepmd()}))
     from deepmd.main import main
 
     main(["--pt", "train", input_json, "--skip-neighbor-stat"])
@@ -131,7 +135,7 @@ def fit(payload: dict, work_dir: str) -> dict:
         # nan columns are properties without reference data (e.g. virials when no frame has stress)
         "metrics": {k: v for k, v in curve.items() if math.isfinite(v)},
         "versions": versions(),
-        "customized_ops": ops_compatible(),
+        "customized_ops": bool(json.loads((work / OPS_FILE).read_text())["customized_ops"]),
     }
 
 

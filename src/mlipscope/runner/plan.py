@@ -78,8 +78,13 @@ def plan_models(
         descriptor_points=spec.descriptor_points,
         ranges=spec.ranges,
     )
+    repair = getattr(family, "repair_hyperparameters", None)
     for member in plan:
         hps = {**member.hyperparameters, **spec.fixed}
+        if repair is not None and spec.fixed:
+            # the sampled values repaired against the fixed ones (a sampled rcut_smth of 3.9 Å against a fixed rcut of
+            # 4 Å, not the sampled rcut it was drawn with); the fixed values stay as given
+            hps = {**repair(hps), **spec.fixed}
         member = MemberSpec(member.family, hps, member.training_set, member.seed, member.index)
         model_id = model_id_for(spec.family, hps, member.seed, dataset_hashes[member.training_set])
         if model_id not in seen:  # fixed hyperparameters can make sampled points identical
