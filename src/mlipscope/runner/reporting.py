@@ -53,9 +53,10 @@ def with_mlip_types(table, models):
     for model_id, family, hyperparameters in zip(
         models["model_id"], models["family"], models["hyperparameters"], strict=True
     ):
-        if family in FAMILIES and get_family(family).variant_hyperparameter is not None:
+        mlip_family = get_family(family) if family in FAMILIES else None
+        if mlip_family is not None and mlip_family.variant_hyperparameter is not None:
             hps = json.loads(hyperparameters or "{}") if isinstance(hyperparameters, str) else hyperparameters or {}
-            types[model_id] = get_family(family).type_name(hps)
+            types[model_id] = mlip_family.type_name(hps)
     if not types:
         return table
     table = table.copy()
@@ -150,10 +151,8 @@ def analyze_command(
         from mlipscope.runner import single_model as single
 
         with ResultsStore(db_path, read_only=True) as store:  # analysing never writes to the database
-            records = store.records()
-            table = with_mlip_types(
-                wide_error_table(records, store.models(), include_hyperparameters=True), store.models()
-            )
+            records, models = store.records(), store.models()
+            table = with_mlip_types(wide_error_table(records, models, include_hyperparameters=True), models)
             if single.use_single_model_report(len(table), AnalysisConfig.from_dict(settings, source=config_path)):
                 return single.single_model_report(
                     store, settings, out_dir, title=title, config_path=config_path, reference=reference,
