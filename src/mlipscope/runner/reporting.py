@@ -131,8 +131,7 @@ def analyze_command(
     (and ``material``), else of the reference each model was benchmarked against, under the config's own."""
     import yaml
 
-    from mlipscope.analysis import AnalysisConfig
-    from mlipscope.analysis.table import load_error_table, split_threshold_row, wide_error_table
+    from mlipscope.analysis.table import load_error_table, split_threshold_row
     from mlipscope.errors import InputError
 
     settings: dict[str, Any] = {}
@@ -143,50 +142,68 @@ def analyze_command(
     if type_column is not None:
         settings["type_column"] = type_column
     if db_path is not None:
-        from mlipscope.store.duckdb_store import ResultsStore
-
-        if not db_path.is_file():
-            raise InputError(db_path, "--db", "an existing mlipscope results database")
-        from mlipscope.report.model_pages import ModelReportData
-        from mlipscope.runner import single_model as single
-
-        with ResultsStore(db_path, read_only=True) as store:  # analysing never writes to the database
-            records, models = store.records(), store.models()
-            table = with_mlip_types(wide_error_table(records, models, include_hyperparameters=True), models)
-            if single.use_single_model_report(len(table), AnalysisConfig.from_dict(settings, source=config_path)):
-                return single.single_model_report(
-                    store, settings, out_dir, title=title, config_path=config_path, reference=reference,
-                    material=material,
-                )  # fmt: skip
-            settings, note = single.ensemble_thresholds(
-                store, table.index, set(records["property_label"]), settings, reference=reference, material=material
-            )
-            table = with_survival_columns(store, table)
-            dynamics = dynamics_report(store)
-            return write_analysis_report(
-                table.drop(columns=dynamic_columns(table, dynamics)),
-                settings,
-                out_dir,
-                title=title,
-                run_summary={"acceptable errors": note} if note else None,
-                settings_source=config_path,
-                model_data=ModelReportData.from_store(store),  # details are read while the store is open
-                dynamics=dynamics,
-            )
-    else:
-        table = load_error_table(
-            table_path,
-            type_column=settings.get("type_column", "family"),
-            metadata_columns=metadata_columns,
-            id_column=id_column,
-            values=values,
+        return _analyze_database(
+            db_path, settings, out_dir, title=title, config_path=config_path, reference=reference, material=material
         )
-        if threshold_row is not None:
-            table, row_thresholds = split_threshold_row(table, threshold_row, settings.get("type_column", "family"))
-            settings["thresholds"] = {**row_thresholds, **(settings.get("thresholds") or {})}
-            sources = {k: f"row {threshold_row!r} of {table_path}" for k in row_thresholds}
-            settings["threshold_sources"] = {**sources, **(settings.get("threshold_sources") or {})}
+    table = load_error_table(
+        table_path,
+        type_column=settings.get("type_column", "family"),
+        metadata_columns=metadata_columns,
+        id_column=id_column,
+        values=values,
+    )
+    if threshold_row is not None:
+        table, row_thresholds = split_threshold_row(table, threshold_row, settings.get("type_column", "family"))
+        settings["thresholds"] = {**row_thresholds, **(settings.get("thresholds") or {})}
+        sources = {k: f"row {threshold_row!r} of {table_path}" for k in row_thresholds}
+        settings["threshold_sources"] = {**sources, **(settings.get("threshold_sources") or {})}
     return write_analysis_report(table, settings, out_dir, title=title, settings_source=config_path)
+
+
+def _analyze_database(
+    db_path: Path,
+    settings: dict[str, Any],
+    out_dir: Path,
+    *,
+    title: str,
+    config_path: Path | None,
+    reference: str | None,
+    material: str | None,
+) -> Path:
+    """``analyze --db``: the single-model report for too few models, else the ensemble report of the database."""
+    from mlipscope.analysis import AnalysisConfig
+    from mlipscope.analysis.table import wide_error_table
+    from mlipscope.errors import InputError
+    from mlipscope.store.duckdb_store import ResultsStore
+
+    if not db_path.is_file():
+        raise InputError(db_path, "--db", "an existing mlipscope results database")
+    from mlipscope.report.model_pages import ModelReportData
+    from mlipscope.runner import single_model as single
+
+    with ResultsStore(db_path, read_only=True) as store:  # analysing never writes to the database
+        records, models = store.records(), store.models()
+        table = with_mlip_types(wide_error_table(records, models, include_hyperparameters=True), models)
+        if single.use_single_model_report(len(table), AnalysisConfig.from_dict(settings, source=config_path)):
+            return single.single_model_report(
+                store, settings, out_dir, title=title, config_path=config_path, reference=reference,
+                material=material,
+            )  # fmt: skip
+        settings, note = single.ensemble_thresholds(
+            store, table.index, set(records["property_label"]), settings, reference=reference, material=material
+        )
+        table = with_survival_columns(store, table)
+        dynamics = dynamics_report(store)
+        return write_analysis_report(
+            table.drop(columns=dynamic_columns(table, dynamics)),
+            settings,
+            out_dir,
+            title=title,
+            run_summary={"acceptable errors": note} if note else None,
+            settings_source=config_path,
+            model_data=ModelReportData.from_store(store),  # details are read while the store is open
+            dynamics=dynamics,
+        )
 
 
 def analysis_settings(config, material: str) -> tuple[dict[str, Any], Any]:
