@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
 from mlipscope.models.registry import get_family
@@ -16,10 +14,10 @@ def test_deepmd_descriptors_are_two_types_and_other_families_keep_their_name():
             "model_id": ["d2", "d3", "dd", "s"],
             "family": ["deepmd", "deepmd", "deepmd", "snap"],
             "hyperparameters": [
-                json.dumps({"descriptor": "se_e2_a", "sel": 60}),
-                {"descriptor": "se_e3", "sel": 24},  # the store hands decoded JSON back
-                "{}",  # a stored model from before the descriptor was sampled: the family default
-                json.dumps({"twojmax": 6}),
+                {"descriptor": "se_e2_a", "sel": 60},  # the store hands decoded JSON back (ResultStore.models)
+                {"descriptor": "se_e3", "sel": 24},
+                {},  # a stored model from before the descriptor was sampled: the family default
+                {"twojmax": 6},
             ],
         }
     )

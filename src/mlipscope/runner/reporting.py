@@ -49,14 +49,16 @@ def with_mlip_types(table, models):
 
     if "family" not in table.columns or not len(models):
         return table
-    types = {}
-    for model_id, family, hyperparameters in zip(
-        models["model_id"], models["family"], models["hyperparameters"], strict=True
-    ):
-        mlip_family = get_family(family) if family in FAMILIES else None
-        if mlip_family is not None and mlip_family.variant_hyperparameter is not None:
-            hps = json.loads(hyperparameters or "{}") if isinstance(hyperparameters, str) else hyperparameters or {}
-            types[model_id] = mlip_family.type_name(hps)
+    # each family looked up once; the store hands hyperparameters back as decoded dicts (ResultStore.models)
+    families = {name: get_family(name) for name in set(models["family"]) if name in FAMILIES}
+    with_variants = {name: family for name, family in families.items() if family.variant_hyperparameter is not None}
+    types = {
+        model_id: with_variants[family].type_name(hyperparameters if isinstance(hyperparameters, dict) else {})
+        for model_id, family, hyperparameters in zip(
+            models["model_id"], models["family"], models["hyperparameters"], strict=True
+        )
+        if family in with_variants
+    }
     if not types:
         return table
     table = table.copy()
